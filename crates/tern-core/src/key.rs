@@ -1,0 +1,391 @@
+//! Key metadata and the key-state machine: specs, usages, states, and which
+//! operation each state allows (AWS's "key state" table).
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{AccountId, KeyId, KeyMaterialId, Region};
+use crate::time::UnixMillis;
+
+/// Pending deletion window bounds and default, days.
+pub const MIN_PENDING_WINDOW_DAYS: u32 = 7;
+pub const MAX_PENDING_WINDOW_DAYS: u32 = 30;
+pub const DEFAULT_PENDING_WINDOW_DAYS: u32 = 30;
+/// Automatic rotation period bounds and default, days.
+pub const MIN_ROTATION_PERIOD_DAYS: u32 = 90;
+pub const MAX_ROTATION_PERIOD_DAYS: u32 = 2560;
+pub const DEFAULT_ROTATION_PERIOD_DAYS: u32 = 365;
+/// On-demand rotations allowed over a key's life.
+pub const MAX_ON_DEMAND_ROTATIONS: u32 = 25;
+/// Longest description, characters.
+pub const MAX_DESCRIPTION_CHARS: usize = 8192;
+/// Tag limits.
+pub const MAX_TAGS_PER_KEY: usize = 50;
+pub const MAX_TAG_KEY_CHARS: usize = 128;
+pub const MAX_TAG_VALUE_CHARS: usize = 256;
+/// Aliases that may point at one key.
+pub const MAX_ALIASES_PER_KEY: usize = 50;
+/// Keys one region holds.
+pub const MAX_KEYS_PER_REGION: usize = 100_000;
+
+macro_rules! aws_enum {
+    ($(#[$m:meta])* $name:ident { $($variant:ident = $s:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        pub enum $name { $( #[serde(rename = $s)] $variant ),+ }
+
+        impl $name {
+            /// Every AWS value, in the model's order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $s),+ }
+            }
+            pub fn parse(s: &str) -> Option<Self> {
+                match s { $($s => Some($name::$variant),)+ _ => None }
+            }
+            /// The value set, as AWS prints it in validation messages.
+            pub fn value_set() -> String {
+                let v: Vec<&str> = Self::ALL.iter().map(|x| x.as_str()).collect();
+                format!("[{}]", v.join(", "))
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result { f.write_str(self.as_str()) }
+        }
+    };
+}
+
+aws_enum!(
+    /// `KeySpec` values of the AWS model.
+    KeySpec {
+        Rsa2048 = "RSA_2048", Rsa3072 = "RSA_3072", Rsa4096 = "RSA_4096",
+        EccNistP256 = "ECC_NIST_P256", EccNistP384 = "ECC_NIST_P384", EccNistP521 = "ECC_NIST_P521",
+        EccSecgP256k1 = "ECC_SECG_P256K1", SymmetricDefault = "SYMMETRIC_DEFAULT",
+        Hmac224 = "HMAC_224", Hmac256 = "HMAC_256", Hmac384 = "HMAC_384", Hmac512 = "HMAC_512",
+        Sm2 = "SM2", MlDsa44 = "ML_DSA_44", MlDsa65 = "ML_DSA_65", MlDsa87 = "ML_DSA_87",
+        EccNistEdwards25519 = "ECC_NIST_EDWARDS25519",
+    }
+);
+
+aws_enum!(
+    /// `KeyUsage` values.
+    KeyUsage {
+        SignVerify = "SIGN_VERIFY", EncryptDecrypt = "ENCRYPT_DECRYPT",
+        GenerateVerifyMac = "GENERATE_VERIFY_MAC", KeyAgreement = "KEY_AGREEMENT",
+        EncapsulateDecapsulate = "ENCAPSULATE_DECAPSULATE",
+    }
+);
+
+aws_enum!(
+    /// `Origin` values.
+    Origin {
+        AwsKms = "AWS_KMS", External = "EXTERNAL", AwsCloudhsm = "AWS_CLOUDHSM",
+        ExternalKeyStore = "EXTERNAL_KEY_STORE",
+    }
+);
+
+aws_enum!(
+    /// `KeyState` values.
+    KeyState {
+        Creating = "Creating", Enabled = "Enabled", Disabled = "Disabled",
+        PendingDeletion = "PendingDeletion", PendingImport = "PendingImport",
+        PendingReplicaDeletion = "PendingReplicaDeletion", Unavailable = "Unavailable",
+        Updating = "Updating",
+    }
+);
+
+aws_enum!(
+    /// `KeyManager` values.
+    KeyManager { Aws = "AWS", Customer = "CUSTOMER" }
+);
+
+aws_enum!(
+    /// Symmetric `EncryptionAlgorithmSpec` values (asymmetric ones come with their keys).
+    EncryptionAlgorithm {
+        SymmetricDefault = "SYMMETRIC_DEFAULT", RsaesOaepSha1 = "RSAES_OAEP_SHA_1",
+        RsaesOaepSha256 = "RSAES_OAEP_SHA_256", Sm2Pke = "SM2PKE",
+    }
+);
+
+aws_enum!(
+    /// `DataKeySpec` values of GenerateDataKey.
+    DataKeySpec { Aes256 = "AES_256", Aes128 = "AES_128" }
+);
+
+aws_enum!(
+    /// `RotationType` of a ListKeyRotations entry.
+    RotationType { Automatic = "AUTOMATIC", OnDemand = "ON_DEMAND" }
+);
+
+impl DataKeySpec {
+    pub fn len_bytes(self) -> usize {
+        match self {
+            DataKeySpec::Aes256 => 32,
+            DataKeySpec::Aes128 => 16,
+        }
+    }
+}
+
+/// Operations whose outcome depends on the key state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KeyOp {
+    /// Encrypt, Decrypt, ReEncrypt, GenerateDataKey*, (later Sign, Verify, …).
+    Cryptographic,
+    DescribeKey,
+    EnableKey,
+    DisableKey,
+    ScheduleKeyDeletion,
+    CancelKeyDeletion,
+    UpdateKeyDescription,
+    /// CreateAlias / UpdateAlias targeting the key.
+    AliasTarget,
+    TagResource,
+    UntagResource,
+    ListResourceTags,
+    EnableKeyRotation,
+    DisableKeyRotation,
+    GetKeyRotationStatus,
+    RotateKeyOnDemand,
+    ListKeyRotations,
+    GetKeyPolicy,
+    PutKeyPolicy,
+    ListKeyPolicies,
+}
+
+/// Why a state refuses an operation; the service turns it into the AWS
+/// exception and message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StateRefusal {
+    /// `DisabledException` "<ARN> is disabled."
+    Disabled,
+    /// `KMSInvalidStateException` "<ARN> is <state phrase>."
+    InvalidState(KeyState),
+    /// `KMSInvalidStateException` "<ARN> is not pending deletion."
+    NotPendingDeletion,
+}
+
+impl KeyState {
+    /// The phrase AWS uses in "<ARN> is <phrase>." messages.
+    pub fn phrase(self) -> &'static str {
+        match self {
+            KeyState::Creating => "creating",
+            KeyState::Enabled => "enabled",
+            KeyState::Disabled => "disabled",
+            KeyState::PendingDeletion => "pending deletion",
+            KeyState::PendingImport => "pending import",
+            KeyState::PendingReplicaDeletion => "pending replica deletion",
+            KeyState::Unavailable => "unavailable",
+            KeyState::Updating => "updating",
+        }
+    }
+
+    /// The key-state table (AWS developer guide, "Key states of AWS KMS
+    /// keys"): may `op` run on a key in this state?
+    pub fn allows(self, op: KeyOp) -> Result<(), StateRefusal> {
+        use KeyOp as O;
+        use KeyState as S;
+        let invalid = Err(StateRefusal::InvalidState(self));
+        let pending_deletion = matches!(self, S::PendingDeletion | S::PendingReplicaDeletion);
+        match op {
+            // Reading metadata and policies works in every state.
+            O::DescribeKey
+            | O::ListResourceTags
+            | O::GetKeyPolicy
+            | O::ListKeyPolicies
+            | O::ListKeyRotations
+            | O::GetKeyRotationStatus
+            | O::PutKeyPolicy => Ok(()),
+            O::Cryptographic => match self {
+                S::Enabled | S::Updating => Ok(()),
+                S::Disabled => Err(StateRefusal::Disabled),
+                _ => invalid,
+            },
+            O::EnableKey | O::DisableKey => match self {
+                S::Enabled | S::Disabled | S::Unavailable => Ok(()),
+                _ => invalid,
+            },
+            O::ScheduleKeyDeletion => match self {
+                S::Enabled | S::Disabled | S::PendingImport | S::Unavailable | S::Creating => Ok(()),
+                _ => invalid,
+            },
+            O::CancelKeyDeletion => {
+                if pending_deletion {
+                    Ok(())
+                } else {
+                    Err(StateRefusal::NotPendingDeletion)
+                }
+            }
+            O::UpdateKeyDescription | O::TagResource | O::UntagResource | O::AliasTarget => {
+                if pending_deletion {
+                    invalid
+                } else {
+                    Ok(())
+                }
+            }
+            O::EnableKeyRotation | O::DisableKeyRotation | O::RotateKeyOnDemand => match self {
+                S::Enabled | S::Updating => Ok(()),
+                S::Disabled => Err(StateRefusal::Disabled),
+                _ => invalid,
+            },
+        }
+    }
+}
+
+impl KeySpec {
+    /// Encryption algorithms a key of this spec and usage supports.
+    pub fn encryption_algorithms(self, usage: KeyUsage) -> Vec<EncryptionAlgorithm> {
+        match (self, usage) {
+            (KeySpec::SymmetricDefault, KeyUsage::EncryptDecrypt) => vec![EncryptionAlgorithm::SymmetricDefault],
+            (KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096, KeyUsage::EncryptDecrypt) => {
+                vec![EncryptionAlgorithm::RsaesOaepSha1, EncryptionAlgorithm::RsaesOaepSha256]
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// The deprecated `CustomerMasterKeySpec` AWS still returns.
+    pub fn customer_master_key_spec(self) -> &'static str {
+        self.as_str()
+    }
+}
+
+/// One key material version of a key. The material itself is wrapped under
+/// the region root key (see [`crate::crypto::wrap_material`]).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MaterialRecord {
+    pub id: KeyMaterialId,
+    pub created: UnixMillis,
+    /// `None` for the key's first material.
+    pub rotation_type: Option<RotationType>,
+    /// AES-256-GCM of the material under the root key; AAD binds key and material id.
+    #[serde(with = "crate::b64")]
+    pub wrapped: Vec<u8>,
+}
+
+impl fmt::Debug for MaterialRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MaterialRecord")
+            .field("id", &self.id)
+            .field("created", &self.created)
+            .field("rotation_type", &self.rotation_type)
+            .field("wrapped", &"<wrapped material>")
+            .finish()
+    }
+}
+
+/// Automatic and on-demand rotation bookkeeping.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RotationConfig {
+    pub enabled: bool,
+    pub period_days: Option<u32>,
+    /// When automatic rotation next fires (set while enabled).
+    pub next_rotation: Option<UnixMillis>,
+    pub on_demand_count: u32,
+    /// Start of the latest on-demand rotation.
+    pub on_demand_started: Option<UnixMillis>,
+}
+
+/// Everything a region stores about one of its keys.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KeyRecord {
+    pub key_id: KeyId,
+    pub account: AccountId,
+    pub region: Region,
+    pub created: UnixMillis,
+    pub description: String,
+    pub key_spec: KeySpec,
+    pub key_usage: KeyUsage,
+    pub origin: Origin,
+    pub key_manager: KeyManager,
+    pub state: KeyState,
+    pub deletion_date: Option<UnixMillis>,
+    pub pending_window_days: Option<u32>,
+    pub policy: String,
+    /// Tags in the order they were first set.
+    pub tags: Vec<(String, String)>,
+    pub rotation: RotationConfig,
+    /// Oldest first; the last one encrypts.
+    pub materials: Vec<MaterialRecord>,
+}
+
+impl KeyRecord {
+    pub fn arn(&self) -> String {
+        crate::ids::key_arn(&self.region, &self.account, &self.key_id)
+    }
+
+    pub fn current_material(&self) -> Option<&MaterialRecord> {
+        self.materials.last()
+    }
+
+    pub fn material(&self, id: &KeyMaterialId) -> Option<&MaterialRecord> {
+        self.materials.iter().find(|m| &m.id == id)
+    }
+
+    pub fn tag_map(&self) -> BTreeMap<&str, &str> {
+        self.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+    }
+
+    /// Whether automatic rotation applies to this key at all.
+    pub fn rotatable(&self) -> bool {
+        self.key_spec == KeySpec::SymmetricDefault && self.origin == Origin::AwsKms
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn enum_round_trip() {
+        for s in KeyState::ALL {
+            assert_eq!(KeyState::parse(s.as_str()), Some(*s));
+        }
+        assert_eq!(KeySpec::parse("SYMMETRIC_DEFAULT"), Some(KeySpec::SymmetricDefault));
+        assert_eq!(KeySpec::parse("symmetric_default"), None);
+        assert!(KeyUsage::value_set().starts_with("[SIGN_VERIFY, "));
+    }
+
+    /// The state × operation table, one row per state.
+    #[test]
+    fn state_table() {
+        use KeyOp::*;
+        use StateRefusal::*;
+        let ok = Ok(());
+        let cases: &[(KeyState, KeyOp, Result<(), StateRefusal>)] = &[
+            (KeyState::Enabled, Cryptographic, ok),
+            (KeyState::Updating, Cryptographic, ok),
+            (KeyState::Disabled, Cryptographic, Err(Disabled)),
+            (KeyState::PendingDeletion, Cryptographic, Err(InvalidState(KeyState::PendingDeletion))),
+            (KeyState::PendingImport, Cryptographic, Err(InvalidState(KeyState::PendingImport))),
+            (KeyState::Creating, Cryptographic, Err(InvalidState(KeyState::Creating))),
+            (KeyState::PendingDeletion, DescribeKey, ok),
+            (KeyState::PendingDeletion, EnableKey, Err(InvalidState(KeyState::PendingDeletion))),
+            (KeyState::Disabled, EnableKey, ok),
+            (KeyState::Enabled, CancelKeyDeletion, Err(NotPendingDeletion)),
+            (KeyState::Disabled, CancelKeyDeletion, Err(NotPendingDeletion)),
+            (KeyState::PendingDeletion, PutKeyPolicy, ok),
+            (KeyState::Updating, ScheduleKeyDeletion, Err(InvalidState(KeyState::Updating))),
+            (KeyState::PendingImport, ScheduleKeyDeletion, ok),
+            (KeyState::PendingImport, EnableKey, Err(InvalidState(KeyState::PendingImport))),
+            (KeyState::PendingDeletion, EnableKeyRotation, Err(InvalidState(KeyState::PendingDeletion))),
+            (KeyState::PendingDeletion, UntagResource, Err(InvalidState(KeyState::PendingDeletion))),
+            (KeyState::PendingDeletion, UpdateKeyDescription, Err(InvalidState(KeyState::PendingDeletion))),
+            (KeyState::Disabled, UpdateKeyDescription, ok),
+            (KeyState::PendingDeletion, CancelKeyDeletion, ok),
+            (KeyState::PendingDeletion, ScheduleKeyDeletion, Err(InvalidState(KeyState::PendingDeletion))),
+            (KeyState::Disabled, EnableKeyRotation, Err(Disabled)),
+            (KeyState::Disabled, RotateKeyOnDemand, Err(Disabled)),
+            (KeyState::Disabled, GetKeyRotationStatus, ok),
+            (KeyState::PendingDeletion, TagResource, Err(InvalidState(KeyState::PendingDeletion))),
+            (KeyState::PendingDeletion, AliasTarget, Err(InvalidState(KeyState::PendingDeletion))),
+            (KeyState::Disabled, PutKeyPolicy, ok),
+            (KeyState::PendingDeletion, GetKeyPolicy, ok),
+        ];
+        for (state, op, want) in cases {
+            assert_eq!(state.allows(*op), *want, "{state:?} × {op:?}");
+        }
+    }
+}
