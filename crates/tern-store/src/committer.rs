@@ -1,0 +1,281 @@
+//! The committer: one thread owns every write. It drains the queue, runs each
+//! transaction against the pending state, writes one synced batch for the
+//! whole group, and only after the sync publishes the state, advances the
+//! audit chain head and acknowledges the transactions.
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+use rocksdb::{WriteBatch, WriteOptions, DB};
+use tern_core::ids::{AccountId, AliasName, KeyId};
+use tern_core::key::KeyRecord;
+use tokio::sync::mpsc;
+
+use crate::audit::{chain_hash, encode_value, seq_key, ChainHead};
+use crate::db::{CF_ALIASES, CF_AUDIT, CF_KEYS};
+use crate::state::{AliasRecord, Overlay, Published};
+use crate::StoreError;
+
+/// Most transactions one batch carries.
+pub const MAX_TXNS_PER_BATCH: usize = 1024;
+
+/// Called once the transaction's batch has synced (`Ok(last audit seq)`) or
+/// failed.
+pub type Completion = Box<dyn FnOnce(Result<u64, StoreError>) + Send>;
+pub(crate) type JobFn = Box<dyn for<'a> FnOnce(&mut Txn<'a>) -> Completion + Send>;
+
+pub(crate) enum Job {
+    Run(JobFn),
+    Shutdown,
+}
+
+/// Counters that show group commit at work, and the durability invariant.
+#[derive(Debug, Default)]
+pub struct CommitStats {
+    pub batches: AtomicU64,
+    pub txns: AtomicU64,
+    /// Highest audit sequence number known to be synced.
+    pub synced_audit_seq: AtomicU64,
+    /// Test hook: the next N batch writes fail as a full disk would.
+    pub inject_write_failures: AtomicU32,
+    pub failed_batches: AtomicU64,
+}
+
+impl CommitStats {
+    /// Average transactions acknowledged per synced batch.
+    pub fn txns_per_batch(&self) -> f64 {
+        let b = self.batches.load(Ordering::Relaxed);
+        if b == 0 {
+            0.0
+        } else {
+            self.txns.load(Ordering::Relaxed) as f64 / b as f64
+        }
+    }
+}
+
+/// A transaction's view: its own changes, then the group's pending changes,
+/// then the published state.
+pub struct Txn<'a> {
+    published: &'a Published,
+    group: &'a Overlay,
+    local: Overlay,
+    audit: Vec<Vec<u8>>,
+    aborted: bool,
+}
+
+impl std::fmt::Debug for Txn<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Txn").field("aborted", &self.aborted).finish_non_exhaustive()
+    }
+}
+
+impl<'a> Txn<'a> {
+    pub fn key(&self, id: &KeyId) -> Option<Arc<KeyRecord>> {
+        if let Some(v) = self.local.keys.get(id) {
+            return v.clone();
+        }
+        if let Some(v) = self.group.keys.get(id) {
+            return v.clone();
+        }
+        self.published.keys.get(id).cloned()
+    }
+
+    pub fn put_key(&mut self, r: KeyRecord) {
+        self.local.keys.insert(r.key_id, Some(Arc::new(r)));
+    }
+
+    pub fn delete_key(&mut self, id: &KeyId) {
+        self.local.keys.insert(*id, None);
+    }
+
+    /// Keys in the region, pending ones included.
+    pub fn key_count(&self) -> usize {
+        let mut n = self.published.keys.len() as isize;
+        for (id, v) in self.group.keys.iter().chain(self.local.keys.iter()) {
+            let before = self.published.keys.contains_key(id);
+            n += match (before, v.is_some()) {
+                (false, true) => 1,
+                (true, false) => -1,
+                _ => 0,
+            };
+        }
+        n.max(0) as usize
+    }
+
+    pub fn alias(&self, account: &AccountId, name: &AliasName) -> Option<Arc<AliasRecord>> {
+        let k = (account.clone(), name.clone());
+        if let Some(v) = self.local.aliases.get(&k) {
+            return v.clone();
+        }
+        if let Some(v) = self.group.aliases.get(&k) {
+            return v.clone();
+        }
+        self.published.aliases.get(&k).cloned()
+    }
+
+    pub fn put_alias(&mut self, a: AliasRecord) {
+        self.local.aliases.insert(a.key(), Some(Arc::new(a)));
+    }
+
+    pub fn delete_alias(&mut self, account: &AccountId, name: &AliasName) {
+        self.local.aliases.insert((account.clone(), name.clone()), None);
+    }
+
+    /// Aliases pointing at `key`, pending changes included.
+    pub fn aliases_of(&self, key: &KeyId) -> Vec<Arc<AliasRecord>> {
+        let mut names: std::collections::BTreeSet<&crate::state::AliasKey> = std::collections::BTreeSet::new();
+        for (k, a) in &self.published.aliases {
+            if a.target == *key {
+                names.insert(k);
+            }
+        }
+        for (n, v) in self.group.aliases.iter().chain(self.local.aliases.iter()) {
+            if v.as_ref().is_some_and(|a| a.target == *key) {
+                names.insert(n);
+            }
+        }
+        names.into_iter().filter_map(|(acc, n)| self.alias(acc, n)).filter(|a| a.target == *key).collect()
+    }
+
+    /// Appends an audit record (JSON) to this transaction.
+    pub fn audit(&mut self, record: Vec<u8>) {
+        self.audit.push(record);
+    }
+
+    /// Discards this transaction's state changes; its audit records stay.
+    pub fn abort(&mut self) {
+        self.aborted = true;
+        self.local = Overlay::default();
+    }
+}
+
+pub(crate) fn run(
+    db: Arc<DB>,
+    published: Arc<RwLock<Published>>,
+    mut rx: mpsc::Receiver<Job>,
+    stats: Arc<CommitStats>,
+) {
+    let mut write_opts = WriteOptions::default();
+    write_opts.set_sync(true);
+    let mut shutting_down = false;
+    while !shutting_down {
+        let Some(first) = rx.blocking_recv() else { break };
+        let mut jobs = Vec::with_capacity(64);
+        match first {
+            Job::Run(f) => jobs.push(f),
+            Job::Shutdown => break,
+        }
+        while jobs.len() < MAX_TXNS_PER_BATCH {
+            match rx.try_recv() {
+                Ok(Job::Run(f)) => jobs.push(f),
+                Ok(Job::Shutdown) => {
+                    shutting_down = true;
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        commit_group(&db, &published, &stats, &write_opts, jobs);
+    }
+}
+
+fn commit_group(
+    db: &DB,
+    published: &RwLock<Published>,
+    stats: &CommitStats,
+    write_opts: &WriteOptions,
+    jobs: Vec<JobFn>,
+) {
+    let mut group = Overlay::default();
+    let mut batch = WriteBatch::default();
+    let mut completions: Vec<(Completion, u64)> = Vec::with_capacity(jobs.len());
+    let (Some(cf_keys), Some(cf_aliases), Some(cf_audit)) =
+        (db.cf_handle(CF_KEYS), db.cf_handle(CF_ALIASES), db.cf_handle(CF_AUDIT))
+    else {
+        // Column families are created at open; their absence is a bug.
+        for f in jobs {
+            drop(f);
+        }
+        return;
+    };
+    let start_head;
+    let mut head;
+    {
+        let view = published.read();
+        start_head = view.audit_head;
+        head = start_head;
+        for f in jobs {
+            let mut txn = Txn { published: &view, group: &group, local: Overlay::default(), audit: Vec::new(), aborted: false };
+            let completion = f(&mut txn);
+            let Txn { local, audit, .. } = txn;
+            let mut last_seq = 0;
+            for record in audit {
+                let seq = head.seq + 1;
+                let hash = chain_hash(seq, &head.hash, &record);
+                batch.put_cf(cf_audit, seq_key(seq), encode_value(&head.hash, &hash, &record));
+                head = ChainHead { seq, hash };
+                last_seq = seq;
+            }
+            for (id, v) in &local.keys {
+                let k = id.to_string();
+                match v {
+                    Some(r) => match serde_json::to_vec(r.as_ref()) {
+                        Ok(bytes) => batch.put_cf(cf_keys, k.as_bytes(), bytes),
+                        Err(_) => continue,
+                    },
+                    None => batch.delete_cf(cf_keys, k.as_bytes()),
+                }
+            }
+            for ((account, name), v) in &local.aliases {
+                let k = crate::state::alias_storage_key(account, name);
+                match v {
+                    Some(a) => match serde_json::to_vec(a.as_ref()) {
+                        Ok(bytes) => batch.put_cf(cf_aliases, k.as_bytes(), bytes),
+                        Err(_) => continue,
+                    },
+                    None => batch.delete_cf(cf_aliases, k.as_bytes()),
+                }
+            }
+            group.merge(local);
+            completions.push((completion, last_seq));
+        }
+    }
+
+    let result = if stats
+        .inject_write_failures
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok()
+    {
+        Err(StoreError::Write("injected write failure (No space left on device)".into()))
+    } else {
+        db.write_opt(batch, write_opts).map_err(|e| StoreError::Write(e.to_string()))
+    };
+
+    match result {
+        Ok(()) => {
+            // Synced: publish, advance the head, then acknowledge.
+            stats.synced_audit_seq.store(head.seq, Ordering::SeqCst);
+            {
+                let mut p = published.write();
+                group.apply_to(&mut p);
+                debug_assert_eq!(p.audit_head, start_head, "only the committer moves the head");
+                p.audit_head = head;
+            }
+            stats.batches.fetch_add(1, Ordering::Relaxed);
+            stats.txns.fetch_add(completions.len() as u64, Ordering::Relaxed);
+            for (c, seq) in completions {
+                debug_assert!(seq <= stats.synced_audit_seq.load(Ordering::SeqCst));
+                c(Ok(seq));
+            }
+        }
+        Err(e) => {
+            // Nothing published, the head stays: the chain is unbroken.
+            tracing::error!(error = %e, txns = completions.len(), "batch write failed; failing its requests closed");
+            stats.failed_batches.fetch_add(1, Ordering::Relaxed);
+            for (c, _) in completions {
+                c(Err(e.clone()));
+            }
+        }
+    }
+}

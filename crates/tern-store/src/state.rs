@@ -1,0 +1,89 @@
+//! The published (durable) in-memory view of a region's records, and the
+//! overlay a batch builds on top of it before it syncs.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use tern_core::ids::{AccountId, AliasName, KeyId};
+use tern_core::key::KeyRecord;
+use tern_core::time::UnixMillis;
+
+use crate::audit::ChainHead;
+
+/// An alias and the key it points at.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AliasRecord {
+    /// Aliases are scoped to an account within the region.
+    pub account: AccountId,
+    pub name: AliasName,
+    pub target: KeyId,
+    pub created: UnixMillis,
+    pub last_updated: UnixMillis,
+}
+
+/// Aliases are looked up by account and name.
+pub type AliasKey = (AccountId, AliasName);
+
+impl AliasRecord {
+    pub fn key(&self) -> AliasKey {
+        (self.account.clone(), self.name.clone())
+    }
+}
+
+/// The column-family key of an alias: `<account>/<alias name>`.
+pub(crate) fn alias_storage_key(account: &AccountId, name: &AliasName) -> String {
+    format!("{account}/{name}")
+}
+
+/// What readers see: only state whose batch has synced.
+#[derive(Debug, Default)]
+pub struct Published {
+    pub keys: BTreeMap<KeyId, Arc<KeyRecord>>,
+    pub aliases: BTreeMap<AliasKey, Arc<AliasRecord>>,
+    pub audit_head: ChainHead,
+}
+
+impl Published {
+    pub fn aliases_of(&self, key: &KeyId) -> impl Iterator<Item = &Arc<AliasRecord>> + '_ {
+        let key = *key;
+        self.aliases.values().filter(move |a| a.target == key)
+    }
+}
+
+/// Changes not yet durable: `None` means deleted.
+#[derive(Debug, Default)]
+pub(crate) struct Overlay {
+    pub keys: HashMap<KeyId, Option<Arc<KeyRecord>>>,
+    pub aliases: HashMap<AliasKey, Option<Arc<AliasRecord>>>,
+}
+
+impl Overlay {
+    pub fn merge(&mut self, other: Overlay) {
+        self.keys.extend(other.keys);
+        self.aliases.extend(other.aliases);
+    }
+
+    pub fn apply_to(self, p: &mut Published) {
+        for (k, v) in self.keys {
+            match v {
+                Some(r) => {
+                    p.keys.insert(k, r);
+                }
+                None => {
+                    p.keys.remove(&k);
+                }
+            }
+        }
+        for (k, v) in self.aliases {
+            match v {
+                Some(r) => {
+                    p.aliases.insert(k, r);
+                }
+                None => {
+                    p.aliases.remove(&k);
+                }
+            }
+        }
+    }
+}
