@@ -87,7 +87,11 @@ mod tests {
     use super::*;
 
     fn sample(multi: bool) -> Vec<u8> {
-        let key = if multi { KeyId::new_multi_region([1; 16]) } else { KeyId::new_single_region([1; 16]) };
+        let key = if multi {
+            KeyId::new_multi_region([1; 16])
+        } else {
+            KeyId::new_single_region([1; 16])
+        };
         let mut v = Vec::new();
         write_header(&mut v, &key, &KeyMaterialId::from_bytes([2; 32]));
         v.extend_from_slice(&[3; NONCE_LEN]);

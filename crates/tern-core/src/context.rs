@@ -76,8 +76,14 @@ mod tests {
 
     #[test]
     fn limits() {
-        assert_eq!(EncryptionContext::new([("".into(), "x".into())].into()), Err(ContextError::EmptyKey));
+        assert_eq!(
+            EncryptionContext::new([("".into(), "x".into())].into()),
+            Err(ContextError::EmptyKey)
+        );
         let big = "v".repeat(MAX_ENCRYPTION_CONTEXT_BYTES);
-        assert_eq!(EncryptionContext::new([("k".into(), big)].into()), Err(ContextError::TooLarge));
+        assert_eq!(
+            EncryptionContext::new([("k".into(), big)].into()),
+            Err(ContextError::TooLarge)
+        );
     }
 }

@@ -126,7 +126,12 @@ impl DataCipher {
         let (ct, tag) = b.sealed.split_at(split);
         let mut buf = Zeroizing::new(ct.to_vec());
         self.0
-            .decrypt_in_place_detached(Nonce::from_slice(b.nonce), &aad, buf.as_mut_slice(), Tag::from_slice(tag))
+            .decrypt_in_place_detached(
+                Nonce::from_slice(b.nonce),
+                &aad,
+                buf.as_mut_slice(),
+                Tag::from_slice(tag),
+            )
             .map_err(|_| CryptoError::Authentication)?;
         Ok(buf)
     }
@@ -156,7 +161,11 @@ pub fn wrap_material(
     out.extend_from_slice(&nonce);
     out.extend_from_slice(material.expose());
     let tag = cipher
-        .encrypt_in_place_detached(Nonce::from_slice(&nonce), &wrap_aad(key_id, material_id), &mut out[NONCE_LEN..])
+        .encrypt_in_place_detached(
+            Nonce::from_slice(&nonce),
+            &wrap_aad(key_id, material_id),
+            &mut out[NONCE_LEN..],
+        )
         .unwrap_or_default();
     out.extend_from_slice(&tag);
     out
@@ -194,8 +203,13 @@ mod tests {
     use std::collections::BTreeMap;
 
     fn ctx(pairs: &[(&str, &str)]) -> EncryptionContext {
-        EncryptionContext::new(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>())
-            .unwrap()
+        EncryptionContext::new(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<BTreeMap<_, _>>(),
+        )
+        .unwrap()
     }
 
     #[test]

@@ -50,7 +50,8 @@ impl Region {
     pub fn parse(s: &str) -> Result<Self, IdError> {
         let ok = !s.is_empty()
             && s.len() <= 32
-            && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
             && s.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
             && !s.ends_with('-');
         if ok {
@@ -98,12 +99,18 @@ impl KeyId {
     pub fn new_single_region(mut random: [u8; 16]) -> Self {
         random[6] = (random[6] & 0x0f) | 0x40;
         random[8] = (random[8] & 0x3f) | 0x80;
-        KeyId { bytes: random, multi_region: false }
+        KeyId {
+            bytes: random,
+            multi_region: false,
+        }
     }
 
     /// A multi-Region key id from 16 random bytes.
     pub fn new_multi_region(random: [u8; 16]) -> Self {
-        KeyId { bytes: random, multi_region: true }
+        KeyId {
+            bytes: random,
+            multi_region: true,
+        }
     }
 
     pub fn from_raw(bytes: [u8; 16], multi_region: bool) -> Self {
@@ -122,12 +129,19 @@ impl KeyId {
     pub fn parse(s: &str) -> Result<Self, IdError> {
         let bad = || IdError::KeyId(s.to_string());
         if let Some(hex_part) = s.strip_prefix(Self::MRK_PREFIX) {
-            if hex_part.len() != 32 || !hex_part.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()) {
+            if hex_part.len() != 32
+                || !hex_part
+                    .bytes()
+                    .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+            {
                 return Err(bad());
             }
             let mut bytes = [0u8; 16];
             hex::decode_to_slice(hex_part, &mut bytes).map_err(|_| bad())?;
-            return Ok(KeyId { bytes, multi_region: true });
+            return Ok(KeyId {
+                bytes,
+                multi_region: true,
+            });
         }
         // Canonical lowercase 8-4-4-4-12 UUID form only.
         if s.len() != 36 || s.bytes().any(|b| b.is_ascii_uppercase()) {
@@ -137,7 +151,10 @@ impl KeyId {
         if u.hyphenated().to_string() != s {
             return Err(bad());
         }
-        Ok(KeyId { bytes: *u.as_bytes(), multi_region: false })
+        Ok(KeyId {
+            bytes: *u.as_bytes(),
+            multi_region: false,
+        })
     }
 }
 
@@ -203,7 +220,10 @@ impl AliasName {
         if s.chars().count() > MAX_ALIAS_NAME_CHARS {
             return Err(IdError::AliasName(AliasNameError::TooLong));
         }
-        if !s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b':' | b'/' | b'_' | b'-')) {
+        if !s
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b':' | b'/' | b'_' | b'-'))
+        {
             return Err(IdError::AliasName(AliasNameError::BadCharacters));
         }
         Ok(AliasName(s.to_string()))
@@ -292,16 +312,29 @@ pub fn key_arn(region: &Region, account: &AccountId, key: &KeyId) -> String {
 
 /// The ARN of an alias: `arn:aws:kms:<region>:<account>:<alias name>`.
 pub fn alias_arn(region: &Region, account: &AccountId, alias: &AliasName) -> String {
-    format!("arn:aws:kms:{}:{}:{}", region.as_str(), account.as_str(), alias.as_str())
+    format!(
+        "arn:aws:kms:{}:{}:{}",
+        region.as_str(),
+        account.as_str(),
+        alias.as_str()
+    )
 }
 
 /// Any of the forms AWS accepts in a `KeyId` member.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeyRef {
     Id(KeyId),
-    Arn { region: Region, account: AccountId, key: KeyId },
+    Arn {
+        region: Region,
+        account: AccountId,
+        key: KeyId,
+    },
     AliasName(AliasName),
-    AliasArn { region: Region, account: AccountId, alias: AliasName },
+    AliasArn {
+        region: Region,
+        account: AccountId,
+        alias: AliasName,
+    },
 }
 
 impl KeyRef {
@@ -357,7 +390,14 @@ mod tests {
 
     #[test]
     fn key_id_rejects_malformed() {
-        for s in ["", "abc", "mrk-12", "1234ABCD-12ab-34cd-56ef-1234567890ab", "1234abcd12ab34cd56ef1234567890ab", "mrk-ZZ"] {
+        for s in [
+            "",
+            "abc",
+            "mrk-12",
+            "1234ABCD-12ab-34cd-56ef-1234567890ab",
+            "1234abcd12ab34cd56ef1234567890ab",
+            "mrk-ZZ",
+        ] {
             assert!(KeyId::parse(s).is_err(), "{s}");
         }
         assert!(KeyId::parse("1234abcd-12ab-34cd-56ef-1234567890ab").is_ok());
@@ -376,18 +416,35 @@ mod tests {
             KeyRef::parse("arn:aws:kms:us-east-1:111122223333:alias/my-key"),
             Ok(KeyRef::AliasArn { .. })
         ));
-        for bad in ["arn:aws:kms:us-east-1:1111:key/x", "arn:aws:kms:us-east-1:111122223333:foo/x", "alias/", "nope"] {
+        for bad in [
+            "arn:aws:kms:us-east-1:1111:key/x",
+            "arn:aws:kms:us-east-1:111122223333:foo/x",
+            "alias/",
+            "nope",
+        ] {
             assert!(KeyRef::parse(bad).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn alias_rules() {
-        assert_eq!(AliasName::parse_user("x"), Err(IdError::AliasName(AliasNameError::MissingPrefix)));
-        assert_eq!(AliasName::parse_user("alias/aws/s3"), Err(IdError::AliasName(AliasNameError::Reserved)));
-        assert_eq!(AliasName::parse_user("alias/a b"), Err(IdError::AliasName(AliasNameError::BadCharacters)));
+        assert_eq!(
+            AliasName::parse_user("x"),
+            Err(IdError::AliasName(AliasNameError::MissingPrefix))
+        );
+        assert_eq!(
+            AliasName::parse_user("alias/aws/s3"),
+            Err(IdError::AliasName(AliasNameError::Reserved))
+        );
+        assert_eq!(
+            AliasName::parse_user("alias/a b"),
+            Err(IdError::AliasName(AliasNameError::BadCharacters))
+        );
         let long = format!("alias/{}", "a".repeat(251));
-        assert_eq!(AliasName::parse_user(&long), Err(IdError::AliasName(AliasNameError::TooLong)));
+        assert_eq!(
+            AliasName::parse_user(&long),
+            Err(IdError::AliasName(AliasNameError::TooLong))
+        );
         let max = format!("alias/{}", "a".repeat(250));
         assert!(AliasName::parse_user(&max[..256]).is_ok());
         assert!(AliasName::parse_user("alias/my_key:prod/x-1").is_ok());

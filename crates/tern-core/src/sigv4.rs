@@ -76,11 +76,18 @@ fn canonical_query(query: &str) -> String {
         .filter(|p| !p.is_empty())
         .map(|p| {
             let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (uri_encode(&percent_decode(k), false), uri_encode(&percent_decode(v), false))
+            (
+                uri_encode(&percent_decode(k), false),
+                uri_encode(&percent_decode(v), false),
+            )
         })
         .collect();
     pairs.sort();
-    pairs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&")
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 fn percent_decode(s: &str) -> String {
@@ -146,7 +153,14 @@ pub fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> [u8
 }
 
 /// The hex signature of a canonical request.
-pub fn signature(secret: &str, amz_date: &str, scope_date: &str, region: &str, service: &str, canonical: &str) -> String {
+pub fn signature(
+    secret: &str,
+    amz_date: &str,
+    scope_date: &str,
+    region: &str,
+    service: &str,
+    canonical: &str,
+) -> String {
     let scope = format!("{scope_date}/{region}/{service}/aws4_request");
     let sts = format!("{ALGORITHM}\n{amz_date}\n{scope}\n{}", sha256_hex(canonical.as_bytes()));
     hex::encode(hmac(&signing_key(secret, scope_date, region, service), sts.as_bytes()))
@@ -239,7 +253,10 @@ mod tests {
             ("Host", "iam.amazonaws.com"),
             ("X-Amz-Date", "20150830T123600Z"),
         ];
-        let signed: Vec<String> = ["content-type", "host", "x-amz-date"].iter().map(|s| s.to_string()).collect();
+        let signed: Vec<String> = ["content-type", "host", "x-amz-date"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         let canonical = canonical_request(
             "GET",
             "/",

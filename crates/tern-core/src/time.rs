@@ -26,9 +26,7 @@ impl UnixMillis {
         let secs = self.0.div_euclid(1000);
         match time::OffsetDateTime::from_unix_timestamp(secs) {
             Ok(t) => {
-                let f = time::macros::format_description!(
-                    "[year]-[month]-[day]T[hour]:[minute]:[second]Z"
-                );
+                let f = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
                 t.format(&f).unwrap_or_default()
             }
             Err(_) => String::new(),

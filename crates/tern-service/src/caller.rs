@@ -46,6 +46,11 @@ pub struct RequestContext {
 
 impl RequestContext {
     pub fn new(caller: Caller) -> Self {
-        RequestContext { caller, source_ip: None, user_agent: None, secure_transport: false }
+        RequestContext {
+            caller,
+            source_ip: None,
+            user_agent: None,
+            secure_transport: false,
+        }
     }
 }

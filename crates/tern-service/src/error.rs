@@ -73,7 +73,10 @@ pub type KmsResult<T> = Result<T, KmsError>;
 
 impl KmsError {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        KmsError { kind, message: message.into() }
+        KmsError {
+            kind,
+            message: message.into(),
+        }
     }
     pub fn validation(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::ValidationException, message)
@@ -132,7 +135,11 @@ mod tests {
         assert_eq!(ErrorKind::NotFoundException.http_status(), 400);
         assert_eq!(ErrorKind::KMSInternalException.http_status(), 500);
         assert_eq!(ErrorKind::parse("TagException"), Some(ErrorKind::TagException));
-        let e = KmsError::constraint(Some("1025"), "numberOfBytes", "Member must have value less than or equal to 1024");
+        let e = KmsError::constraint(
+            Some("1025"),
+            "numberOfBytes",
+            "Member must have value less than or equal to 1024",
+        );
         assert_eq!(
             e.message,
             "1 validation error detected: Value '1025' at 'numberOfBytes' failed to satisfy constraint: Member must have value less than or equal to 1024"

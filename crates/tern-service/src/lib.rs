@@ -9,8 +9,19 @@
 //! Must never: know about a transport, hold a lock across an `.await`, or
 //! acknowledge anything before its audit record and state change are durable.
 
+pub mod audit;
 pub mod caller;
+pub mod clock;
 pub mod error;
+mod kms;
+mod metadata;
+mod ops;
+mod resolve;
+pub mod scheduler;
+pub mod validate;
 
 pub use caller::{Caller, PrincipalKind, RequestContext};
+pub use clock::{Clock, FakeClock, SystemClock};
 pub use error::{ErrorKind, KmsError, KmsResult};
+pub use kms::Kms;
+pub use scheduler::DueReport;

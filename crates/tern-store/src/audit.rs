@@ -98,7 +98,12 @@ impl AuditEntry {
         prev_hash.copy_from_slice(&value[..HASH_LEN]);
         let mut hash = [0u8; HASH_LEN];
         hash.copy_from_slice(&value[HASH_LEN..2 * HASH_LEN]);
-        Some(AuditEntry { seq, prev_hash, hash, record: value[2 * HASH_LEN..].to_vec() })
+        Some(AuditEntry {
+            seq,
+            prev_hash,
+            hash,
+            record: value[2 * HASH_LEN..].to_vec(),
+        })
     }
 
     /// JSON line for `tern audit export`.
@@ -138,22 +143,41 @@ where
     let mut head = ChainHead::default();
     let mut records = 0u64;
     let mut anchor_seen = anchor.map(|a| a.seq == 0);
-    let fail = |head, records, p: String| VerifyReport { records, head, problem: Some(p) };
+    let fail = |head, records, p: String| VerifyReport {
+        records,
+        head,
+        problem: Some(p),
+    };
     for e in entries {
         let e = match e {
             Ok(e) => e,
             Err(msg) => return fail(head, records, msg),
         };
         if e.seq != head.seq + 1 {
-            return fail(head, records, format!("record {} missing: found {} after {}", head.seq + 1, e.seq, head.seq));
+            return fail(
+                head,
+                records,
+                format!("record {} missing: found {} after {}", head.seq + 1, e.seq, head.seq),
+            );
         }
         if e.prev_hash != head.hash {
-            return fail(head, records, format!("record {}: previous-hash link broken (reordered or replaced)", e.seq));
+            return fail(
+                head,
+                records,
+                format!("record {}: previous-hash link broken (reordered or replaced)", e.seq),
+            );
         }
         if chain_hash(e.seq, &e.prev_hash, &e.record) != e.hash {
-            return fail(head, records, format!("record {}: contents do not match its hash (modified)", e.seq));
+            return fail(
+                head,
+                records,
+                format!("record {}: contents do not match its hash (modified)", e.seq),
+            );
         }
-        head = ChainHead { seq: e.seq, hash: e.hash };
+        head = ChainHead {
+            seq: e.seq,
+            hash: e.hash,
+        };
         records += 1;
         if let Some(a) = anchor {
             if a.seq == e.seq {
@@ -166,9 +190,17 @@ where
     }
     if anchor_seen == Some(false) {
         let a = anchor.unwrap_or_default();
-        return fail(head, records, format!("chain ends at {} before the anchor {} (tail cut off)", head.seq, a.seq));
+        return fail(
+            head,
+            records,
+            format!("chain ends at {} before the anchor {} (tail cut off)", head.seq, a.seq),
+        );
     }
-    VerifyReport { records, head, problem: None }
+    VerifyReport {
+        records,
+        head,
+        problem: None,
+    }
 }
 
 #[cfg(test)]
@@ -181,7 +213,12 @@ mod tests {
             .map(|seq| {
                 let record = format!("{{\"n\":{seq}}}").into_bytes();
                 let hash = chain_hash(seq, &prev, &record);
-                let e = AuditEntry { seq, prev_hash: prev, hash, record };
+                let e = AuditEntry {
+                    seq,
+                    prev_hash: prev,
+                    hash,
+                    record,
+                };
                 prev = hash;
                 e
             })

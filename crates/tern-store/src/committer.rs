@@ -66,7 +66,9 @@ pub struct Txn<'a> {
 
 impl std::fmt::Debug for Txn<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Txn").field("aborted", &self.aborted).finish_non_exhaustive()
+        f.debug_struct("Txn")
+            .field("aborted", &self.aborted)
+            .finish_non_exhaustive()
     }
 }
 
@@ -135,7 +137,11 @@ impl<'a> Txn<'a> {
                 names.insert(n);
             }
         }
-        names.into_iter().filter_map(|(acc, n)| self.alias(acc, n)).filter(|a| a.target == *key).collect()
+        names
+            .into_iter()
+            .filter_map(|(acc, n)| self.alias(acc, n))
+            .filter(|a| a.target == *key)
+            .collect()
     }
 
     /// Appends an audit record (JSON) to this transaction.
@@ -206,7 +212,13 @@ fn commit_group(
         start_head = view.audit_head;
         head = start_head;
         for f in jobs {
-            let mut txn = Txn { published: &view, group: &group, local: Overlay::default(), audit: Vec::new(), aborted: false };
+            let mut txn = Txn {
+                published: &view,
+                group: &group,
+                local: Overlay::default(),
+                audit: Vec::new(),
+                aborted: false,
+            };
             let completion = f(&mut txn);
             let Txn { local, audit, .. } = txn;
             let mut last_seq = 0;
@@ -247,9 +259,12 @@ fn commit_group(
         .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
         .is_ok()
     {
-        Err(StoreError::Write("injected write failure (No space left on device)".into()))
+        Err(StoreError::Write(
+            "injected write failure (No space left on device)".into(),
+        ))
     } else {
-        db.write_opt(batch, write_opts).map_err(|e| StoreError::Write(e.to_string()))
+        db.write_opt(batch, write_opts)
+            .map_err(|e| StoreError::Write(e.to_string()))
     };
 
     match result {

@@ -45,7 +45,9 @@ struct Inner {
 
 impl std::fmt::Debug for Inner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("path", &self.db.path()).finish_non_exhaustive()
+        f.debug_struct("Store")
+            .field("path", &self.db.path())
+            .finish_non_exhaustive()
     }
 }
 
@@ -76,13 +78,17 @@ fn read_err(e: impl std::fmt::Display) -> StoreError {
 
 fn load(db: &DB) -> Result<Published, StoreError> {
     let mut p = Published::default();
-    let cf = db.cf_handle(CF_KEYS).ok_or_else(|| read_err("missing keys column family"))?;
+    let cf = db
+        .cf_handle(CF_KEYS)
+        .ok_or_else(|| read_err("missing keys column family"))?;
     for item in db.iterator_cf(cf, IteratorMode::Start) {
         let (_, v) = item.map_err(read_err)?;
         let r: KeyRecord = serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt(format!("key record: {e}")))?;
         p.keys.insert(r.key_id, Arc::new(r));
     }
-    let cf = db.cf_handle(CF_ALIASES).ok_or_else(|| read_err("missing aliases column family"))?;
+    let cf = db
+        .cf_handle(CF_ALIASES)
+        .ok_or_else(|| read_err("missing aliases column family"))?;
     for item in db.iterator_cf(cf, IteratorMode::Start) {
         let (_, v) = item.map_err(read_err)?;
         let a: AliasRecord = serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt(format!("alias: {e}")))?;
@@ -93,13 +99,18 @@ fn load(db: &DB) -> Result<Published, StoreError> {
 }
 
 fn last_audit_head(db: &DB) -> Result<ChainHead, StoreError> {
-    let cf = db.cf_handle(CF_AUDIT).ok_or_else(|| read_err("missing audit column family"))?;
+    let cf = db
+        .cf_handle(CF_AUDIT)
+        .ok_or_else(|| read_err("missing audit column family"))?;
     match db.iterator_cf(cf, IteratorMode::End).next() {
         None => Ok(ChainHead::default()),
         Some(item) => {
             let (k, v) = item.map_err(read_err)?;
             let e = AuditEntry::decode(&k, &v).ok_or_else(|| StoreError::Corrupt("audit entry".into()))?;
-            Ok(ChainHead { seq: e.seq, hash: e.hash })
+            Ok(ChainHead {
+                seq: e.seq,
+                hash: e.hash,
+            })
         }
     }
 }
@@ -134,7 +145,13 @@ impl Store {
                 .map_err(read_err)?
         };
         Ok(Store {
-            inner: Arc::new(Inner { db, published, tx, stats, thread: Mutex::new(Some(thread)) }),
+            inner: Arc::new(Inner {
+                db,
+                published,
+                tx,
+                stats,
+                thread: Mutex::new(Some(thread)),
+            }),
         })
     }
 
@@ -166,7 +183,11 @@ impl Store {
                 let _ = tx.send(res.map(|seq| (r, seq)));
             })
         });
-        self.inner.tx.send(Job::Run(job)).await.map_err(|_| StoreError::ShuttingDown)?;
+        self.inner
+            .tx
+            .send(Job::Run(job))
+            .await
+            .map_err(|_| StoreError::ShuttingDown)?;
         rx.await.map_err(|_| StoreError::ShuttingDown)?
     }
 
@@ -212,7 +233,10 @@ impl AuditReader {
         o.set_max_open_files(-1);
         let db = DB::open_cf_as_secondary(&o, primary, secondary_dir, ALL_CFS).map_err(read_err)?;
         db.try_catch_up_with_primary().map_err(read_err)?;
-        Ok(AuditReader { db, _secondary_dir: Some(secondary_dir.to_path_buf()) })
+        Ok(AuditReader {
+            db,
+            _secondary_dir: Some(secondary_dir.to_path_buf()),
+        })
     }
 
     pub fn entries(&self) -> impl Iterator<Item = Result<AuditEntry, String>> + '_ {

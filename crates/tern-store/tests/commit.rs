@@ -1,11 +1,15 @@
 //! Group commit, the durability invariant, failure handling and reopen.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::atomic::Ordering;
 
 use tern_store::{audit, Store, StoreConfig};
 
 fn open(dir: &std::path::Path) -> Store {
-    Store::open(&StoreConfig { path: dir.to_path_buf() }).unwrap()
+    Store::open(&StoreConfig {
+        path: dir.to_path_buf(),
+    })
+    .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -18,7 +22,10 @@ async fn concurrent_appends_are_group_committed_and_never_acked_before_sync() {
         tasks.push(tokio::spawn(async move {
             let mut acked = Vec::new();
             for j in 0..50 {
-                let seq = s.append_audit(format!("{{\"i\":{i},\"j\":{j}}}").into_bytes()).await.unwrap();
+                let seq = s
+                    .append_audit(format!("{{\"i\":{i},\"j\":{j}}}").into_bytes())
+                    .await
+                    .unwrap();
                 // The invariant: an acknowledged record is at or below the synced sequence.
                 assert!(seq <= s.stats().synced_audit_seq.load(Ordering::SeqCst));
                 acked.push(seq);
@@ -34,8 +41,15 @@ async fn concurrent_appends_are_group_committed_and_never_acked_before_sync() {
     all.dedup();
     assert_eq!(all.len(), 64 * 50);
     let stats = store.stats();
-    println!("batches={} txns/batch={:.1}", stats.batches.load(Ordering::Relaxed), stats.txns_per_batch());
-    assert!(stats.txns_per_batch() > 1.0, "group commit should batch concurrent writes");
+    println!(
+        "batches={} txns/batch={:.1}",
+        stats.batches.load(Ordering::Relaxed),
+        stats.txns_per_batch()
+    );
+    assert!(
+        stats.txns_per_batch() > 1.0,
+        "group commit should batch concurrent writes"
+    );
     let report = audit::verify(store.audit_entries(), None);
     assert!(report.ok(), "{report:?}");
     assert_eq!(report.head.seq, 64 * 50);

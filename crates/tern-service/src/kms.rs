@@ -1,0 +1,155 @@
+//! The [`Kms`] service object and the two shapes every operation takes:
+//! read (compute, then audit durably) and mutate (decide and persist inside
+//! one store transaction, audited in the same batch).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+use rand::RngCore;
+use tern_core::crypto::{self, DataCipher, Material, RootKey};
+use tern_core::ids::{KeyId, KeyMaterialId, Region};
+use tern_core::key::{KeyRecord, MaterialRecord, RotationType};
+use tern_core::time::UnixMillis;
+use tern_store::{Store, Txn};
+
+use crate::audit::{api_call_record, AuditEvent};
+use crate::caller::RequestContext;
+use crate::clock::Clock;
+use crate::error::{KmsError, KmsResult};
+
+/// One region's KMS.
+pub struct Kms {
+    pub(crate) region: Region,
+    pub(crate) store: Store,
+    pub(crate) root: RootKey,
+    pub(crate) clock: Arc<dyn Clock>,
+    /// Unwrapped material, ready to use, by key and material id.
+    ciphers: RwLock<HashMap<(KeyId, KeyMaterialId), Arc<DataCipher>>>,
+}
+
+impl std::fmt::Debug for Kms {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Kms")
+            .field("region", &self.region)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Kms {
+    pub fn new(region: Region, store: Store, root: RootKey, clock: Arc<dyn Clock>) -> Self {
+        Kms {
+            region,
+            store,
+            root,
+            clock,
+            ciphers: RwLock::new(HashMap::new()),
+        }
+    }
+
+    pub fn region(&self) -> &Region {
+        &self.region
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn now(&self) -> UnixMillis {
+        self.clock.now()
+    }
+
+    /// Audits a computed result durably, then returns it. If the audit
+    /// record cannot be made durable the request fails closed.
+    pub(crate) async fn complete<R>(&self, ctx: &RequestContext, ev: AuditEvent, result: KmsResult<R>) -> KmsResult<R> {
+        let record = api_call_record(&self.region, ctx, &ev, result.as_ref().err(), self.clock.now());
+        self.store.append_audit(record).await?;
+        result
+    }
+
+    /// Runs `f` inside a store transaction: its changes and its audit record
+    /// are written in the same synced batch; a failed `f` changes nothing
+    /// but is still audited.
+    pub(crate) async fn mutate<R, F>(&self, ctx: &RequestContext, ev: AuditEvent, f: F) -> KmsResult<R>
+    where
+        R: Send + 'static,
+        F: for<'a> FnOnce(&mut Txn<'a>, &mut AuditEvent, UnixMillis) -> KmsResult<R> + Send + 'static,
+    {
+        let now = self.clock.now();
+        let region = self.region.clone();
+        let ctx = ctx.clone();
+        let (result, _) = self
+            .store
+            .transact(move |txn| {
+                let mut ev = ev;
+                let r = f(txn, &mut ev, now);
+                if r.is_err() {
+                    txn.abort();
+                }
+                txn.audit(api_call_record(&region, &ctx, &ev, r.as_ref().err(), now));
+                r
+            })
+            .await?;
+        result
+    }
+
+    /// Fresh material for `key`, wrapped under the root key.
+    pub(crate) fn new_material(
+        &self,
+        key: &KeyId,
+        now: UnixMillis,
+        rotation_type: Option<RotationType>,
+    ) -> MaterialRecord {
+        fresh_material(&self.root, key, now, rotation_type)
+    }
+
+    /// The cipher for one material of `key`, unwrapped once and cached.
+    pub(crate) fn cipher(&self, key: &KeyRecord, material: &KeyMaterialId) -> KmsResult<Arc<DataCipher>> {
+        if let Some(c) = self.ciphers.read().get(&(key.key_id, *material)) {
+            return Ok(c.clone());
+        }
+        let m = key.material(material).ok_or_else(KmsError::invalid_ciphertext)?;
+        let unwrapped = crypto::unwrap_material(&self.root, &key.key_id, material, &m.wrapped)
+            .map_err(|_| KmsError::internal("Key material could not be unwrapped under the region root key."))?;
+        let c = Arc::new(DataCipher::new(&unwrapped));
+        self.ciphers.write().insert((key.key_id, *material), c.clone());
+        Ok(c)
+    }
+
+    /// Drops cached material of a key that no longer exists.
+    pub(crate) fn forget_key(&self, key: &KeyId) {
+        self.ciphers.write().retain(|(k, _), _| k != key);
+    }
+}
+
+/// Fresh material with a random 256-bit material id, wrapped under `root`.
+pub(crate) fn fresh_material(
+    root: &RootKey,
+    key: &KeyId,
+    now: UnixMillis,
+    rotation_type: Option<RotationType>,
+) -> MaterialRecord {
+    let mut rng = rand::rngs::OsRng;
+    let mut bytes = zeroize::Zeroizing::new([0u8; crypto::KEY_LEN]);
+    rng.fill_bytes(bytes.as_mut());
+    let material = Material::from_bytes(*bytes);
+    let mut id = [0u8; 32];
+    rng.fill_bytes(&mut id);
+    let id = KeyMaterialId::from_bytes(id);
+    let mut nonce = [0u8; 12];
+    rng.fill_bytes(&mut nonce);
+    let wrapped = crypto::wrap_material(root, key, &id, &material, nonce);
+    MaterialRecord {
+        id,
+        created: now,
+        rotation_type,
+        wrapped,
+    }
+}
+
+/// Fresh random bytes for the data plane (nonces, data keys).
+pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut b = [0u8; N];
+    rand::thread_rng().fill_bytes(&mut b);
+    b
+}

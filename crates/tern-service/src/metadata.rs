@@ -1,0 +1,33 @@
+//! Key records as the API shows them.
+
+use tern_core::key::{KeyRecord, KeyState};
+use tern_proto::pb;
+
+pub(crate) fn key_metadata(k: &KeyRecord) -> pb::KeyMetadata {
+    pb::KeyMetadata {
+        aws_account_id: k.account.to_string(),
+        key_id: k.key_id.to_string(),
+        arn: k.arn(),
+        creation_date: k.created.as_epoch_seconds(),
+        enabled: k.state == KeyState::Enabled,
+        description: k.description.clone(),
+        key_usage: k.key_usage.to_string(),
+        key_state: k.state.to_string(),
+        deletion_date: k.deletion_date.map(|d| d.as_epoch_seconds()),
+        valid_to: None,
+        origin: k.origin.to_string(),
+        key_manager: k.key_manager.to_string(),
+        customer_master_key_spec: k.key_spec.customer_master_key_spec().to_string(),
+        key_spec: k.key_spec.to_string(),
+        encryption_algorithms: k
+            .key_spec
+            .encryption_algorithms(k.key_usage)
+            .iter()
+            .map(|a| a.to_string())
+            .collect(),
+        multi_region: k.key_id.is_multi_region(),
+        pending_deletion_window_in_days: k.pending_window_days.map(|d| d as i32),
+        current_key_material_id: k.current_material().map(|m| m.id.to_string()),
+        expiration_model: None,
+    }
+}

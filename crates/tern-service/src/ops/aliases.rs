@@ -1,0 +1,218 @@
+//! Aliases: CreateAlias, UpdateAlias, DeleteAlias, ListAliases. Aliases are
+//! scoped to an account within the region.
+
+use serde_json::json;
+use tern_core::ids::{alias_arn, AliasName, AliasNameError, IdError, KeyRef, MAX_ALIAS_NAME_CHARS};
+use tern_core::key::{KeyOp, MAX_ALIASES_PER_KEY};
+use tern_proto::pb;
+use tern_store::AliasRecord;
+
+use crate::audit::AuditEvent;
+use crate::caller::RequestContext;
+use crate::error::{ErrorKind, KmsError, KmsResult};
+use crate::kms::Kms;
+use crate::resolve::{alias_not_found, authorize, resolve, usable_key, IdForms};
+use crate::validate;
+
+fn parse_alias(raw: &str, for_create: bool) -> KmsResult<AliasName> {
+    let parsed = if for_create {
+        AliasName::parse_user(raw)
+    } else {
+        AliasName::parse_any(raw)
+    };
+    parsed.map_err(|e| match e {
+        IdError::AliasName(AliasNameError::MissingPrefix) => KmsError::validation(
+            "Alias must start with the prefix \"alias/\". Please see https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html",
+        ),
+        IdError::AliasName(AliasNameError::Reserved) => KmsError::new(
+            ErrorKind::InvalidAliasNameException,
+            "Alias names that begin with alias/aws/ are reserved for AWS managed keys.",
+        ),
+        IdError::AliasName(AliasNameError::TooLong) => KmsError::constraint(
+            Some(raw),
+            "aliasName",
+            &format!("Member must have length less than or equal to {MAX_ALIAS_NAME_CHARS}"),
+        ),
+        _ => KmsError::constraint(
+            Some(raw),
+            "aliasName",
+            "Member must satisfy regular expression pattern: ^[a-zA-Z0-9:/_-]+$",
+        ),
+    })
+}
+
+fn target_is_alias(raw: &str) -> KmsResult<()> {
+    if KeyRef::parse(raw).is_ok_and(|r| r.is_alias()) {
+        return Err(KmsError::validation(
+            "Aliases must refer to keys. Do not specify an alias.",
+        ));
+    }
+    Ok(())
+}
+
+impl Kms {
+    pub async fn create_alias(
+        &self,
+        ctx: &RequestContext,
+        req: pb::CreateAliasRequest,
+    ) -> KmsResult<pb::CreateAliasResponse> {
+        let ev = AuditEvent::new(
+            "CreateAlias",
+            false,
+            json!({"aliasName": req.alias_name, "targetKeyId": req.target_key_id}),
+        );
+        let (region, caller) = (self.region.clone(), ctx.caller.clone());
+        self.mutate(ctx, ev, move |txn, ev, now| {
+            let name = parse_alias(&req.alias_name, true)?;
+            validate::required(&req.target_key_id, "targetKeyId")?;
+            target_is_alias(&req.target_key_id)?;
+            let key = usable_key(
+                &*txn,
+                &region,
+                &caller,
+                &req.target_key_id,
+                IdForms::KeysOnly,
+                "CreateAlias",
+                KeyOp::AliasTarget,
+            )?;
+            ev.resource = Some((key.arn(), key.account.clone()));
+            if txn.alias(&caller.account, &name).is_some() {
+                return Err(KmsError::new(
+                    ErrorKind::AlreadyExistsException,
+                    format!(
+                        "An alias with the name {} already exists",
+                        alias_arn(&region, &caller.account, &name)
+                    ),
+                ));
+            }
+            if txn.aliases_of(&key.key_id).len() >= MAX_ALIASES_PER_KEY {
+                return Err(KmsError::new(
+                    ErrorKind::LimitExceededException,
+                    format!(
+                        "The maximum number of aliases ({MAX_ALIASES_PER_KEY}) for {} has been reached.",
+                        key.arn()
+                    ),
+                ));
+            }
+            txn.put_alias(AliasRecord {
+                account: caller.account.clone(),
+                name,
+                target: key.key_id,
+                created: now,
+                last_updated: now,
+            });
+            Ok(pb::CreateAliasResponse {})
+        })
+        .await
+    }
+
+    pub async fn update_alias(
+        &self,
+        ctx: &RequestContext,
+        req: pb::UpdateAliasRequest,
+    ) -> KmsResult<pb::UpdateAliasResponse> {
+        let ev = AuditEvent::new(
+            "UpdateAlias",
+            false,
+            json!({"aliasName": req.alias_name, "targetKeyId": req.target_key_id}),
+        );
+        let (region, caller) = (self.region.clone(), ctx.caller.clone());
+        self.mutate(ctx, ev, move |txn, ev, now| {
+            let name = parse_alias(&req.alias_name, true)?;
+            validate::required(&req.target_key_id, "targetKeyId")?;
+            target_is_alias(&req.target_key_id)?;
+            let existing = txn.alias(&caller.account, &name).ok_or_else(|| alias_not_found(&region, &caller.account, &name))?;
+            let key = usable_key(&*txn, &region, &caller, &req.target_key_id, IdForms::KeysOnly, "UpdateAlias", KeyOp::AliasTarget)?;
+            ev.resource = Some((key.arn(), key.account.clone()));
+            if let Some(old) = txn.key(&existing.target) {
+                authorize(&caller, "UpdateAlias", &old)?;
+                if old.key_spec != key.key_spec || old.key_usage != key.key_usage {
+                    return Err(KmsError::validation(format!(
+                        "{} and {} are not the same key type and key usage. The new target of an alias must have the same type and usage as the current target.",
+                        old.arn(),
+                        key.arn()
+                    )));
+                }
+            }
+            if existing.target != key.key_id && txn.aliases_of(&key.key_id).len() >= MAX_ALIASES_PER_KEY {
+                return Err(KmsError::new(
+                    ErrorKind::LimitExceededException,
+                    format!("The maximum number of aliases ({MAX_ALIASES_PER_KEY}) for {} has been reached.", key.arn()),
+                ));
+            }
+            txn.put_alias(AliasRecord { target: key.key_id, last_updated: now, ..(*existing).clone() });
+            Ok(pb::UpdateAliasResponse {})
+        })
+        .await
+    }
+
+    pub async fn delete_alias(
+        &self,
+        ctx: &RequestContext,
+        req: pb::DeleteAliasRequest,
+    ) -> KmsResult<pb::DeleteAliasResponse> {
+        let ev = AuditEvent::new("DeleteAlias", false, json!({"aliasName": req.alias_name}));
+        let (region, caller) = (self.region.clone(), ctx.caller.clone());
+        self.mutate(ctx, ev, move |txn, ev, _now| {
+            let name = parse_alias(&req.alias_name, false)?;
+            let existing = txn
+                .alias(&caller.account, &name)
+                .ok_or_else(|| alias_not_found(&region, &caller.account, &name))?;
+            if let Some(key) = txn.key(&existing.target) {
+                ev.resource = Some((key.arn(), key.account.clone()));
+                authorize(&caller, "DeleteAlias", &key)?;
+            }
+            txn.delete_alias(&caller.account, &name);
+            Ok(pb::DeleteAliasResponse {})
+        })
+        .await
+    }
+
+    pub async fn list_aliases(
+        &self,
+        ctx: &RequestContext,
+        req: pb::ListAliasesRequest,
+    ) -> KmsResult<pb::ListAliasesResponse> {
+        let mut ev = AuditEvent::new(
+            "ListAliases",
+            true,
+            json!({"keyId": req.key_id, "limit": req.limit, "marker": req.marker}),
+        );
+        let r = (|| {
+            let limit = validate::int_in_range(req.limit, "limit", 1, 100, 50)? as usize;
+            let view = self.store.read();
+            let filter = match req.key_id.as_deref() {
+                Some(raw) => {
+                    let k = resolve(&*view, &self.region, &ctx.caller, raw, IdForms::KeysOnly)?;
+                    ev.resource = Some((k.arn(), k.account.clone()));
+                    authorize(&ctx.caller, "ListAliases", &k)?;
+                    Some(k.key_id)
+                }
+                None => None,
+            };
+            let items = view
+                .aliases
+                .values()
+                .filter(|a| a.account == ctx.caller.account && filter.is_none_or(|f| f == a.target))
+                .map(|a| {
+                    (
+                        a.name.to_string(),
+                        pb::AliasListEntry {
+                            alias_name: a.name.to_string(),
+                            alias_arn: alias_arn(&self.region, &a.account, &a.name),
+                            target_key_id: Some(a.target.to_string()),
+                            creation_date: Some(a.created.as_epoch_seconds()),
+                            last_updated_date: Some(a.last_updated.as_epoch_seconds()),
+                        },
+                    )
+                });
+            let (aliases, next) = validate::page(items, req.marker.as_deref(), limit)?;
+            Ok(pb::ListAliasesResponse {
+                aliases,
+                truncated: next.is_some(),
+                next_marker: next,
+            })
+        })();
+        self.complete(ctx, ev, r).await
+    }
+}

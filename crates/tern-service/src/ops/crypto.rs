@@ -1,0 +1,445 @@
+//! The data plane: Encrypt, Decrypt, ReEncrypt, GenerateDataKey,
+//! GenerateDataKeyWithoutPlaintext, GenerateRandom.
+//!
+//! Hot path: parse blob → look up the key in the published state → cached
+//! cipher → AES-GCM → durable audit record. No lock is held across an await.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde_json::json;
+use tern_core::blob::{self, MAX_CIPHERTEXT_BLOB_BYTES};
+use tern_core::context::EncryptionContext;
+use tern_core::crypto::MAX_PLAINTEXT_BYTES;
+use tern_core::ids::{key_arn, KeyMaterialId};
+use tern_core::key::{DataKeySpec, EncryptionAlgorithm, KeyOp, KeyRecord, KeyUsage};
+use tern_proto::pb;
+use zeroize::Zeroizing;
+
+use crate::audit::AuditEvent;
+use crate::caller::RequestContext;
+use crate::error::{ErrorKind, KmsError, KmsResult};
+use crate::kms::{random_bytes, Kms};
+use crate::resolve::{authorize, check_state, resolve, IdForms};
+use crate::validate::{self, MAX_NUMBER_OF_BYTES};
+
+fn algorithm(v: Option<&str>, field: &str, key: &KeyRecord) -> KmsResult<EncryptionAlgorithm> {
+    let a = match v {
+        None => EncryptionAlgorithm::SymmetricDefault,
+        Some(s) => EncryptionAlgorithm::parse(s).ok_or_else(|| {
+            KmsError::constraint(
+                Some(s),
+                field,
+                &format!(
+                    "Member must satisfy enum value set: {}",
+                    EncryptionAlgorithm::value_set()
+                ),
+            )
+        })?,
+    };
+    if !key.key_spec.encryption_algorithms(key.key_usage).contains(&a) {
+        return Err(KmsError::new(
+            ErrorKind::InvalidKeyUsageException,
+            format!("The encryption algorithm {a} is not supported by {}.", key.arn()),
+        ));
+    }
+    Ok(a)
+}
+
+fn check_usage(key: &KeyRecord, op: &str) -> KmsResult<()> {
+    if key.key_usage != KeyUsage::EncryptDecrypt {
+        return Err(KmsError::new(
+            ErrorKind::InvalidKeyUsageException,
+            format!(
+                "{} key usage is {} which is not valid for {op}.",
+                key.arn(),
+                key.key_usage
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn context_params(m: &BTreeMap<String, String>) -> serde_json::Value {
+    if m.is_empty() {
+        serde_json::Value::Null
+    } else {
+        json!(m)
+    }
+}
+
+/// A plaintext that will be encrypted under a key: how many bytes to generate.
+fn data_key_len(number_of_bytes: Option<i32>, key_spec: Option<&str>) -> KmsResult<usize> {
+    match (number_of_bytes, key_spec) {
+        (Some(_), Some(_)) | (None, None) => Err(KmsError::validation(
+            "Please specify either number of bytes or key spec.",
+        )),
+        (Some(n), None) => Ok(validate::int_in_range(Some(n), "numberOfBytes", 1, MAX_NUMBER_OF_BYTES, 0)? as usize),
+        (None, Some(s)) => DataKeySpec::parse(s).map(DataKeySpec::len_bytes).ok_or_else(|| {
+            KmsError::constraint(
+                Some(s),
+                "keySpec",
+                &format!("Member must satisfy enum value set: {}", DataKeySpec::value_set()),
+            )
+        }),
+    }
+}
+
+/// A ciphertext to open, as a request names it.
+struct BlobInput<'a> {
+    blob: &'a [u8],
+    context: &'a BTreeMap<String, String>,
+    key_id: Option<&'a str>,
+    algorithm: Option<&'a str>,
+}
+
+/// A data key to generate, as a request names it.
+struct DataKeyInput<'a> {
+    action: &'a str,
+    key_id: &'a str,
+    context: &'a BTreeMap<String, String>,
+    number_of_bytes: Option<i32>,
+    key_spec: Option<&'a str>,
+    grant_tokens: &'a [String],
+    dry_run: Option<bool>,
+}
+
+/// A generated data key, in plaintext and sealed.
+struct DataKey {
+    plaintext: Zeroizing<Vec<u8>>,
+    blob: Vec<u8>,
+    key: Arc<KeyRecord>,
+    material: KeyMaterialId,
+}
+
+/// What decrypting a blob found.
+struct Opened {
+    key: Arc<KeyRecord>,
+    material: KeyMaterialId,
+    plaintext: Zeroizing<Vec<u8>>,
+}
+
+impl Kms {
+    /// Seals `plaintext` under the key's current material.
+    fn seal(
+        &self,
+        key: &KeyRecord,
+        context: &EncryptionContext,
+        plaintext: &[u8],
+    ) -> KmsResult<(Vec<u8>, KeyMaterialId)> {
+        let current = key
+            .current_material()
+            .ok_or_else(|| KmsError::internal("key has no material"))?;
+        let cipher = self.cipher(key, &current.id)?;
+        Ok((
+            cipher.seal_blob(&key.key_id, &current.id, context, random_bytes(), plaintext),
+            current.id,
+        ))
+    }
+
+    /// Parses and decrypts a blob, checking the key named in the request
+    /// (if any), authorization, state and usage.
+    fn open(&self, ctx: &RequestContext, action: &str, input: BlobInput<'_>, ev: &mut AuditEvent) -> KmsResult<Opened> {
+        let BlobInput {
+            blob: blob_bytes,
+            context,
+            key_id,
+            algorithm: algorithm_in,
+        } = input;
+        validate::blob_len(blob_bytes, "ciphertextBlob", MAX_CIPHERTEXT_BLOB_BYTES)?;
+        let context = validate::encryption_context(context)?;
+        let parsed = blob::parse(blob_bytes).map_err(|_| KmsError::invalid_ciphertext())?;
+        let key = {
+            let view = self.store.read();
+            let named = match key_id {
+                Some(raw) if !raw.is_empty() => {
+                    Some(resolve(&*view, &self.region, &ctx.caller, raw, IdForms::WithAliases)?)
+                }
+                _ => None,
+            };
+            let key = match view.keys.get(&parsed.key_id) {
+                Some(k) => k.clone(),
+                None => {
+                    return Err(KmsError::not_found(format!(
+                        "Key '{}' does not exist",
+                        key_arn(&self.region, &ctx.caller.account, &parsed.key_id)
+                    )))
+                }
+            };
+            if let Some(n) = named {
+                if n.key_id != key.key_id {
+                    return Err(KmsError::new(
+                        ErrorKind::IncorrectKeyException,
+                        "The key ID in the request does not identify a CMK that can perform this operation.",
+                    ));
+                }
+            }
+            key
+        };
+        ev.resource = Some((key.arn(), key.account.clone()));
+        authorize(&ctx.caller, action, &key)?;
+        check_state(&key, KeyOp::Cryptographic)?;
+        check_usage(&key, action)?;
+        algorithm(algorithm_in, "encryptionAlgorithm", &key)?;
+        let cipher = self.cipher(&key, &parsed.material_id)?;
+        let plaintext = cipher
+            .open_blob(&parsed, &context)
+            .map_err(|_| KmsError::invalid_ciphertext())?;
+        Ok(Opened {
+            key,
+            material: parsed.material_id,
+            plaintext,
+        })
+    }
+
+    /// Resolves and checks a key for encryption.
+    fn encrypt_key(
+        &self,
+        ctx: &RequestContext,
+        raw: &str,
+        action: &str,
+        ev: &mut AuditEvent,
+    ) -> KmsResult<Arc<KeyRecord>> {
+        validate::required(raw, "keyId")?;
+        let view = self.store.read();
+        let key = resolve(&*view, &self.region, &ctx.caller, raw, IdForms::WithAliases)?;
+        drop(view);
+        ev.resource = Some((key.arn(), key.account.clone()));
+        authorize(&ctx.caller, action, &key)?;
+        check_state(&key, KeyOp::Cryptographic)?;
+        check_usage(&key, action)?;
+        Ok(key)
+    }
+
+    pub async fn encrypt(&self, ctx: &RequestContext, req: pb::EncryptRequest) -> KmsResult<pb::EncryptResponse> {
+        let mut ev = AuditEvent::new(
+            "Encrypt",
+            true,
+            json!({
+                "keyId": req.key_id,
+                "encryptionContext": context_params(&req.encryption_context),
+                "encryptionAlgorithm": req.encryption_algorithm.as_deref().unwrap_or("SYMMETRIC_DEFAULT"),
+            }),
+        );
+        let r = (|| {
+            validate::blob_len(&req.plaintext, "plaintext", MAX_PLAINTEXT_BYTES)?;
+            let context = validate::encryption_context(&req.encryption_context)?;
+            validate::grant_tokens(&req.grant_tokens)?;
+            let key = self.encrypt_key(ctx, &req.key_id, "Encrypt", &mut ev)?;
+            let alg = algorithm(req.encryption_algorithm.as_deref(), "encryptionAlgorithm", &key)?;
+            if req.dry_run == Some(true) {
+                return Err(KmsError::dry_run());
+            }
+            let (blob, _) = self.seal(&key, &context, &req.plaintext)?;
+            Ok(pb::EncryptResponse {
+                ciphertext_blob: blob,
+                key_id: key.arn(),
+                encryption_algorithm: alg.to_string(),
+            })
+        })();
+        self.complete(ctx, ev, r).await
+    }
+
+    pub async fn decrypt(&self, ctx: &RequestContext, req: pb::DecryptRequest) -> KmsResult<pb::DecryptResponse> {
+        let mut ev = AuditEvent::new(
+            "Decrypt",
+            true,
+            json!({
+                "encryptionContext": context_params(&req.encryption_context),
+                "encryptionAlgorithm": req.encryption_algorithm.as_deref().unwrap_or("SYMMETRIC_DEFAULT"),
+            }),
+        );
+        let r = (|| {
+            validate::grant_tokens(&req.grant_tokens)?;
+            let input = BlobInput {
+                blob: &req.ciphertext_blob,
+                context: &req.encryption_context,
+                key_id: req.key_id.as_deref(),
+                algorithm: req.encryption_algorithm.as_deref(),
+            };
+            let o = self.open(ctx, "Decrypt", input, &mut ev)?;
+            if req.dry_run == Some(true) {
+                return Err(KmsError::dry_run());
+            }
+            Ok(pb::DecryptResponse {
+                key_id: o.key.arn(),
+                plaintext: o.plaintext.to_vec(),
+                encryption_algorithm: EncryptionAlgorithm::SymmetricDefault.to_string(),
+                key_material_id: Some(o.material.to_string()),
+            })
+        })();
+        self.complete(ctx, ev, r).await
+    }
+
+    pub async fn re_encrypt(
+        &self,
+        ctx: &RequestContext,
+        req: pb::ReEncryptRequest,
+    ) -> KmsResult<pb::ReEncryptResponse> {
+        let mut ev = AuditEvent::new(
+            "ReEncrypt",
+            true,
+            json!({
+                "sourceEncryptionContext": context_params(&req.source_encryption_context),
+                "destinationKeyId": req.destination_key_id,
+                "destinationEncryptionContext": context_params(&req.destination_encryption_context),
+                "sourceEncryptionAlgorithm": req.source_encryption_algorithm.as_deref().unwrap_or("SYMMETRIC_DEFAULT"),
+                "destinationEncryptionAlgorithm": req.destination_encryption_algorithm.as_deref().unwrap_or("SYMMETRIC_DEFAULT"),
+            }),
+        );
+        let r = (|| {
+            validate::grant_tokens(&req.grant_tokens)?;
+            validate::required(&req.destination_key_id, "destinationKeyId")?;
+            let dest_context = validate::encryption_context(&req.destination_encryption_context)?;
+            let input = BlobInput {
+                blob: &req.ciphertext_blob,
+                context: &req.source_encryption_context,
+                key_id: req.source_key_id.as_deref(),
+                algorithm: req.source_encryption_algorithm.as_deref(),
+            };
+            let src = self.open(ctx, "ReEncryptFrom", input, &mut ev)?;
+            let mut dest_ev = AuditEvent::new("ReEncrypt", true, serde_json::Value::Null);
+            let dest = self.encrypt_key(ctx, &req.destination_key_id, "ReEncryptTo", &mut dest_ev)?;
+            let alg = algorithm(
+                req.destination_encryption_algorithm.as_deref(),
+                "destinationEncryptionAlgorithm",
+                &dest,
+            )?;
+            if req.dry_run == Some(true) {
+                return Err(KmsError::dry_run());
+            }
+            let (blob, dest_material) = self.seal(&dest, &dest_context, &src.plaintext)?;
+            Ok(pb::ReEncryptResponse {
+                ciphertext_blob: blob,
+                source_key_id: src.key.arn(),
+                key_id: dest.arn(),
+                source_encryption_algorithm: EncryptionAlgorithm::SymmetricDefault.to_string(),
+                destination_encryption_algorithm: alg.to_string(),
+                source_key_material_id: Some(src.material.to_string()),
+                destination_key_material_id: Some(dest_material.to_string()),
+            })
+        })();
+        self.complete(ctx, ev, r).await
+    }
+
+    /// Shared body of the two GenerateDataKey operations.
+    fn generate_data_key_inner(
+        &self,
+        ctx: &RequestContext,
+        i: DataKeyInput<'_>,
+        ev: &mut AuditEvent,
+    ) -> KmsResult<DataKey> {
+        let len = data_key_len(i.number_of_bytes, i.key_spec)?;
+        let context = validate::encryption_context(i.context)?;
+        validate::grant_tokens(i.grant_tokens)?;
+        let key = self.encrypt_key(ctx, i.key_id, i.action, ev)?;
+        if i.dry_run == Some(true) {
+            return Err(KmsError::dry_run());
+        }
+        let mut plaintext = Zeroizing::new(vec![0u8; len]);
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, plaintext.as_mut_slice());
+        let (blob, material) = self.seal(&key, &context, &plaintext)?;
+        Ok(DataKey {
+            plaintext,
+            blob,
+            key,
+            material,
+        })
+    }
+
+    pub async fn generate_data_key(
+        &self,
+        ctx: &RequestContext,
+        req: pb::GenerateDataKeyRequest,
+    ) -> KmsResult<pb::GenerateDataKeyResponse> {
+        let mut ev = AuditEvent::new(
+            "GenerateDataKey",
+            true,
+            json!({
+                "keyId": req.key_id,
+                "encryptionContext": context_params(&req.encryption_context),
+                "numberOfBytes": req.number_of_bytes,
+                "keySpec": req.key_spec,
+            }),
+        );
+        let r = self
+            .generate_data_key_inner(
+                ctx,
+                DataKeyInput {
+                    action: "GenerateDataKey",
+                    key_id: &req.key_id,
+                    context: &req.encryption_context,
+                    number_of_bytes: req.number_of_bytes,
+                    key_spec: req.key_spec.as_deref(),
+                    grant_tokens: &req.grant_tokens,
+                    dry_run: req.dry_run,
+                },
+                &mut ev,
+            )
+            .map(|d| pb::GenerateDataKeyResponse {
+                ciphertext_blob: d.blob,
+                plaintext: d.plaintext.to_vec(),
+                key_id: d.key.arn(),
+                key_material_id: Some(d.material.to_string()),
+            });
+        self.complete(ctx, ev, r).await
+    }
+
+    pub async fn generate_data_key_without_plaintext(
+        &self,
+        ctx: &RequestContext,
+        req: pb::GenerateDataKeyWithoutPlaintextRequest,
+    ) -> KmsResult<pb::GenerateDataKeyWithoutPlaintextResponse> {
+        let mut ev = AuditEvent::new(
+            "GenerateDataKeyWithoutPlaintext",
+            true,
+            json!({
+                "keyId": req.key_id,
+                "encryptionContext": context_params(&req.encryption_context),
+                "numberOfBytes": req.number_of_bytes,
+                "keySpec": req.key_spec,
+            }),
+        );
+        let r = self
+            .generate_data_key_inner(
+                ctx,
+                DataKeyInput {
+                    action: "GenerateDataKeyWithoutPlaintext",
+                    key_id: &req.key_id,
+                    context: &req.encryption_context,
+                    number_of_bytes: req.number_of_bytes,
+                    key_spec: req.key_spec.as_deref(),
+                    grant_tokens: &req.grant_tokens,
+                    dry_run: req.dry_run,
+                },
+                &mut ev,
+            )
+            .map(|d| pb::GenerateDataKeyWithoutPlaintextResponse {
+                ciphertext_blob: d.blob,
+                key_id: d.key.arn(),
+                key_material_id: Some(d.material.to_string()),
+            });
+        self.complete(ctx, ev, r).await
+    }
+
+    pub async fn generate_random(
+        &self,
+        ctx: &RequestContext,
+        req: pb::GenerateRandomRequest,
+    ) -> KmsResult<pb::GenerateRandomResponse> {
+        let ev = AuditEvent::new("GenerateRandom", true, json!({"numberOfBytes": req.number_of_bytes}));
+        let r = (|| {
+            if req.custom_key_store_id.is_some() {
+                return Err(KmsError::unsupported("Custom key stores are not supported by tern."));
+            }
+            let n = req
+                .number_of_bytes
+                .ok_or_else(|| KmsError::validation("NumberOfBytes is required."))?;
+            let n = validate::int_in_range(Some(n), "numberOfBytes", 1, MAX_NUMBER_OF_BYTES, 0)? as usize;
+            let mut out = vec![0u8; n];
+            rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut out);
+            Ok(pb::GenerateRandomResponse { plaintext: out })
+        })();
+        self.complete(ctx, ev, r).await
+    }
+}

@@ -1,0 +1,350 @@
+//! Key lifecycle: CreateKey, DescribeKey, ListKeys, EnableKey, DisableKey,
+//! ScheduleKeyDeletion, CancelKeyDeletion, UpdateKeyDescription.
+
+use serde_json::json;
+use tern_core::ids::{AccountId, KeyId};
+use tern_core::key::{
+    KeyManager, KeyOp, KeyRecord, KeySpec, KeyState, KeyUsage, Origin, RotationConfig, DEFAULT_PENDING_WINDOW_DAYS,
+    MAX_KEYS_PER_REGION, MAX_PENDING_WINDOW_DAYS, MIN_PENDING_WINDOW_DAYS,
+};
+use tern_proto::pb;
+
+use crate::audit::AuditEvent;
+use crate::caller::RequestContext;
+use crate::error::{ErrorKind, KmsError, KmsResult};
+use crate::kms::{random_bytes, Kms};
+use crate::metadata::key_metadata;
+use crate::resolve::{resolve, usable_key, IdForms};
+use crate::validate;
+
+fn enum_error(field: &str, value: &str, set: String) -> KmsError {
+    KmsError::constraint(
+        Some(value),
+        field,
+        &format!("Member must satisfy enum value set: {set}"),
+    )
+}
+
+/// Validates a CreateKey request into the record it would create.
+fn plan_key(kms: &Kms, account: &AccountId, req: &pb::CreateKeyRequest) -> KmsResult<KeyRecord> {
+    let spec = match (&req.key_spec, &req.customer_master_key_spec) {
+        (Some(_), Some(_)) => {
+            return Err(KmsError::validation(
+                "You cannot specify KeySpec and CustomerMasterKeySpec in the same request. CustomerMasterKeySpec is deprecated.",
+            ))
+        }
+        (Some(s), None) => KeySpec::parse(s).ok_or_else(|| enum_error("keySpec", s, KeySpec::value_set()))?,
+        (None, Some(s)) => {
+            KeySpec::parse(s).ok_or_else(|| enum_error("customerMasterKeySpec", s, KeySpec::value_set()))?
+        }
+        (None, None) => KeySpec::SymmetricDefault,
+    };
+    let usage = match &req.key_usage {
+        Some(u) => KeyUsage::parse(u).ok_or_else(|| enum_error("keyUsage", u, KeyUsage::value_set()))?,
+        None if spec == KeySpec::SymmetricDefault => KeyUsage::EncryptDecrypt,
+        None => {
+            return Err(KmsError::validation(
+                "You must specify a KeyUsage value for all KMS keys except for symmetric encryption keys.",
+            ))
+        }
+    };
+    let origin = match &req.origin {
+        Some(o) => Origin::parse(o).ok_or_else(|| enum_error("origin", o, Origin::value_set()))?,
+        None => Origin::AwsKms,
+    };
+    if spec != KeySpec::SymmetricDefault {
+        return Err(KmsError::unsupported(format!(
+            "KeySpec {spec} is not supported by tern yet."
+        )));
+    }
+    if usage != KeyUsage::EncryptDecrypt {
+        return Err(KmsError::validation(format!(
+            "KeyUsage {usage} is not compatible with KeySpec {spec}"
+        )));
+    }
+    if origin != Origin::AwsKms {
+        return Err(KmsError::unsupported(format!(
+            "Origin {origin} is not supported by tern yet."
+        )));
+    }
+    if req.custom_key_store_id.is_some() || req.xks_key_id.is_some() {
+        return Err(KmsError::unsupported("Custom key stores are not supported by tern."));
+    }
+    if req.multi_region == Some(true) {
+        return Err(KmsError::unsupported(
+            "Multi-Region keys are not supported by this tern version yet.",
+        ));
+    }
+    let description = req.description.clone().unwrap_or_default();
+    validate::description(&description)?;
+    let policy = match &req.policy {
+        Some(p) => {
+            validate::policy(p)?;
+            p.clone()
+        }
+        None => validate::default_policy(account.as_str()),
+    };
+    let mut tags = Vec::new();
+    validate::merge_tags(&mut tags, &req.tags)?;
+
+    let now = kms.now();
+    let key_id = KeyId::new_single_region(random_bytes());
+    let first = kms.new_material(&key_id, now, None);
+    Ok(KeyRecord {
+        key_id,
+        account: account.clone(),
+        region: kms.region.clone(),
+        created: now,
+        description,
+        key_spec: spec,
+        key_usage: usage,
+        origin,
+        key_manager: KeyManager::Customer,
+        state: KeyState::Enabled,
+        deletion_date: None,
+        pending_window_days: None,
+        policy,
+        tags,
+        rotation: RotationConfig {
+            enabled: false,
+            period_days: None,
+            next_rotation: None,
+            on_demand_count: 0,
+            on_demand_started: None,
+        },
+        materials: vec![first],
+    })
+}
+
+impl Kms {
+    pub async fn create_key(
+        &self,
+        ctx: &RequestContext,
+        req: pb::CreateKeyRequest,
+    ) -> KmsResult<pb::CreateKeyResponse> {
+        let ev = AuditEvent::new(
+            "CreateKey",
+            false,
+            json!({
+                "keySpec": req.key_spec.as_deref().unwrap_or("SYMMETRIC_DEFAULT"),
+                "keyUsage": req.key_usage.as_deref().unwrap_or("ENCRYPT_DECRYPT"),
+                "origin": req.origin.as_deref().unwrap_or("AWS_KMS"),
+                "description": req.description,
+                "multiRegion": req.multi_region.unwrap_or(false),
+                "bypassPolicyLockoutSafetyCheck": req.bypass_policy_lockout_safety_check.unwrap_or(false),
+                "tags": req.tags.iter().map(|t| json!({"tagKey": t.tag_key, "tagValue": t.tag_value})).collect::<Vec<_>>(),
+            }),
+        );
+        let record = match plan_key(self, &ctx.caller.account, &req) {
+            Ok(r) => r,
+            Err(e) => return self.complete(ctx, ev, Err(e)).await,
+        };
+        self.mutate(ctx, ev, move |txn, ev, _now| {
+            if txn.key_count() >= MAX_KEYS_PER_REGION {
+                return Err(KmsError::new(
+                    ErrorKind::LimitExceededException,
+                    format!("The maximum number of KMS keys ({MAX_KEYS_PER_REGION}) in this Region has been reached."),
+                ));
+            }
+            ev.resource = Some((record.arn(), record.account.clone()));
+            ev.response = Some(json!({"keyMetadata": {"keyId": record.key_id.to_string(), "arn": record.arn()}}));
+            let md = key_metadata(&record);
+            txn.put_key(record);
+            Ok(pb::CreateKeyResponse { key_metadata: Some(md) })
+        })
+        .await
+    }
+
+    pub async fn describe_key(
+        &self,
+        ctx: &RequestContext,
+        req: pb::DescribeKeyRequest,
+    ) -> KmsResult<pb::DescribeKeyResponse> {
+        let mut ev = AuditEvent::new("DescribeKey", true, json!({"keyId": req.key_id}));
+        let r = (|| {
+            validate::required(&req.key_id, "keyId")?;
+            let k = usable_key(
+                &*self.store.read(),
+                &self.region,
+                &ctx.caller,
+                &req.key_id,
+                IdForms::WithAliases,
+                "DescribeKey",
+                KeyOp::DescribeKey,
+            )?;
+            ev.resource = Some((k.arn(), k.account.clone()));
+            Ok(pb::DescribeKeyResponse {
+                key_metadata: Some(key_metadata(&k)),
+            })
+        })();
+        self.complete(ctx, ev, r).await
+    }
+
+    pub async fn list_keys(&self, ctx: &RequestContext, req: pb::ListKeysRequest) -> KmsResult<pb::ListKeysResponse> {
+        let ev = AuditEvent::new("ListKeys", true, json!({"limit": req.limit, "marker": req.marker}));
+        let r = (|| {
+            let limit = validate::int_in_range(req.limit, "limit", 1, 1000, 100)? as usize;
+            let mut items: Vec<(String, pb::KeyListEntry)> = self
+                .store
+                .read()
+                .keys
+                .values()
+                .filter(|k| k.account == ctx.caller.account)
+                .map(|k| {
+                    (
+                        k.key_id.to_string(),
+                        pb::KeyListEntry {
+                            key_id: k.key_id.to_string(),
+                            key_arn: k.arn(),
+                        },
+                    )
+                })
+                .collect();
+            items.sort_by(|a, b| a.0.cmp(&b.0));
+            let (keys, next) = validate::page(items.into_iter(), req.marker.as_deref(), limit)?;
+            Ok(pb::ListKeysResponse {
+                keys,
+                truncated: next.is_some(),
+                next_marker: next,
+            })
+        })();
+        self.complete(ctx, ev, r).await
+    }
+
+    /// Shared shape of the key-id-only state changes.
+    pub(crate) async fn change_key<R, F>(
+        &self,
+        ctx: &RequestContext,
+        name: &'static str,
+        key_id: String,
+        params: serde_json::Value,
+        op: KeyOp,
+        f: F,
+    ) -> KmsResult<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut KeyRecord, tern_core::time::UnixMillis) -> KmsResult<R> + Send + 'static,
+    {
+        let ev = AuditEvent::new(name, false, params);
+        let region = self.region.clone();
+        let caller = ctx.caller.clone();
+        self.mutate(ctx, ev, move |txn, ev, now| {
+            validate::required(&key_id, "keyId")?;
+            let k = resolve(&*txn, &region, &caller, &key_id, IdForms::KeysOnly)?;
+            ev.resource = Some((k.arn(), k.account.clone()));
+            crate::resolve::authorize(&caller, name, &k)?;
+            crate::resolve::check_state(&k, op)?;
+            let mut next = (*k).clone();
+            let r = f(&mut next, now)?;
+            txn.put_key(next);
+            Ok(r)
+        })
+        .await
+    }
+
+    pub async fn enable_key(
+        &self,
+        ctx: &RequestContext,
+        req: pb::EnableKeyRequest,
+    ) -> KmsResult<pb::EnableKeyResponse> {
+        let params = json!({"keyId": req.key_id});
+        self.change_key(ctx, "EnableKey", req.key_id, params, KeyOp::EnableKey, |k, _| {
+            k.state = KeyState::Enabled;
+            Ok(pb::EnableKeyResponse {})
+        })
+        .await
+    }
+
+    pub async fn disable_key(
+        &self,
+        ctx: &RequestContext,
+        req: pb::DisableKeyRequest,
+    ) -> KmsResult<pb::DisableKeyResponse> {
+        let params = json!({"keyId": req.key_id});
+        self.change_key(ctx, "DisableKey", req.key_id, params, KeyOp::DisableKey, |k, _| {
+            k.state = KeyState::Disabled;
+            Ok(pb::DisableKeyResponse {})
+        })
+        .await
+    }
+
+    pub async fn schedule_key_deletion(
+        &self,
+        ctx: &RequestContext,
+        req: pb::ScheduleKeyDeletionRequest,
+    ) -> KmsResult<pb::ScheduleKeyDeletionResponse> {
+        let params = json!({"keyId": req.key_id, "pendingWindowInDays": req.pending_window_in_days});
+        let window = req.pending_window_in_days;
+        self.change_key(
+            ctx,
+            "ScheduleKeyDeletion",
+            req.key_id,
+            params,
+            KeyOp::ScheduleKeyDeletion,
+            move |k, now| {
+                let days = validate::int_in_range(
+                    window,
+                    "pendingWindowInDays",
+                    MIN_PENDING_WINDOW_DAYS as i32,
+                    MAX_PENDING_WINDOW_DAYS as i32,
+                    DEFAULT_PENDING_WINDOW_DAYS as i32,
+                )? as u32;
+                let when = now.plus_days(days);
+                k.state = KeyState::PendingDeletion;
+                k.deletion_date = Some(when);
+                k.pending_window_days = Some(days);
+                Ok(pb::ScheduleKeyDeletionResponse {
+                    key_id: k.arn(),
+                    deletion_date: Some(when.as_epoch_seconds()),
+                    key_state: KeyState::PendingDeletion.to_string(),
+                    pending_window_in_days: Some(days as i32),
+                })
+            },
+        )
+        .await
+    }
+
+    pub async fn cancel_key_deletion(
+        &self,
+        ctx: &RequestContext,
+        req: pb::CancelKeyDeletionRequest,
+    ) -> KmsResult<pb::CancelKeyDeletionResponse> {
+        let params = json!({"keyId": req.key_id});
+        self.change_key(
+            ctx,
+            "CancelKeyDeletion",
+            req.key_id,
+            params,
+            KeyOp::CancelKeyDeletion,
+            |k, _| {
+                k.state = KeyState::Disabled;
+                k.deletion_date = None;
+                k.pending_window_days = None;
+                Ok(pb::CancelKeyDeletionResponse { key_id: k.arn() })
+            },
+        )
+        .await
+    }
+
+    pub async fn update_key_description(
+        &self,
+        ctx: &RequestContext,
+        req: pb::UpdateKeyDescriptionRequest,
+    ) -> KmsResult<pb::UpdateKeyDescriptionResponse> {
+        let params = json!({"keyId": req.key_id, "description": req.description});
+        let description = req.description;
+        self.change_key(
+            ctx,
+            "UpdateKeyDescription",
+            req.key_id,
+            params,
+            KeyOp::UpdateKeyDescription,
+            move |k, _| {
+                validate::description(&description)?;
+                k.description = description;
+                Ok(pb::UpdateKeyDescriptionResponse {})
+            },
+        )
+        .await
+    }
+}

@@ -1,0 +1,9 @@
+//! The operations, one module per concept. Each is an inherent method of
+//! [`crate::Kms`] taking the caller's context and the request message.
+
+mod aliases;
+mod crypto;
+mod keys;
+mod policy;
+mod rotation;
+mod tags;

@@ -1,0 +1,108 @@
+//! Key policies: GetKeyPolicy, PutKeyPolicy, ListKeyPolicies. Policies are
+//! validated and stored; enforcement arrives with tern-policy.
+
+use serde_json::json;
+use tern_core::key::KeyOp;
+use tern_proto::pb;
+
+use crate::audit::AuditEvent;
+use crate::caller::RequestContext;
+use crate::error::KmsResult;
+use crate::kms::Kms;
+use crate::resolve::{usable_key, IdForms};
+use crate::validate::{self, DEFAULT_POLICY_NAME};
+
+impl Kms {
+    pub async fn get_key_policy(
+        &self,
+        ctx: &RequestContext,
+        req: pb::GetKeyPolicyRequest,
+    ) -> KmsResult<pb::GetKeyPolicyResponse> {
+        let mut ev = AuditEvent::new(
+            "GetKeyPolicy",
+            true,
+            json!({"keyId": req.key_id, "policyName": req.policy_name}),
+        );
+        let r = (|| {
+            validate::required(&req.key_id, "keyId")?;
+            validate::policy_name(req.policy_name.as_deref())?;
+            let k = usable_key(
+                &*self.store.read(),
+                &self.region,
+                &ctx.caller,
+                &req.key_id,
+                IdForms::KeysOnly,
+                "GetKeyPolicy",
+                KeyOp::GetKeyPolicy,
+            )?;
+            ev.resource = Some((k.arn(), k.account.clone()));
+            Ok(pb::GetKeyPolicyResponse {
+                policy: k.policy.clone(),
+                policy_name: DEFAULT_POLICY_NAME.to_string(),
+            })
+        })();
+        self.complete(ctx, ev, r).await
+    }
+
+    pub async fn put_key_policy(
+        &self,
+        ctx: &RequestContext,
+        req: pb::PutKeyPolicyRequest,
+    ) -> KmsResult<pb::PutKeyPolicyResponse> {
+        let params = json!({
+            "keyId": req.key_id,
+            "policyName": req.policy_name,
+            "policy": req.policy,
+            "bypassPolicyLockoutSafetyCheck": req.bypass_policy_lockout_safety_check.unwrap_or(false),
+        });
+        let (policy, name) = (req.policy, req.policy_name);
+        self.change_key(
+            ctx,
+            "PutKeyPolicy",
+            req.key_id,
+            params,
+            KeyOp::PutKeyPolicy,
+            move |k, _| {
+                validate::policy_name(name.as_deref())?;
+                validate::policy(&policy)?;
+                k.policy = policy;
+                Ok(pb::PutKeyPolicyResponse {})
+            },
+        )
+        .await
+    }
+
+    pub async fn list_key_policies(
+        &self,
+        ctx: &RequestContext,
+        req: pb::ListKeyPoliciesRequest,
+    ) -> KmsResult<pb::ListKeyPoliciesResponse> {
+        let mut ev = AuditEvent::new(
+            "ListKeyPolicies",
+            true,
+            json!({"keyId": req.key_id, "limit": req.limit, "marker": req.marker}),
+        );
+        let r = (|| {
+            validate::required(&req.key_id, "keyId")?;
+            let limit = validate::int_in_range(req.limit, "limit", 1, 1000, 100)? as usize;
+            let k = usable_key(
+                &*self.store.read(),
+                &self.region,
+                &ctx.caller,
+                &req.key_id,
+                IdForms::KeysOnly,
+                "ListKeyPolicies",
+                KeyOp::ListKeyPolicies,
+            )?;
+            ev.resource = Some((k.arn(), k.account.clone()));
+            let items = std::iter::once((DEFAULT_POLICY_NAME.to_string(), DEFAULT_POLICY_NAME.to_string()));
+            let (policy_names, next) = validate::page(items, req.marker.as_deref(), limit)?;
+            Ok(pb::ListKeyPoliciesResponse {
+                policy_names,
+                truncated: next.is_some(),
+                next_marker: next,
+            })
+        })();
+        self.complete(ctx, ev, r).await
+    }
+}

@@ -1,0 +1,240 @@
+//! Rotation: EnableKeyRotation, DisableKeyRotation, GetKeyRotationStatus,
+//! RotateKeyOnDemand, ListKeyRotations. Old material is kept forever, so old
+//! ciphertexts keep decrypting; new encrypts use the newest material.
+
+use serde_json::json;
+use tern_core::key::{
+    KeyOp, KeyRecord, RotationType, DEFAULT_ROTATION_PERIOD_DAYS, MAX_ON_DEMAND_ROTATIONS, MAX_ROTATION_PERIOD_DAYS,
+    MIN_ROTATION_PERIOD_DAYS,
+};
+use tern_proto::pb;
+
+use crate::audit::AuditEvent;
+use crate::caller::RequestContext;
+use crate::error::{ErrorKind, KmsError, KmsResult};
+use crate::kms::{fresh_material, Kms};
+use crate::resolve::{usable_key, IdForms};
+use crate::validate;
+
+/// RotateKeyOnDemand is refused while an automatic rotation is this close.
+pub const ON_DEMAND_CONFLICT_WINDOW_MILLIS: i64 = 20 * 60 * 1000;
+
+fn rotatable(k: &KeyRecord) -> KmsResult<()> {
+    if k.origin != tern_core::key::Origin::AwsKms {
+        return Err(KmsError::unsupported(format!(
+            "{} origin is {} which is not valid for this operation.",
+            k.arn(),
+            k.origin
+        )));
+    }
+    if !k.rotatable() {
+        return Err(KmsError::unsupported(format!(
+            "{} key spec is {} which does not support rotation.",
+            k.arn(),
+            k.key_spec
+        )));
+    }
+    Ok(())
+}
+
+impl Kms {
+    pub async fn enable_key_rotation(
+        &self,
+        ctx: &RequestContext,
+        req: pb::EnableKeyRotationRequest,
+    ) -> KmsResult<pb::EnableKeyRotationResponse> {
+        let params = json!({"keyId": req.key_id, "rotationPeriodInDays": req.rotation_period_in_days});
+        let period = req.rotation_period_in_days;
+        self.change_key(
+            ctx,
+            "EnableKeyRotation",
+            req.key_id,
+            params,
+            KeyOp::EnableKeyRotation,
+            move |k, now| {
+                rotatable(k)?;
+                let days = validate::int_in_range(
+                    period,
+                    "rotationPeriodInDays",
+                    MIN_ROTATION_PERIOD_DAYS as i32,
+                    MAX_ROTATION_PERIOD_DAYS as i32,
+                    DEFAULT_ROTATION_PERIOD_DAYS as i32,
+                )? as u32;
+                // Already enabled: the next date moves with the new period from
+                // the same starting point; newly enabled: counts from now.
+                let base = match (k.rotation.enabled, k.rotation.next_rotation, k.rotation.period_days) {
+                    (true, Some(next), Some(old)) => {
+                        next.plus_millis(-(i64::from(old) * tern_core::time::MILLIS_PER_DAY))
+                    }
+                    _ => now,
+                };
+                k.rotation.enabled = true;
+                k.rotation.period_days = Some(days);
+                k.rotation.next_rotation = Some(base.plus_days(days));
+                Ok(pb::EnableKeyRotationResponse {})
+            },
+        )
+        .await
+    }
+
+    pub async fn disable_key_rotation(
+        &self,
+        ctx: &RequestContext,
+        req: pb::DisableKeyRotationRequest,
+    ) -> KmsResult<pb::DisableKeyRotationResponse> {
+        let params = json!({"keyId": req.key_id});
+        self.change_key(
+            ctx,
+            "DisableKeyRotation",
+            req.key_id,
+            params,
+            KeyOp::DisableKeyRotation,
+            |k, _| {
+                rotatable(k)?;
+                k.rotation.enabled = false;
+                k.rotation.next_rotation = None;
+                Ok(pb::DisableKeyRotationResponse {})
+            },
+        )
+        .await
+    }
+
+    pub async fn get_key_rotation_status(
+        &self,
+        ctx: &RequestContext,
+        req: pb::GetKeyRotationStatusRequest,
+    ) -> KmsResult<pb::GetKeyRotationStatusResponse> {
+        let mut ev = AuditEvent::new("GetKeyRotationStatus", true, json!({"keyId": req.key_id}));
+        let r = (|| {
+            validate::required(&req.key_id, "keyId")?;
+            let k = usable_key(
+                &*self.store.read(),
+                &self.region,
+                &ctx.caller,
+                &req.key_id,
+                IdForms::KeysOnly,
+                "GetKeyRotationStatus",
+                KeyOp::GetKeyRotationStatus,
+            )?;
+            ev.resource = Some((k.arn(), k.account.clone()));
+            rotatable(&k)?;
+            let on = k.rotation.enabled;
+            Ok(pb::GetKeyRotationStatusResponse {
+                key_rotation_enabled: on,
+                key_id: k.arn(),
+                rotation_period_in_days: if on {
+                    k.rotation.period_days.map(|d| d as i32)
+                } else {
+                    None
+                },
+                next_rotation_date: if on {
+                    k.rotation.next_rotation.map(|t| t.as_epoch_seconds())
+                } else {
+                    None
+                },
+                on_demand_rotation_start_date: None,
+            })
+        })();
+        self.complete(ctx, ev, r).await
+    }
+
+    pub async fn rotate_key_on_demand(
+        &self,
+        ctx: &RequestContext,
+        req: pb::RotateKeyOnDemandRequest,
+    ) -> KmsResult<pb::RotateKeyOnDemandResponse> {
+        let params = json!({"keyId": req.key_id});
+        let root = self.root.clone();
+        self.change_key(ctx, "RotateKeyOnDemand", req.key_id, params, KeyOp::RotateKeyOnDemand, move |k, now| {
+            rotatable(k)?;
+            if k.rotation.on_demand_count >= MAX_ON_DEMAND_ROTATIONS {
+                return Err(KmsError::new(
+                    ErrorKind::LimitExceededException,
+                    format!(
+                        "The on-demand rotations limit has been reached for the given keyId. No more on-demand rotations can be performed for this key: {}",
+                        k.arn()
+                    ),
+                ));
+            }
+            if let (true, Some(next)) = (k.rotation.enabled, k.rotation.next_rotation) {
+                if next.0 - now.0 <= ON_DEMAND_CONFLICT_WINDOW_MILLIS {
+                    return Err(KmsError::new(
+                        ErrorKind::ConflictException,
+                        format!("{} has an automatic rotation in progress or due within 20 minutes.", k.arn()),
+                    ));
+                }
+            }
+            k.materials.push(fresh_material(&root, &k.key_id, now, Some(RotationType::OnDemand)));
+            k.rotation.on_demand_count += 1;
+            k.rotation.on_demand_started = Some(now);
+            Ok(pb::RotateKeyOnDemandResponse { key_id: k.key_id.to_string() })
+        })
+        .await
+    }
+
+    pub async fn list_key_rotations(
+        &self,
+        ctx: &RequestContext,
+        req: pb::ListKeyRotationsRequest,
+    ) -> KmsResult<pb::ListKeyRotationsResponse> {
+        let mut ev = AuditEvent::new(
+            "ListKeyRotations",
+            true,
+            json!({"keyId": req.key_id, "limit": req.limit, "marker": req.marker, "includeKeyMaterial": req.include_key_material}),
+        );
+        let r = (|| {
+            validate::required(&req.key_id, "keyId")?;
+            let limit = validate::int_in_range(req.limit, "limit", 1, 1000, 100)? as usize;
+            let all = match req.include_key_material.as_deref() {
+                None | Some("ROTATIONS_ONLY") => false,
+                Some("ALL_KEY_MATERIAL") => true,
+                Some(v) => {
+                    return Err(KmsError::constraint(
+                        Some(v),
+                        "includeKeyMaterial",
+                        "Member must satisfy enum value set: [ALL_KEY_MATERIAL, ROTATIONS_ONLY]",
+                    ))
+                }
+            };
+            let k = usable_key(
+                &*self.store.read(),
+                &self.region,
+                &ctx.caller,
+                &req.key_id,
+                IdForms::KeysOnly,
+                "ListKeyRotations",
+                KeyOp::ListKeyRotations,
+            )?;
+            ev.resource = Some((k.arn(), k.account.clone()));
+            let last = k.materials.len().saturating_sub(1);
+            let items = k
+                .materials
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| all || *i > 0)
+                .map(|(i, m)| {
+                    (
+                        format!("{i:08}"),
+                        pb::RotationsListEntry {
+                            key_id: k.key_id.to_string(),
+                            key_material_id: Some(m.id.to_string()),
+                            key_material_description: None,
+                            import_state: None,
+                            key_material_state: Some(if i == last { "CURRENT" } else { "NON_CURRENT" }.to_string()),
+                            expiration_model: None,
+                            valid_to: None,
+                            rotation_date: m.rotation_type.map(|_| m.created.as_epoch_seconds()),
+                            rotation_type: m.rotation_type.map(|t| t.to_string()),
+                        },
+                    )
+                });
+            let (rotations, next) = validate::page(items, req.marker.as_deref(), limit)?;
+            Ok(pb::ListKeyRotationsResponse {
+                rotations,
+                truncated: next.is_some(),
+                next_marker: next,
+            })
+        })();
+        self.complete(ctx, ev, r).await
+    }
+}

@@ -1,0 +1,163 @@
+//! Turning a `KeyId` member into a key record: the four id forms, the
+//! region and account they name, and the authorization step.
+
+use std::sync::Arc;
+
+use tern_core::ids::{key_arn, AccountId, AliasName, IdError, KeyId, KeyRef, Region};
+use tern_core::key::{KeyOp, KeyRecord, StateRefusal};
+use tern_store::{AliasRecord, Published, Txn};
+
+use crate::caller::Caller;
+use crate::error::{ErrorKind, KmsError, KmsResult};
+
+/// Read access to keys and aliases: the published state, or a transaction's
+/// pending view.
+pub(crate) trait KeyLookup {
+    fn key(&self, id: &KeyId) -> Option<Arc<KeyRecord>>;
+    fn alias(&self, account: &AccountId, name: &AliasName) -> Option<Arc<AliasRecord>>;
+}
+
+impl KeyLookup for Published {
+    fn key(&self, id: &KeyId) -> Option<Arc<KeyRecord>> {
+        self.keys.get(id).cloned()
+    }
+    fn alias(&self, account: &AccountId, name: &AliasName) -> Option<Arc<AliasRecord>> {
+        self.aliases.get(&(account.clone(), name.clone())).cloned()
+    }
+}
+
+impl KeyLookup for Txn<'_> {
+    fn key(&self, id: &KeyId) -> Option<Arc<KeyRecord>> {
+        Txn::key(self, id)
+    }
+    fn alias(&self, account: &AccountId, name: &AliasName) -> Option<Arc<AliasRecord>> {
+        Txn::alias(self, account, name)
+    }
+}
+
+/// Which id forms an operation accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum IdForms {
+    /// Key id, key ARN, alias name, alias ARN (cryptographic ops, DescribeKey).
+    WithAliases,
+    /// Key id or key ARN (management ops).
+    KeysOnly,
+}
+
+fn not_found_key(region: &Region, account: &AccountId, key: &KeyId) -> KmsError {
+    KmsError::not_found(format!("Key '{}' does not exist", key_arn(region, account, key)))
+}
+
+fn invalid_key_id(raw: &str) -> KmsError {
+    KmsError::not_found(format!("Invalid keyId '{raw}'"))
+}
+
+/// Resolves a `KeyId` member to the key it names in this region, or the
+/// AWS error. Does not check authorization or state.
+pub(crate) fn resolve(
+    view: &impl KeyLookup,
+    region: &Region,
+    caller: &Caller,
+    raw: &str,
+    forms: IdForms,
+) -> KmsResult<Arc<KeyRecord>> {
+    let parsed = KeyRef::parse(raw).map_err(|e| match e {
+        IdError::KeyId(_) => invalid_key_id(raw),
+        _ => invalid_key_id(raw),
+    })?;
+    if forms == IdForms::KeysOnly && parsed.is_alias() {
+        return Err(invalid_key_id(raw));
+    }
+    match parsed {
+        KeyRef::Id(id) => match view.key(&id) {
+            // A bare id names a key of the caller's own account.
+            Some(k) if k.account == caller.account => Ok(k),
+            _ => Err(not_found_key(region, &caller.account, &id)),
+        },
+        KeyRef::Arn {
+            region: r,
+            account,
+            key,
+        } => {
+            if &r != region {
+                return Err(not_found_key(&r, &account, &key));
+            }
+            match view.key(&key) {
+                Some(k) if k.account == account => Ok(k),
+                _ => Err(not_found_key(region, &account, &key)),
+            }
+        }
+        KeyRef::AliasName(name) => resolve_alias(view, region, &caller.account, &name),
+        KeyRef::AliasArn {
+            region: r,
+            account,
+            alias,
+        } => {
+            if &r != region {
+                return Err(alias_not_found(&r, &account, &alias));
+            }
+            resolve_alias(view, region, &account, &alias)
+        }
+    }
+}
+
+pub(crate) fn alias_not_found(region: &Region, account: &AccountId, alias: &AliasName) -> KmsError {
+    KmsError::not_found(format!(
+        "Alias {} is not found.",
+        tern_core::ids::alias_arn(region, account, alias)
+    ))
+}
+
+fn resolve_alias(
+    view: &impl KeyLookup,
+    region: &Region,
+    account: &AccountId,
+    alias: &AliasName,
+) -> KmsResult<Arc<KeyRecord>> {
+    let a = view
+        .alias(account, alias)
+        .ok_or_else(|| alias_not_found(region, account, alias))?;
+    view.key(&a.target)
+        .ok_or_else(|| alias_not_found(region, account, alias))
+}
+
+/// Authorization until key policies are enforced (the policy issue): a
+/// principal may use the keys of its own account only.
+pub(crate) fn authorize(caller: &Caller, action: &str, key: &KeyRecord) -> KmsResult<()> {
+    if caller.account == key.account {
+        return Ok(());
+    }
+    Err(KmsError::new(
+        ErrorKind::AccessDeniedException,
+        format!(
+            "User: {} is not authorized to perform: kms:{action} on resource: {} because no resource-based policy allows the kms:{action} action",
+            caller.arn,
+            key.arn()
+        ),
+    ))
+}
+
+/// The key-state rule for `op`, as the AWS error.
+pub(crate) fn check_state(key: &KeyRecord, op: KeyOp) -> KmsResult<()> {
+    key.state.allows(op).map_err(|r| match r {
+        StateRefusal::Disabled => KmsError::new(ErrorKind::DisabledException, format!("{} is disabled.", key.arn())),
+        StateRefusal::InvalidState(s) => KmsError::invalid_state(format!("{} is {}.", key.arn(), s.phrase())),
+        StateRefusal::NotPendingDeletion => KmsError::invalid_state(format!("{} is not pending deletion.", key.arn())),
+    })
+}
+
+/// Resolve, authorize and check state in one step.
+pub(crate) fn usable_key(
+    view: &impl KeyLookup,
+    region: &Region,
+    caller: &Caller,
+    raw: &str,
+    forms: IdForms,
+    action: &str,
+    op: KeyOp,
+) -> KmsResult<Arc<KeyRecord>> {
+    let k = resolve(view, region, caller, raw, forms)?;
+    authorize(caller, action, &k)?;
+    check_state(&k, op)?;
+    Ok(k)
+}

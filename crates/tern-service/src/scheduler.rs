@@ -1,0 +1,133 @@
+//! Work the service does by itself when it comes due: automatic rotation
+//! and completing scheduled key deletion. Driven by the service clock, so a
+//! test with a fake clock calls [`Kms::run_due_tasks`] directly.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tern_core::ids::KeyId;
+use tern_core::key::{KeyRecord, KeyState, RotationType};
+use tern_core::time::UnixMillis;
+use tokio_util::sync::CancellationToken;
+
+use crate::audit::service_event_record;
+use crate::error::KmsResult;
+use crate::kms::{fresh_material, Kms};
+
+/// What one pass did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct DueReport {
+    pub rotated: usize,
+    pub deleted: usize,
+}
+
+fn rotation_due(k: &KeyRecord, now: UnixMillis) -> bool {
+    k.rotation.enabled
+        && k.state == KeyState::Enabled
+        && k.rotatable()
+        && k.rotation.next_rotation.is_some_and(|t| t <= now)
+}
+
+fn deletion_due(k: &KeyRecord, now: UnixMillis) -> bool {
+    k.state == KeyState::PendingDeletion && k.deletion_date.is_some_and(|t| t <= now)
+}
+
+impl Kms {
+    /// Rotates every key whose automatic rotation is due and deletes every
+    /// key whose waiting period has passed.
+    pub async fn run_due_tasks(&self) -> KmsResult<DueReport> {
+        let now = self.clock.now();
+        let (rotate, delete): (Vec<KeyId>, Vec<KeyId>) = {
+            let view = self.store.read();
+            (
+                view.keys
+                    .values()
+                    .filter(|k| rotation_due(k, now))
+                    .map(|k| k.key_id)
+                    .collect(),
+                view.keys
+                    .values()
+                    .filter(|k| deletion_due(k, now))
+                    .map(|k| k.key_id)
+                    .collect(),
+            )
+        };
+        let mut report = DueReport::default();
+        for id in rotate {
+            let (root, region) = (self.root.clone(), self.region.clone());
+            let (done, _) = self
+                .store
+                .transact(move |txn| {
+                    // Re-check inside the transaction: the key may have changed.
+                    let Some(k) = txn.key(&id).filter(|k| rotation_due(k, now)) else {
+                        return false;
+                    };
+                    let mut next = (*k).clone();
+                    next.materials
+                        .push(fresh_material(&root, &id, now, Some(RotationType::Automatic)));
+                    let period = next
+                        .rotation
+                        .period_days
+                        .unwrap_or(tern_core::key::DEFAULT_ROTATION_PERIOD_DAYS);
+                    next.rotation.next_rotation = Some(now.plus_days(period));
+                    txn.audit(service_event_record(
+                        &region,
+                        "RotateKey",
+                        &next.arn(),
+                        &next.account,
+                        now,
+                    ));
+                    txn.put_key(next);
+                    true
+                })
+                .await?;
+            report.rotated += usize::from(done);
+        }
+        for id in delete {
+            let region = self.region.clone();
+            let (done, _) = self
+                .store
+                .transact(move |txn| {
+                    let Some(k) = txn.key(&id).filter(|k| deletion_due(k, now)) else {
+                        return false;
+                    };
+                    for a in txn.aliases_of(&id) {
+                        txn.delete_alias(&a.account, &a.name);
+                    }
+                    txn.audit(service_event_record(&region, "DeleteKey", &k.arn(), &k.account, now));
+                    txn.delete_key(&id);
+                    true
+                })
+                .await?;
+            if done {
+                self.forget_key(&id);
+                report.deleted += 1;
+            }
+        }
+        Ok(report)
+    }
+
+    /// Runs [`Kms::run_due_tasks`] every `interval` until `cancel` fires.
+    pub fn spawn_scheduler(
+        self: Arc<Self>,
+        interval: Duration,
+        cancel: CancellationToken,
+    ) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = cancel.cancelled() => break,
+                    _ = tick.tick() => {
+                        match self.run_due_tasks().await {
+                            Ok(r) if r != DueReport::default() => tracing::info!(rotated = r.rotated, deleted = r.deleted, "due tasks ran"),
+                            Ok(_) => {}
+                            Err(e) => tracing::warn!(error = %e, "due tasks failed; will retry"),
+                        }
+                    }
+                }
+            }
+        })
+    }
+}

@@ -1,0 +1,327 @@
+//! Field rules shared by the operations, with AWS's wording.
+
+use std::collections::{BTreeMap, HashSet};
+
+use base64::Engine as _;
+use tern_core::context::{ContextError, EncryptionContext};
+use tern_core::key::{MAX_DESCRIPTION_CHARS, MAX_TAGS_PER_KEY, MAX_TAG_KEY_CHARS, MAX_TAG_VALUE_CHARS};
+use tern_proto::pb;
+
+use crate::error::{ErrorKind, KmsError, KmsResult};
+
+/// Largest key policy document, bytes.
+pub const MAX_POLICY_BYTES: usize = 32 * 1024;
+/// The only key policy name.
+pub const DEFAULT_POLICY_NAME: &str = "default";
+/// Largest number of bytes GenerateRandom / GenerateDataKey return.
+pub const MAX_NUMBER_OF_BYTES: i32 = 1024;
+/// Grant tokens one request may carry.
+pub const MAX_GRANT_TOKENS: usize = 10;
+
+/// An optional integer member within `[min, max]`, or `default` when absent.
+pub fn int_in_range(v: Option<i32>, field: &str, min: i32, max: i32, default: i32) -> KmsResult<i32> {
+    let v = v.unwrap_or(default);
+    if v < min {
+        return Err(KmsError::constraint(
+            Some(&v.to_string()),
+            field,
+            &format!("Member must have value greater than or equal to {min}"),
+        ));
+    }
+    if v > max {
+        return Err(KmsError::constraint(
+            Some(&v.to_string()),
+            field,
+            &format!("Member must have value less than or equal to {max}"),
+        ));
+    }
+    Ok(v)
+}
+
+/// A required string member that must not be empty.
+pub fn required<'a>(v: &'a str, field: &str) -> KmsResult<&'a str> {
+    if v.is_empty() {
+        return Err(KmsError::constraint(
+            None,
+            field,
+            "Member must have length greater than or equal to 1",
+        ));
+    }
+    Ok(v)
+}
+
+/// Bytes member length within `[1, max]`; the value is never echoed.
+pub fn blob_len(v: &[u8], field: &str, max: usize) -> KmsResult<()> {
+    if v.is_empty() {
+        return Err(KmsError::constraint(
+            None,
+            field,
+            "Member must have length greater than or equal to 1",
+        ));
+    }
+    if v.len() > max {
+        return Err(KmsError::constraint(
+            None,
+            field,
+            &format!("Member must have length less than or equal to {max}"),
+        ));
+    }
+    Ok(())
+}
+
+pub fn description(d: &str) -> KmsResult<()> {
+    if d.chars().count() > MAX_DESCRIPTION_CHARS {
+        return Err(KmsError::constraint(
+            None,
+            "description",
+            &format!("Member must have length less than or equal to {MAX_DESCRIPTION_CHARS}"),
+        ));
+    }
+    Ok(())
+}
+
+pub fn encryption_context(m: &BTreeMap<String, String>) -> KmsResult<EncryptionContext> {
+    EncryptionContext::new(m.clone()).map_err(|e| match e {
+        ContextError::TooLarge => KmsError::validation(format!("Encryption context is too large: {e}")),
+        ContextError::EmptyKey => KmsError::validation("Encryption context keys must not be empty."),
+    })
+}
+
+pub fn grant_tokens(t: &[String]) -> KmsResult<()> {
+    if t.len() > MAX_GRANT_TOKENS {
+        return Err(KmsError::constraint(
+            None,
+            "grantTokens",
+            &format!("Member must have length less than or equal to {MAX_GRANT_TOKENS}"),
+        ));
+    }
+    if !t.is_empty() {
+        // Grants arrive with the policy issue; no token can be valid yet.
+        return Err(KmsError::new(
+            ErrorKind::InvalidGrantTokenException,
+            "Invalid grant token.",
+        ));
+    }
+    Ok(())
+}
+
+fn tag_key(k: &str) -> KmsResult<()> {
+    let n = k.chars().count();
+    if n == 0 || n > MAX_TAG_KEY_CHARS {
+        return Err(KmsError::tag(format!(
+            "Tag keys must be 1 to {MAX_TAG_KEY_CHARS} characters long."
+        )));
+    }
+    if k.starts_with("aws:") {
+        return Err(KmsError::tag("Tags beginning with aws: are reserved"));
+    }
+    Ok(())
+}
+
+/// Checks tags to add and merges them into `existing` (same key: value
+/// replaced), enforcing the per-key limit.
+pub fn merge_tags(existing: &mut Vec<(String, String)>, new: &[pb::Tag]) -> KmsResult<()> {
+    let mut seen = HashSet::new();
+    for t in new {
+        tag_key(&t.tag_key)?;
+        if t.tag_value.chars().count() > MAX_TAG_VALUE_CHARS {
+            return Err(KmsError::tag(format!(
+                "Tag values must be 0 to {MAX_TAG_VALUE_CHARS} characters long."
+            )));
+        }
+        if !seen.insert(t.tag_key.as_str()) {
+            return Err(KmsError::tag("Duplicate tag keys"));
+        }
+    }
+    for t in new {
+        match existing.iter_mut().find(|(k, _)| *k == t.tag_key) {
+            Some(slot) => slot.1 = t.tag_value.clone(),
+            None => existing.push((t.tag_key.clone(), t.tag_value.clone())),
+        }
+    }
+    if existing.len() > MAX_TAGS_PER_KEY {
+        return Err(KmsError::tag("Too many tags"));
+    }
+    Ok(())
+}
+
+pub fn untag_keys(keys: &[String]) -> KmsResult<()> {
+    if keys.is_empty() {
+        return Err(KmsError::constraint(None, "tagKeys", "Member must not be null"));
+    }
+    for k in keys {
+        tag_key(k)?;
+    }
+    Ok(())
+}
+
+/// A key policy document: JSON object with a Statement, ≤ 32 KB, allowed
+/// characters only. (Full grammar and enforcement: the policy issue.)
+pub fn policy(doc: &str) -> KmsResult<()> {
+    if doc.is_empty() {
+        return Err(KmsError::constraint(
+            None,
+            "policy",
+            "Member must have length greater than or equal to 1",
+        ));
+    }
+    if doc.len() > MAX_POLICY_BYTES {
+        return Err(KmsError::new(
+            ErrorKind::LimitExceededException,
+            format!("The key policy is larger than the maximum of {MAX_POLICY_BYTES} bytes."),
+        ));
+    }
+    if !doc
+        .chars()
+        .all(|c| matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{FF}'))
+    {
+        return Err(KmsError::constraint(
+            None,
+            "policy",
+            "Member must satisfy regular expression pattern: [\\u0009\\u000A\\u000D\\u0020-\\u00FF]+",
+        ));
+    }
+    let malformed = |why: &str| KmsError::new(ErrorKind::MalformedPolicyDocumentException, why.to_string());
+    let v: serde_json::Value =
+        serde_json::from_str(doc).map_err(|e| malformed(&format!("The new key policy is not valid JSON: {e}")))?;
+    let obj = v
+        .as_object()
+        .ok_or_else(|| malformed("The key policy must be a JSON object."))?;
+    match obj.get("Statement") {
+        Some(serde_json::Value::Array(a)) if !a.is_empty() => Ok(()),
+        Some(serde_json::Value::Object(_)) => Ok(()),
+        _ => Err(malformed("The key policy must contain a Statement.")),
+    }
+}
+
+pub fn policy_name(name: Option<&str>) -> KmsResult<()> {
+    match name {
+        None | Some(DEFAULT_POLICY_NAME) => Ok(()),
+        Some(n) if n.is_empty() || n.len() > 128 || !n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => {
+            Err(KmsError::constraint(
+                Some(n),
+                "policyName",
+                "Member must satisfy regular expression pattern: [\\w]+",
+            ))
+        }
+        Some(n) => Err(KmsError::not_found(format!("Policy '{n}' does not exist"))),
+    }
+}
+
+/// The default key policy: the account root may do everything, which
+/// delegates to the account's identity policies.
+pub fn default_policy(account: &str) -> String {
+    format!(
+        "{{\n  \"Version\" : \"2012-10-17\",\n  \"Id\" : \"key-default-1\",\n  \"Statement\" : [ {{\n    \"Sid\" : \"Enable IAM User Permissions\",\n    \"Effect\" : \"Allow\",\n    \"Principal\" : {{\n      \"AWS\" : \"arn:aws:iam::{account}:root\"\n    }},\n    \"Action\" : \"kms:*\",\n    \"Resource\" : \"*\"\n  }} ]\n}}"
+    )
+}
+
+/// Opaque paging markers: the URL-safe base64 of the last item's sort key.
+pub fn encode_marker(sort_key: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sort_key)
+}
+
+pub fn decode_marker(m: Option<&str>) -> KmsResult<Option<String>> {
+    let Some(m) = m else { return Ok(None) };
+    let bad = || KmsError::new(ErrorKind::InvalidMarkerException, "Invalid marker.");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(m)
+        .map_err(|_| bad())?;
+    String::from_utf8(bytes).map(Some).map_err(|_| bad())
+}
+
+/// One page of items sorted by `sort_key`, after `marker`.
+pub fn page<T>(
+    items: impl Iterator<Item = (String, T)>,
+    marker: Option<&str>,
+    limit: usize,
+) -> KmsResult<(Vec<T>, Option<String>)> {
+    let after = decode_marker(marker)?;
+    let mut out = Vec::with_capacity(limit.min(128));
+    let mut last = None;
+    let mut more = false;
+    for (k, v) in items {
+        if after.as_ref().is_some_and(|a| k.as_str() <= a.as_str()) {
+            continue;
+        }
+        if out.len() == limit {
+            more = true;
+            break;
+        }
+        last = Some(k);
+        out.push(v);
+    }
+    Ok((out, if more { last.map(|k| encode_marker(&k)) } else { None }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges() {
+        assert_eq!(int_in_range(None, "limit", 1, 1000, 100).unwrap(), 100);
+        let e = int_in_range(Some(1025), "numberOfBytes", 1, 1024, 0).unwrap_err();
+        assert!(e.message.contains("less than or equal to 1024"), "{}", e.message);
+        assert!(int_in_range(Some(0), "limit", 1, 10, 5).is_err());
+    }
+
+    #[test]
+    fn tags() {
+        let t = |k: &str, v: &str| pb::Tag {
+            tag_key: k.into(),
+            tag_value: v.into(),
+        };
+        let mut ex = vec![];
+        merge_tags(&mut ex, &[t("a", "1"), t("b", "")]).unwrap();
+        merge_tags(&mut ex, &[t("a", "2")]).unwrap();
+        assert_eq!(
+            ex,
+            vec![("a".to_string(), "2".to_string()), ("b".to_string(), String::new())]
+        );
+        assert_eq!(
+            merge_tags(&mut ex, &[t("aws:x", "1")]).unwrap_err().message,
+            "Tags beginning with aws: are reserved"
+        );
+        assert_eq!(
+            merge_tags(&mut ex, &[t("c", "1"), t("c", "2")]).unwrap_err().message,
+            "Duplicate tag keys"
+        );
+        let many: Vec<_> = (0..49).map(|i| t(&format!("k{i}"), "v")).collect();
+        assert_eq!(merge_tags(&mut ex, &many).unwrap_err().message, "Too many tags");
+    }
+
+    #[test]
+    fn policies() {
+        assert!(policy(&default_policy("111122223333")).is_ok());
+        assert_eq!(
+            policy("not json").unwrap_err().kind,
+            ErrorKind::MalformedPolicyDocumentException
+        );
+        assert_eq!(
+            policy("{}").unwrap_err().kind,
+            ErrorKind::MalformedPolicyDocumentException
+        );
+        let big = format!("{{\"Statement\":[],\"x\":\"{}\"}}", "a".repeat(MAX_POLICY_BYTES));
+        assert_eq!(policy(&big).unwrap_err().kind, ErrorKind::LimitExceededException);
+        assert_eq!(
+            policy("{\"Statement\":{},\"x\":\"\u{2603}\"}").unwrap_err().kind,
+            ErrorKind::ValidationException
+        );
+    }
+
+    #[test]
+    fn paging() {
+        let items = || (0..5).map(|i| (format!("k{i}"), i));
+        let (p1, m1) = page(items(), None, 2).unwrap();
+        assert_eq!(p1, vec![0, 1]);
+        let (p2, m2) = page(items(), m1.as_deref(), 2).unwrap();
+        assert_eq!(p2, vec![2, 3]);
+        let (p3, m3) = page(items(), m2.as_deref(), 2).unwrap();
+        assert_eq!((p3, m3), (vec![4], None));
+        assert_eq!(
+            page(items(), Some("!!"), 2).unwrap_err().kind,
+            ErrorKind::InvalidMarkerException
+        );
+    }
+}
