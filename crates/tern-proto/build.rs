@@ -1,14 +1,24 @@
 //! Generates the client API from `proto/` with a vendored protoc, so no system
-//! protoc is needed.
+//! protoc is needed. Messages also derive serde with the AWS JSON member
+//! names (PascalCase, base64 blobs, absent members omitted), so the CLI and
+//! the AWS JSON API share these types with gRPC.
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let protoc = protoc_bin_vendored::protoc_bin_path()?;
     std::env::set_var("PROTOC", protoc);
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../proto");
     let kms = root.join("tern/kms/v1/kms.proto");
     println!("cargo:rerun-if-changed={}", kms.display());
+    let b64 = "#[serde(with = \"crate::b64\")]";
     tonic_build::configure()
         // BTreeMap: deterministic encoding and canonical ordering of contexts.
         .btree_map(["."])
+        .message_attribute(
+            ".tern.kms.v1",
+            "#[::serde_with::skip_serializing_none] #[derive(::serde::Serialize, ::serde::Deserialize)] #[serde(rename_all = \"PascalCase\", default)]",
+        )
+        .field_attribute("plaintext", b64)
+        .field_attribute("ciphertext_blob", b64)
+        .field_attribute("KeyMetadata.aws_account_id", "#[serde(rename = \"AWSAccountId\")]")
         .compile_protos(&[kms], &[root])?;
     Ok(())
 }

@@ -3,7 +3,8 @@
 //!
 //! This crate holds no logic. The service layer uses the messages as its
 //! request and response types; only tern-server and tern-client touch the
-//! tonic stubs.
+//! tonic stubs. Every message also (de)serializes as the AWS JSON 1.1 member
+//! layout: PascalCase names, base64 blobs, absent members omitted.
 #![allow(missing_debug_implementations, clippy::all)]
 
 pub mod kms {
@@ -13,3 +14,40 @@ pub mod kms {
 }
 
 pub use kms::v1 as pb;
+
+/// Serde for blob members: standard base64 strings, as on the AWS wire.
+pub mod b64 {
+    use base64::Engine as _;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(v))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let s = String::deserialize(d)?;
+        base64::engine::general_purpose::STANDARD.decode(s.as_bytes()).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pb;
+
+    #[test]
+    fn aws_json_member_names() {
+        let r = pb::EncryptResponse { ciphertext_blob: vec![1, 2, 3], key_id: "k".into(), encryption_algorithm: "SYMMETRIC_DEFAULT".into() };
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["CiphertextBlob"], "AQID");
+        assert_eq!(v["KeyId"], "k");
+        let md = pb::KeyMetadata { aws_account_id: "111122223333".into(), ..Default::default() };
+        let v = serde_json::to_value(&md).unwrap();
+        assert_eq!(v["AWSAccountId"], "111122223333");
+        assert!(v.get("DeletionDate").is_none(), "absent members are omitted");
+        let req: pb::DecryptRequest =
+            serde_json::from_str(r#"{"CiphertextBlob":"AQID","EncryptionContext":{"a":"b"}}"#).unwrap();
+        assert_eq!(req.ciphertext_blob, vec![1, 2, 3]);
+        assert_eq!(req.encryption_context.get("a").map(String::as_str), Some("b"));
+        assert_eq!(req.key_id, None);
+    }
+}
