@@ -1,0 +1,188 @@
+//! `tern serve`, `tern dev` and `tern init`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use rand::RngCore;
+use tern_core::crypto::RootKey;
+use tern_core::ids::Region;
+use tern_server::auth::PrincipalRegistry;
+use tern_server::config::{read_root_key_file, write_root_key_file, NodeConfig};
+use tern_server::{Node, NodeOptions};
+use tern_service::SystemClock;
+
+/// The regions `tern dev` runs by default, on consecutive ports from 7070.
+pub const DEFAULT_REGIONS: &str = "us-east-1,eu-west-1,ap-northeast-2";
+pub const DEFAULT_BASE_PORT: u16 = 7070;
+pub const DEV_ACCOUNT: &str = "111122223333";
+pub const DEV_ACCESS_KEY_ID: &str = "AKIAIOSFODNN7EXAMPLE";
+pub const DEV_SECRET_ACCESS_KEY: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+
+#[derive(clap::Args, Debug)]
+pub struct DevArgs {
+    /// Comma-separated regions, one node each.
+    #[arg(long, default_value = DEFAULT_REGIONS)]
+    regions: String,
+    /// Client port of the first region; the others follow.
+    #[arg(long, default_value_t = DEFAULT_BASE_PORT)]
+    base_port: u16,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    bind: String,
+    /// Keep state here (default: a fresh temporary directory, removed on exit).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// The dev account's access key id.
+    #[arg(long, env = "TERN_DEV_ACCESS_KEY_ID", default_value = DEV_ACCESS_KEY_ID)]
+    access_key_id: String,
+    /// The dev account's secret access key.
+    #[arg(long, env = "TERN_DEV_SECRET_ACCESS_KEY", default_value = DEV_SECRET_ACCESS_KEY, hide_default_value = true)]
+    secret_access_key: String,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct InitArgs {
+    /// Directory to write into (created; existing keys are never overwritten).
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long, default_value = DEFAULT_REGIONS)]
+    regions: String,
+    #[arg(long, default_value_t = DEFAULT_BASE_PORT)]
+    base_port: u16,
+    #[arg(long, default_value = "127.0.0.1")]
+    bind: String,
+}
+
+fn parse_regions(s: &str) -> Result<Vec<Region>> {
+    let regions: Vec<Region> = s
+        .split(',')
+        .map(|r| Region::parse(r.trim()).map_err(|e| anyhow::anyhow!("{e}")))
+        .collect::<Result<_>>()?;
+    if regions.is_empty() {
+        bail!("at least one region is required");
+    }
+    Ok(regions)
+}
+
+/// The principals `tern dev` knows: the dev account's admin (the documented
+/// example credentials unless overridden).
+pub fn dev_principals_toml(access_key_id: &str, secret: &str) -> String {
+    format!(
+        "[[accounts]]\nid = \"{DEV_ACCOUNT}\"\n[[accounts.users]]\nname = \"admin\"\naccess_key_id = \"{access_key_id}\"\nsecret_access_key = \"{secret}\"\n"
+    )
+}
+
+fn fresh_root_key() -> RootKey {
+    let mut b = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    RootKey::from_bytes(b)
+}
+
+/// Reads the region's root key file, creating it (0600) on first use.
+fn root_key_at(path: &Path) -> Result<RootKey> {
+    if !path.exists() {
+        write_root_key_file(path, &fresh_root_key())?;
+    }
+    Ok(read_root_key_file(path)?)
+}
+
+async fn wait_for_ctrl_c() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+    }
+}
+
+pub async fn serve(config: &Path) -> Result<()> {
+    tern_server::telemetry::init();
+    let cfg = NodeConfig::load(config)?;
+    let principals_text = std::fs::read_to_string(&cfg.principals_file)
+        .with_context(|| format!("reading {}", cfg.principals_file.display()))?;
+    let principals = Arc::new(PrincipalRegistry::from_toml(&principals_text)?);
+    let node = Node::start(NodeOptions {
+        region: cfg.region.clone(),
+        data_dir: cfg.data_dir.clone(),
+        listen: cfg.listen,
+        root_key: cfg.root_key()?,
+        principals,
+        clock: Arc::new(SystemClock),
+        scheduler_interval: Some(Duration::from_millis(cfg.scheduler_interval_ms.max(10))),
+    })
+    .await?;
+    eprintln!("tern: region {} listening on {}", cfg.region, node.endpoint());
+    wait_for_ctrl_c().await;
+    eprintln!("tern: shutting down");
+    node.shutdown().await;
+    Ok(())
+}
+
+pub async fn dev(args: DevArgs) -> Result<()> {
+    tern_server::telemetry::init();
+    let regions = parse_regions(&args.regions)?;
+    let (_temp, base) = match &args.data_dir {
+        Some(d) => (None, d.clone()),
+        None => {
+            let t = tempfile::Builder::new().prefix("tern-dev-").tempdir()?;
+            let p = t.path().to_path_buf();
+            (Some(t), p)
+        }
+    };
+    std::fs::create_dir_all(&base)?;
+    let principals = Arc::new(PrincipalRegistry::from_toml(&dev_principals_toml(&args.access_key_id, &args.secret_access_key))?);
+    let mut nodes = Vec::new();
+    for (i, region) in regions.iter().enumerate() {
+        let port = args.base_port.checked_add(i as u16).context("port out of range")?;
+        let listen = format!("{}:{port}", args.bind).parse().context("bad --bind address")?;
+        let root_key = root_key_at(&base.join(format!("{region}.root-key")))?;
+        let node = Node::start(NodeOptions {
+            region: region.clone(),
+            data_dir: base.join(region.as_str()),
+            listen,
+            root_key,
+            principals: principals.clone(),
+            clock: Arc::new(SystemClock),
+            scheduler_interval: Some(Duration::from_secs(1)),
+        })
+        .await?;
+        nodes.push(node);
+    }
+    println!("tern dev: {} regions running (data in {})", nodes.len(), base.display());
+    for n in &nodes {
+        println!("  {:<16} {}", n.kms().region().as_str(), n.endpoint());
+    }
+    println!("  account            {DEV_ACCOUNT}");
+    println!("  AWS_ACCESS_KEY_ID={}", args.access_key_id);
+    println!("  AWS_SECRET_ACCESS_KEY={}", args.secret_access_key);
+    println!("Try: tern kms create-key --region us-east-1");
+    println!("Ctrl-C stops every region.");
+    wait_for_ctrl_c().await;
+    println!("tern dev: shutting down");
+    for n in nodes {
+        n.shutdown().await;
+    }
+    Ok(())
+}
+
+pub fn init(args: InitArgs) -> Result<()> {
+    let regions = parse_regions(&args.regions)?;
+    std::fs::create_dir_all(&args.out)?;
+    let principals = args.out.join("principals.toml");
+    if !principals.exists() {
+        std::fs::write(&principals, dev_principals_toml(DEV_ACCESS_KEY_ID, DEV_SECRET_ACCESS_KEY))?;
+    }
+    for (i, region) in regions.iter().enumerate() {
+        let key = args.out.join(format!("{region}.root-key"));
+        root_key_at(&key)?;
+        let port = args.base_port.checked_add(i as u16).context("port out of range")?;
+        let cfg = format!(
+            "region = \"{region}\"\nlisten = \"{}:{port}\"\ndata_dir = \"data/{region}\"\nroot_key_file = \"{region}.root-key\"\nprincipals_file = \"principals.toml\"\nscheduler_interval_ms = 1000\n",
+            args.bind
+        );
+        std::fs::write(args.out.join(format!("{region}.toml")), cfg)?;
+        println!("wrote {}", args.out.join(format!("{region}.toml")).display());
+    }
+    Ok(())
+}

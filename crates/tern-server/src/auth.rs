@@ -1,0 +1,1106 @@
+//! SigV4 authentication of gRPC requests.
+//!
+//! Every request is signed with AWS Signature Version 4 (service `kms`, the
+//! node's region) over `POST`, the gRPC path, an empty query, the signed
+//! headers (at least `host` — the HTTP/2 `:authority` — and `x-amz-date`),
+//! and the SHA-256 of the entire HTTP request body. [`verify`] checks one
+//! request against the [`PrincipalRegistry`]; [`SigV4AuthLayer`] runs it in
+//! front of the tonic routes and hands the handlers the [`Caller`] in the
+//! request extensions.
+//!
+//! Secrets stay here: they are never logged, never shown by `Debug`, and never
+//! put in an error message.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::header::{AUTHORIZATION, HOST};
+use http::HeaderMap;
+use http_body::Body;
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use serde::Deserialize;
+use tern_core::ids::AccountId;
+use tern_core::sigv4::{self, SigError, MAX_CLOCK_SKEW_MILLIS};
+use tern_core::time::UnixMillis;
+use tern_service::{Caller, ErrorKind, KmsError, PrincipalKind};
+use tonic::body::BoxBody;
+use tower::{Layer, Service};
+
+use crate::grpc_error::status_from_error;
+
+/// The signing service name.
+pub const SERVICE: &str = "kms";
+/// The largest request body accepted: a 1 MiB message and its 5-byte gRPC
+/// frame prefix.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024 + 5;
+
+const X_AMZ_DATE: &str = "x-amz-date";
+const X_AMZ_CONTENT_SHA256: &str = "x-amz-content-sha256";
+
+const MSG_INVALID_TOKEN: &str = "The security token included in the request is invalid.";
+const MSG_SIGNATURE_MISMATCH: &str = "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.";
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A clock: the current time in milliseconds since the Unix epoch.
+pub type Clock = Arc<dyn Fn() -> UnixMillis + Send + Sync>;
+
+/// The system clock.
+pub fn system_clock() -> UnixMillis {
+    let ms = match SystemTime::now().duration_since(UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
+        Err(e) => -i64::try_from(e.duration().as_millis()).unwrap_or(i64::MAX),
+    };
+    UnixMillis(ms)
+}
+
+// ---------------------------------------------------------------------------
+// Configuration and the registry
+// ---------------------------------------------------------------------------
+
+/// The principals a node knows, as configured:
+///
+/// ```toml
+/// [[accounts]]
+/// id = "111122223333"
+/// [[accounts.users]]
+/// name = "admin"          # arn:aws:iam::111122223333:user/admin; "root" is the account root
+/// access_key_id = "AKIAIOSFODNN7EXAMPLE"
+/// secret_access_key = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+/// ```
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct PrincipalsConfig {
+    #[serde(default)]
+    pub accounts: Vec<AccountConfig>,
+}
+
+/// One account and its users.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountConfig {
+    /// 12 digits.
+    pub id: String,
+    #[serde(default)]
+    pub users: Vec<UserConfig>,
+}
+
+/// One access key of a user (`root` for the account root). A user with two
+/// access keys is listed twice.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserConfig {
+    pub name: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+}
+
+impl fmt::Debug for UserConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UserConfig")
+            .field("name", &self.name)
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"<redacted>")
+            .finish()
+    }
+}
+
+/// Why a principals configuration was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PrincipalsError {
+    #[error("cannot parse the principals configuration: {0}")]
+    Parse(String),
+    #[error("account id {0:?} is not 12 digits")]
+    InvalidAccountId(String),
+    #[error("user name {name:?} in account {account} is not a valid IAM user name")]
+    InvalidUserName { account: String, name: String },
+    #[error("access key id {0:?} must be 16 to 128 letters and digits")]
+    InvalidAccessKeyId(String),
+    #[error("the secret access key of {0:?} is empty")]
+    EmptySecret(String),
+    #[error("access key id {0:?} is configured more than once")]
+    DuplicateAccessKeyId(String),
+}
+
+/// An authenticated identity and the secret its signatures are checked with.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub caller: Caller,
+    pub secret_access_key: String,
+}
+
+impl fmt::Debug for Principal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Principal")
+            .field("caller", &self.caller)
+            .field("secret_access_key", &"<redacted>")
+            .finish()
+    }
+}
+
+/// The principals by access key id.
+#[derive(Debug, Clone, Default)]
+pub struct PrincipalRegistry {
+    by_access_key_id: HashMap<String, Principal>,
+}
+
+fn valid_user_name(name: &str) -> bool {
+    // IAM: 1 to 64 of [A-Za-z0-9+=,.@_-].
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b))
+}
+
+fn valid_access_key_id(id: &str) -> bool {
+    (16..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+/// The stable principal id of an IAM user: `AIDA` and the first 17
+/// upper-case hex digits of the SHA-256 of its ARN.
+fn user_principal_id(arn: &str) -> String {
+    let hash = sigv4::sha256_hex(arn.as_bytes()).to_ascii_uppercase();
+    format!("AIDA{}", hash.get(..17).unwrap_or(&hash))
+}
+
+impl PrincipalRegistry {
+    /// Builds the registry, checking account ids (12 digits), user names,
+    /// access key ids (unique, 16–128 alphanumerics) and secrets (non-empty).
+    pub fn new(config: &PrincipalsConfig) -> Result<Self, PrincipalsError> {
+        let mut by_access_key_id = HashMap::new();
+        for account in &config.accounts {
+            let account_id =
+                AccountId::parse(&account.id).map_err(|_| PrincipalsError::InvalidAccountId(account.id.clone()))?;
+            for user in &account.users {
+                if !valid_user_name(&user.name) {
+                    return Err(PrincipalsError::InvalidUserName {
+                        account: account.id.clone(),
+                        name: user.name.clone(),
+                    });
+                }
+                if !valid_access_key_id(&user.access_key_id) {
+                    return Err(PrincipalsError::InvalidAccessKeyId(user.access_key_id.clone()));
+                }
+                if user.secret_access_key.is_empty() {
+                    return Err(PrincipalsError::EmptySecret(user.access_key_id.clone()));
+                }
+                let (arn, kind, principal_id) = if user.name == "root" {
+                    // CloudTrail shows the account root's principalId as the account id.
+                    (
+                        format!("arn:aws:iam::{}:root", account.id),
+                        PrincipalKind::Root,
+                        account.id.clone(),
+                    )
+                } else {
+                    let arn = format!("arn:aws:iam::{}:user/{}", account.id, user.name);
+                    let id = user_principal_id(&arn);
+                    (arn, PrincipalKind::IamUser, id)
+                };
+                let principal = Principal {
+                    caller: Caller {
+                        account: account_id.clone(),
+                        arn,
+                        principal_id,
+                        kind,
+                        access_key_id: user.access_key_id.clone(),
+                    },
+                    secret_access_key: user.secret_access_key.clone(),
+                };
+                if by_access_key_id.insert(user.access_key_id.clone(), principal).is_some() {
+                    return Err(PrincipalsError::DuplicateAccessKeyId(user.access_key_id.clone()));
+                }
+            }
+        }
+        Ok(PrincipalRegistry { by_access_key_id })
+    }
+
+    /// Parses a [`PrincipalsConfig`] from TOML and builds the registry.
+    pub fn from_toml(text: &str) -> Result<Self, PrincipalsError> {
+        let config: PrincipalsConfig = toml::from_str(text).map_err(|e| PrincipalsError::Parse(e.to_string()))?;
+        Self::new(&config)
+    }
+
+    pub fn get(&self, access_key_id: &str) -> Option<&Principal> {
+        self.by_access_key_id.get(access_key_id)
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_access_key_id.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_access_key_id.is_empty()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Verification
+// ---------------------------------------------------------------------------
+
+fn unrecognized() -> KmsError {
+    KmsError::new(ErrorKind::UnrecognizedClientException, MSG_INVALID_TOKEN)
+}
+
+fn invalid_signature(message: impl Into<String>) -> KmsError {
+    KmsError::new(ErrorKind::InvalidSignatureException, message)
+}
+
+fn malformed(e: SigError) -> KmsError {
+    #[allow(unreachable_patterns)]
+    let message = match e {
+        SigError::Missing => return unrecognized(),
+        SigError::Malformed("unsupported algorithm") => {
+            "Unsupported Authorization type. Only 'AWS4-HMAC-SHA256' is supported.".to_string()
+        }
+        SigError::Malformed("missing Credential") => "Authorization header requires 'Credential' parameter.".to_string(),
+        SigError::Malformed("missing SignedHeaders") => {
+            "Authorization header requires 'SignedHeaders' parameter.".to_string()
+        }
+        SigError::Malformed("missing Signature") => "Authorization header requires 'Signature' parameter.".to_string(),
+        SigError::Malformed("bad Credential scope") => {
+            "Credential must have exactly 5 slash-delimited elements, e.g. keyid/date/region/service/term, with an access key id, an 8-digit date and the term 'aws4_request'.".to_string()
+        }
+        SigError::Malformed("bad Signature") => "Signature must be 64 hexadecimal digits.".to_string(),
+        SigError::Malformed("bad SignedHeaders") => {
+            "SignedHeaders must be a semicolon-separated list of header names.".to_string()
+        }
+        other => format!("{other}."),
+    };
+    invalid_signature(message)
+}
+
+/// The single value of a header, as text; `Ok(None)` when absent.
+fn single_header<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, KmsError> {
+    let mut values = headers.get_all(name).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(invalid_signature(format!(
+            "The request has more than one '{name}' header."
+        )));
+    }
+    value
+        .to_str()
+        .map(Some)
+        .map_err(|_| invalid_signature(format!("The '{name}' header is not valid ASCII text.")))
+}
+
+/// Verifies a SigV4-signed request and returns its caller.
+///
+/// `host` is the request's `:authority` (or `Host` header); `path` its path;
+/// the query is taken to be empty (gRPC has none). `body` is the entire HTTP
+/// request body and `now` the node's time.
+///
+/// Errors: `UnrecognizedClientException` for a missing `Authorization`
+/// header or an unknown access key id; `InvalidSignatureException` for
+/// everything else (malformed header, wrong service, region or date in the
+/// scope, missing `x-amz-date`, clock skew, a body that does not match its
+/// `x-amz-content-sha256`, a missing signed header, a wrong signature).
+#[allow(clippy::too_many_arguments)]
+pub fn verify(
+    registry: &PrincipalRegistry,
+    node_region: &str,
+    method: &str,
+    path: &str,
+    host: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+    now: UnixMillis,
+) -> Result<Caller, KmsError> {
+    let Some(authorization) = single_header(headers, AUTHORIZATION.as_str())? else {
+        return Err(unrecognized());
+    };
+    let auth = sigv4::parse_authorization(authorization).map_err(malformed)?;
+
+    let amz_date = single_header(headers, X_AMZ_DATE)?.ok_or_else(|| {
+        invalid_signature("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.")
+    })?;
+    let Some(request_time) = sigv4::parse_amz_date(amz_date) else {
+        return Err(invalid_signature(format!(
+            "Date must be in ISO-8601 'basic format'. Got '{amz_date}'. See http://en.wikipedia.org/wiki/ISO_8601"
+        )));
+    };
+
+    if auth.service != SERVICE {
+        return Err(invalid_signature(format!(
+            "Credential should be scoped to correct service: '{SERVICE}'. "
+        )));
+    }
+    if auth.region != node_region {
+        return Err(invalid_signature("Credential should be scoped to a valid region. "));
+    }
+    let http_date = amz_date.get(..8).unwrap_or(amz_date);
+    if auth.date != http_date {
+        return Err(invalid_signature(format!(
+            "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '{}' != '{http_date}', from '{amz_date}'.",
+            auth.date
+        )));
+    }
+    if !auth.signed_headers.iter().any(|h| h == "host") {
+        return Err(invalid_signature(
+            "'Host' must be a 'SignedHeader' in the AWS Authorization.",
+        ));
+    }
+    if !auth.signed_headers.iter().any(|h| h == X_AMZ_DATE) {
+        return Err(invalid_signature(
+            "'X-Amz-Date' must be a 'SignedHeader' in the AWS Authorization.",
+        ));
+    }
+
+    let skew = now.0.saturating_sub(request_time.0);
+    if skew > MAX_CLOCK_SKEW_MILLIS {
+        return Err(invalid_signature(format!(
+            "Signature expired: {amz_date} is now earlier than {} ({} - 5 min.)",
+            sigv4::format_amz_date(now.plus_millis(-MAX_CLOCK_SKEW_MILLIS)),
+            sigv4::format_amz_date(now)
+        )));
+    }
+    if skew < -MAX_CLOCK_SKEW_MILLIS {
+        return Err(invalid_signature(format!(
+            "Signature not yet current: {amz_date} is still later than {} ({} + 5 min.)",
+            sigv4::format_amz_date(now.plus_millis(MAX_CLOCK_SKEW_MILLIS)),
+            sigv4::format_amz_date(now)
+        )));
+    }
+
+    let principal = registry.get(&auth.access_key_id).ok_or_else(unrecognized)?;
+
+    let payload_hash = sigv4::sha256_hex(body);
+    if let Some(claimed) = single_header(headers, X_AMZ_CONTENT_SHA256)? {
+        if !claimed.eq_ignore_ascii_case(&payload_hash) {
+            return Err(invalid_signature(
+                "The provided 'x-amz-content-sha256' header does not match what was computed.",
+            ));
+        }
+    }
+
+    let mut signed_values: Vec<(&str, &str)> = Vec::with_capacity(auth.signed_headers.len());
+    for name in &auth.signed_headers {
+        if name == "host" {
+            if host.is_empty() {
+                return Err(invalid_signature("The request has no 'Host' header."));
+            }
+            signed_values.push(("host", host));
+            continue;
+        }
+        let mut present = false;
+        for value in headers.get_all(name.as_str()) {
+            let value = value
+                .to_str()
+                .map_err(|_| invalid_signature(format!("The '{name}' header is not valid ASCII text.")))?;
+            signed_values.push((name.as_str(), value));
+            present = true;
+        }
+        if !present {
+            return Err(invalid_signature(format!(
+                "The header '{name}' is listed in SignedHeaders but missing from the request."
+            )));
+        }
+    }
+
+    let canonical = sigv4::canonical_request(method, path, "", &signed_values, &auth.signed_headers, &payload_hash);
+    let expected = sigv4::signature(
+        &principal.secret_access_key,
+        amz_date,
+        &auth.date,
+        &auth.region,
+        &auth.service,
+        &canonical,
+    );
+    if !sigv4::constant_time_eq(&expected, &auth.signature) {
+        return Err(invalid_signature(MSG_SIGNATURE_MISMATCH));
+    }
+    Ok(principal.caller.clone())
+}
+
+// ---------------------------------------------------------------------------
+// The tower layer
+// ---------------------------------------------------------------------------
+
+/// A tower layer for `tonic::transport::Server::builder().layer(..)` that
+/// authenticates every request with [`verify`], puts the [`Caller`] in the
+/// request extensions (handlers read `request.extensions().get::<Caller>()`),
+/// and answers failures itself with a gRPC error (`UNAUTHENTICATED` and the
+/// exception name in `x-amzn-errortype`) without calling the inner service.
+#[derive(Clone)]
+pub struct SigV4AuthLayer {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    registry: Arc<PrincipalRegistry>,
+    region: String,
+    clock: Clock,
+    /// gRPC services (`/<name>/`) let through unauthenticated.
+    unauthenticated: Vec<String>,
+}
+
+impl SigV4AuthLayer {
+    /// Authenticates against `registry` for requests to `region`, at the
+    /// system time.
+    pub fn new(registry: Arc<PrincipalRegistry>, region: impl Into<String>) -> Self {
+        SigV4AuthLayer {
+            shared: Arc::new(Shared {
+                registry,
+                region: region.into(),
+                clock: Arc::new(system_clock),
+                unauthenticated: Vec::new(),
+            }),
+        }
+    }
+
+    /// Uses `clock` for the skew check instead of the system time.
+    pub fn with_clock(self, clock: Clock) -> Self {
+        self.map_shared(|s| s.clock = clock)
+    }
+
+    /// Lets requests to the gRPC service `service` (its full name, e.g.
+    /// `grpc.health.v1.Health`) through without authentication and without a
+    /// [`Caller`].
+    pub fn allow_unauthenticated(self, service: &str) -> Self {
+        let prefix = format!("/{service}/");
+        self.map_shared(|s| s.unauthenticated.push(prefix))
+    }
+
+    fn map_shared(self, f: impl FnOnce(&mut Shared)) -> Self {
+        let mut shared = Shared {
+            registry: self.shared.registry.clone(),
+            region: self.shared.region.clone(),
+            clock: self.shared.clock.clone(),
+            unauthenticated: self.shared.unauthenticated.clone(),
+        };
+        f(&mut shared);
+        SigV4AuthLayer {
+            shared: Arc::new(shared),
+        }
+    }
+}
+
+impl fmt::Debug for SigV4AuthLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SigV4AuthLayer")
+            .field("region", &self.shared.region)
+            .field("principals", &self.shared.registry.len())
+            .field("unauthenticated", &self.shared.unauthenticated)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S> Layer<S> for SigV4AuthLayer {
+    type Service = SigV4AuthService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        SigV4AuthService {
+            inner,
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+/// The service [`SigV4AuthLayer`] makes.
+#[derive(Clone)]
+pub struct SigV4AuthService<S> {
+    inner: S,
+    shared: Arc<Shared>,
+}
+
+impl<S: fmt::Debug> fmt::Debug for SigV4AuthService<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SigV4AuthService")
+            .field("inner", &self.inner)
+            .field("region", &self.shared.region)
+            .finish_non_exhaustive()
+    }
+}
+
+fn error_response(e: &KmsError) -> http::Response<BoxBody> {
+    status_from_error(e).into_http()
+}
+
+fn too_large() -> KmsError {
+    KmsError::validation(format!(
+        "The request body is larger than the maximum of {MAX_BODY_BYTES} bytes."
+    ))
+}
+
+impl<S, B> Service<http::Request<B>> for SigV4AuthService<S>
+where
+    S: Service<http::Request<BoxBody>, Response = http::Response<BoxBody>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Response = http::Response<BoxBody>;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send + 'static>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        // Use the service that was polled ready; leave a fresh clone behind.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let shared = self.shared.clone();
+        Box::pin(async move {
+            let (mut parts, body) = req.into_parts();
+            // Only this layer may say who the caller is.
+            parts.extensions.remove::<Caller>();
+
+            if shared
+                .unauthenticated
+                .iter()
+                .any(|p| parts.uri.path().starts_with(p.as_str()))
+            {
+                let body = body.map_err(|e| tonic::Status::from_error(e.into())).boxed_unsync();
+                return inner.call(http::Request::from_parts(parts, body)).await;
+            }
+
+            if body.size_hint().lower() > MAX_BODY_BYTES as u64 {
+                return Ok(error_response(&too_large()));
+            }
+            let body = match Limited::new(body, MAX_BODY_BYTES).collect().await {
+                Ok(collected) => collected.to_bytes(),
+                Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
+                    return Ok(error_response(&too_large()));
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "cannot read a request body");
+                    return Ok(error_response(&KmsError::validation(
+                        "The request body could not be read.",
+                    )));
+                }
+            };
+
+            let host = match parts.uri.authority() {
+                Some(a) => a.as_str(),
+                None => parts.headers.get(HOST).and_then(|v| v.to_str().ok()).unwrap_or(""),
+            };
+            let verified = verify(
+                &shared.registry,
+                &shared.region,
+                parts.method.as_str(),
+                parts.uri.path(),
+                host,
+                &parts.headers,
+                &body,
+                (shared.clock)(),
+            );
+            match verified {
+                Ok(caller) => {
+                    parts.extensions.insert(caller);
+                    let body = Full::new(body).map_err(|never| match never {}).boxed_unsync();
+                    inner.call(http::Request::from_parts(parts, body)).await
+                }
+                Err(e) => {
+                    tracing::debug!(
+                        path = parts.uri.path(),
+                        error_type = e.kind.as_str(),
+                        message = %e.message,
+                        "request not authenticated"
+                    );
+                    Ok(error_response(&e))
+                }
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+    use std::convert::Infallible;
+
+    const AKID: &str = "AKIAIOSFODNN7EXAMPLE";
+    const SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+    const ROOT_AKID: &str = "AKIAI44QH8DHBEXAMPLE";
+    const REGION: &str = "us-west-2";
+    const HOST_: &str = "127.0.0.1:7070";
+    const PATH: &str = "/tern.kms.v1.KeyManagementService/Encrypt";
+    const T: &str = "20240102T030405Z";
+
+    fn registry() -> PrincipalRegistry {
+        PrincipalRegistry::from_toml(&format!(
+            r#"
+            [[accounts]]
+            id = "111122223333"
+            [[accounts.users]]
+            name = "admin"
+            access_key_id = "{AKID}"
+            secret_access_key = "{SECRET}"
+            [[accounts.users]]
+            name = "root"
+            access_key_id = "{ROOT_AKID}"
+            secret_access_key = "another-secret"
+            "#
+        ))
+        .unwrap()
+    }
+
+    fn now() -> UnixMillis {
+        sigv4::parse_amz_date(T).unwrap()
+    }
+
+    /// Headers of a request signed the way tern-client signs.
+    fn sign(akid: &str, secret: &str, region: &str, host: &str, amz_date: &str, body: &[u8]) -> HeaderMap {
+        let hash = sigv4::sha256_hex(body);
+        let signed: Vec<String> = ["host", "x-amz-content-sha256", "x-amz-date"]
+            .map(String::from)
+            .to_vec();
+        let canonical = sigv4::canonical_request(
+            "POST",
+            PATH,
+            "",
+            &[
+                ("host", host),
+                ("x-amz-content-sha256", &hash),
+                ("x-amz-date", amz_date),
+            ],
+            &signed,
+            &hash,
+        );
+        let date = &amz_date[..8];
+        let sig = sigv4::signature(secret, amz_date, date, region, "kms", &canonical);
+        let auth = sigv4::authorization_header(akid, &format!("{date}/{region}/kms/aws4_request"), &signed, &sig);
+        let mut h = HeaderMap::new();
+        h.insert("authorization", HeaderValue::from_str(&auth).unwrap());
+        h.insert("x-amz-date", HeaderValue::from_str(amz_date).unwrap());
+        h.insert("x-amz-content-sha256", HeaderValue::from_str(&hash).unwrap());
+        h
+    }
+
+    fn check(headers: &HeaderMap, body: &[u8]) -> Result<Caller, KmsError> {
+        verify(&registry(), REGION, "POST", PATH, HOST_, headers, body, now())
+    }
+
+    fn assert_err(r: Result<Caller, KmsError>, kind: ErrorKind, message_starts: &str) {
+        let e = r.unwrap_err();
+        assert_eq!(e.kind, kind, "{e}");
+        assert!(e.message.starts_with(message_starts), "{e}");
+    }
+
+    const BODY: &[u8] = b"\0\0\0\0\x03\x0a\x01x";
+
+    #[test]
+    fn accepts_a_good_signature() {
+        let caller = check(&sign(AKID, SECRET, REGION, HOST_, T, BODY), BODY).unwrap();
+        assert_eq!(caller.arn, "arn:aws:iam::111122223333:user/admin");
+        assert_eq!(caller.kind, PrincipalKind::IamUser);
+        assert_eq!(caller.account.as_str(), "111122223333");
+        assert_eq!(caller.access_key_id, AKID);
+        assert!(caller.principal_id.starts_with("AIDA") && caller.principal_id.len() == 21);
+        assert_eq!(caller.principal_id, caller.principal_id.to_ascii_uppercase());
+
+        let root = check(&sign(ROOT_AKID, "another-secret", REGION, HOST_, T, b""), b"").unwrap();
+        assert_eq!(root.arn, "arn:aws:iam::111122223333:root");
+        assert_eq!(root.kind, PrincipalKind::Root);
+        assert_eq!(root.principal_id, "111122223333");
+    }
+
+    #[test]
+    fn accepts_skew_up_to_five_minutes() {
+        let h = sign(AKID, SECRET, REGION, HOST_, T, BODY);
+        for skew in [-MAX_CLOCK_SKEW_MILLIS, MAX_CLOCK_SKEW_MILLIS] {
+            verify(
+                &registry(),
+                REGION,
+                "POST",
+                PATH,
+                HOST_,
+                &h,
+                BODY,
+                now().plus_millis(skew),
+            )
+            .unwrap();
+        }
+    }
+
+    #[test]
+    fn rejects_a_wrong_secret() {
+        assert_err(
+            check(&sign(AKID, "not-the-secret", REGION, HOST_, T, BODY), BODY),
+            ErrorKind::InvalidSignatureException,
+            MSG_SIGNATURE_MISMATCH,
+        );
+    }
+
+    #[test]
+    fn rejects_an_unknown_access_key() {
+        assert_err(
+            check(&sign("AKIAUNKNOWNEXAMPLE00", SECRET, REGION, HOST_, T, BODY), BODY),
+            ErrorKind::UnrecognizedClientException,
+            MSG_INVALID_TOKEN,
+        );
+    }
+
+    #[test]
+    fn rejects_a_missing_authorization() {
+        let mut h = sign(AKID, SECRET, REGION, HOST_, T, BODY);
+        h.remove("authorization");
+        assert_err(
+            check(&h, BODY),
+            ErrorKind::UnrecognizedClientException,
+            MSG_INVALID_TOKEN,
+        );
+    }
+
+    #[test]
+    fn rejects_malformed_authorization() {
+        let mut h = sign(AKID, SECRET, REGION, HOST_, T, BODY);
+        h.insert("authorization", HeaderValue::from_static("Basic dXNlcjpwYXNz"));
+        assert_err(
+            check(&h, BODY),
+            ErrorKind::InvalidSignatureException,
+            "Unsupported Authorization type",
+        );
+        h.insert(
+            "authorization",
+            HeaderValue::from_static("AWS4-HMAC-SHA256 SignedHeaders=host, Signature=00"),
+        );
+        assert_err(
+            check(&h, BODY),
+            ErrorKind::InvalidSignatureException,
+            "Authorization header requires 'Credential'",
+        );
+        h.insert(
+            "authorization",
+            HeaderValue::from_static(
+                "AWS4-HMAC-SHA256 Credential=AK/20240102/us-west-2/kms, SignedHeaders=host, Signature=00",
+            ),
+        );
+        assert_err(
+            check(&h, BODY),
+            ErrorKind::InvalidSignatureException,
+            "Credential must have exactly 5",
+        );
+    }
+
+    #[test]
+    fn rejects_a_wrong_region_or_service() {
+        assert_err(
+            check(&sign(AKID, SECRET, "us-east-1", HOST_, T, BODY), BODY),
+            ErrorKind::InvalidSignatureException,
+            "Credential should be scoped to a valid region. ",
+        );
+        let mut h = sign(AKID, SECRET, REGION, HOST_, T, BODY);
+        let auth = h["authorization"].to_str().unwrap().replace("/kms/", "/s3/");
+        h.insert("authorization", HeaderValue::from_str(&auth).unwrap());
+        assert_err(
+            check(&h, BODY),
+            ErrorKind::InvalidSignatureException,
+            "Credential should be scoped to correct service: 'kms'. ",
+        );
+    }
+
+    #[test]
+    fn rejects_skew_over_five_minutes() {
+        let h = sign(AKID, SECRET, REGION, HOST_, T, BODY);
+        let late = now().plus_millis(MAX_CLOCK_SKEW_MILLIS + 1000);
+        assert_err(
+            verify(&registry(), REGION, "POST", PATH, HOST_, &h, BODY, late),
+            ErrorKind::InvalidSignatureException,
+            "Signature expired: 20240102T030405Z is now earlier than 20240102T030406Z (20240102T030906Z - 5 min.)",
+        );
+        let early = now().plus_millis(-MAX_CLOCK_SKEW_MILLIS - 1000);
+        assert_err(
+            verify(&registry(), REGION, "POST", PATH, HOST_, &h, BODY, early),
+            ErrorKind::InvalidSignatureException,
+            "Signature not yet current: 20240102T030405Z is still later than 20240102T030404Z",
+        );
+    }
+
+    #[test]
+    fn rejects_date_problems() {
+        let mut h = sign(AKID, SECRET, REGION, HOST_, T, BODY);
+        h.remove("x-amz-date");
+        assert_err(
+            check(&h, BODY),
+            ErrorKind::InvalidSignatureException,
+            "Authorization header requires existence",
+        );
+        h.insert("x-amz-date", HeaderValue::from_static("2024-01-02"));
+        assert_err(
+            check(&h, BODY),
+            ErrorKind::InvalidSignatureException,
+            "Date must be in ISO-8601 'basic format'",
+        );
+        // Scope date of the day before, x-amz-date of today.
+        h.insert("x-amz-date", HeaderValue::from_static(T));
+        let auth = h["authorization"].to_str().unwrap().replace("/20240102/", "/20240101/");
+        h.insert("authorization", HeaderValue::from_str(&auth).unwrap());
+        assert_err(
+            check(&h, BODY),
+            ErrorKind::InvalidSignatureException,
+            "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '20240101' != '20240102', from '20240102T030405Z'.",
+        );
+    }
+
+    #[test]
+    fn rejects_a_tampered_body() {
+        let h = sign(AKID, SECRET, REGION, HOST_, T, BODY);
+        assert_err(
+            check(&h, b"\0\0\0\0\x03\x0a\x01y"),
+            ErrorKind::InvalidSignatureException,
+            "The provided 'x-amz-content-sha256' header does not match",
+        );
+        // Tampered body and hash header: the signature covers the hash.
+        let mut h2 = h.clone();
+        let forged = sigv4::sha256_hex(b"other");
+        h2.insert("x-amz-content-sha256", HeaderValue::from_str(&forged).unwrap());
+        assert_err(
+            check(&h2, b"other"),
+            ErrorKind::InvalidSignatureException,
+            MSG_SIGNATURE_MISMATCH,
+        );
+        // Hash header dropped although signed.
+        let mut h3 = h.clone();
+        h3.remove("x-amz-content-sha256");
+        assert_err(
+            check(&h3, b"other"),
+            ErrorKind::InvalidSignatureException,
+            "The header 'x-amz-content-sha256'",
+        );
+    }
+
+    #[test]
+    fn binds_host_path_and_method() {
+        let h = sign(AKID, SECRET, REGION, HOST_, T, BODY);
+        let reg = registry();
+        let cases = [
+            ("POST", PATH, "127.0.0.1:7071"),
+            ("POST", "/tern.kms.v1.KeyManagementService/Decrypt", HOST_),
+            ("PUT", PATH, HOST_),
+        ];
+        for (method, path, host) in cases {
+            assert_err(
+                verify(&reg, REGION, method, path, host, &h, BODY, now()),
+                ErrorKind::InvalidSignatureException,
+                MSG_SIGNATURE_MISMATCH,
+            );
+        }
+        assert_err(
+            verify(&reg, REGION, "POST", PATH, "", &h, BODY, now()),
+            ErrorKind::InvalidSignatureException,
+            "The request has no 'Host' header.",
+        );
+    }
+
+    #[test]
+    fn host_and_date_must_be_signed() {
+        let hash = sigv4::sha256_hex(BODY);
+        for (signed, expected) in [
+            (
+                vec!["x-amz-content-sha256", "x-amz-date"],
+                "'Host' must be a 'SignedHeader'",
+            ),
+            (
+                vec!["host", "x-amz-content-sha256"],
+                "'X-Amz-Date' must be a 'SignedHeader'",
+            ),
+        ] {
+            let signed: Vec<String> = signed.into_iter().map(String::from).collect();
+            let canonical = sigv4::canonical_request(
+                "POST",
+                PATH,
+                "",
+                &[("host", HOST_), ("x-amz-content-sha256", &hash), ("x-amz-date", T)],
+                &signed,
+                &hash,
+            );
+            let sig = sigv4::signature(SECRET, T, "20240102", REGION, "kms", &canonical);
+            let auth = sigv4::authorization_header(AKID, &format!("20240102/{REGION}/kms/aws4_request"), &signed, &sig);
+            let mut h = sign(AKID, SECRET, REGION, HOST_, T, BODY);
+            h.insert("authorization", HeaderValue::from_str(&auth).unwrap());
+            assert_err(check(&h, BODY), ErrorKind::InvalidSignatureException, expected);
+        }
+    }
+
+    #[test]
+    fn config_is_validated() {
+        let user = |akid: &str| UserConfig {
+            name: "alice".into(),
+            access_key_id: akid.into(),
+            secret_access_key: "s".into(),
+        };
+        let config = |id: &str, users: Vec<UserConfig>| PrincipalsConfig {
+            accounts: vec![AccountConfig { id: id.into(), users }],
+        };
+        assert_eq!(
+            PrincipalRegistry::new(&config("1111", vec![])).unwrap_err(),
+            PrincipalsError::InvalidAccountId("1111".into())
+        );
+        assert_eq!(
+            PrincipalRegistry::new(&config("111122223333", vec![user(AKID), user(AKID)])).unwrap_err(),
+            PrincipalsError::DuplicateAccessKeyId(AKID.into())
+        );
+        assert!(matches!(
+            PrincipalRegistry::new(&config("111122223333", vec![user("short")])),
+            Err(PrincipalsError::InvalidAccessKeyId(_))
+        ));
+        let mut bad_name = user(AKID);
+        bad_name.name = "a/b".into();
+        assert!(matches!(
+            PrincipalRegistry::new(&config("111122223333", vec![bad_name])),
+            Err(PrincipalsError::InvalidUserName { .. })
+        ));
+        let mut no_secret = user(AKID);
+        no_secret.secret_access_key.clear();
+        assert!(matches!(
+            PrincipalRegistry::new(&config("111122223333", vec![no_secret])),
+            Err(PrincipalsError::EmptySecret(_))
+        ));
+        assert!(matches!(
+            PrincipalRegistry::from_toml("[[accounts]]\nid = \"111122223333\"\nbogus = 1\n"),
+            Err(PrincipalsError::Parse(_))
+        ));
+        assert!(PrincipalRegistry::from_toml("").unwrap().is_empty());
+        assert_eq!(registry().len(), 2);
+    }
+
+    #[test]
+    fn debug_redacts_secrets() {
+        let reg = registry();
+        let shown = format!("{reg:?} {:?}", reg.get(AKID).unwrap());
+        assert!(shown.contains(AKID));
+        assert!(!shown.contains(SECRET) && !shown.contains("another-secret"));
+        let u = UserConfig {
+            name: "a".into(),
+            access_key_id: AKID.into(),
+            secret_access_key: SECRET.into(),
+        };
+        assert!(!format!("{u:?}").contains(SECRET));
+    }
+
+    // The layer, around a service that records what it was called with.
+
+    type Seen = Arc<std::sync::Mutex<Vec<(Option<Caller>, Bytes)>>>;
+
+    fn recording_service(
+        seen: Seen,
+    ) -> impl Service<
+        http::Request<BoxBody>,
+        Response = http::Response<BoxBody>,
+        Error = Infallible,
+        Future = impl Future + Send,
+    > + Clone
+           + Send
+           + 'static {
+        tower::service_fn(move |req: http::Request<BoxBody>| {
+            let seen = seen.clone();
+            async move {
+                let (parts, body) = req.into_parts();
+                let body = body.collect().await.unwrap().to_bytes();
+                seen.lock()
+                    .unwrap()
+                    .push((parts.extensions.get::<Caller>().cloned(), body));
+                Ok::<_, Infallible>(http::Response::new(tonic::body::empty_body()))
+            }
+        })
+    }
+
+    fn request(headers: HeaderMap, body: Bytes) -> http::Request<Full<Bytes>> {
+        let mut req = http::Request::builder()
+            .method("POST")
+            .uri(format!("http://{HOST_}{PATH}"))
+            .body(Full::new(body))
+            .unwrap();
+        *req.headers_mut() = headers;
+        req
+    }
+
+    fn layer() -> SigV4AuthLayer {
+        SigV4AuthLayer::new(Arc::new(registry()), REGION).with_clock(Arc::new(now))
+    }
+
+    #[tokio::test]
+    async fn layer_passes_the_caller_and_the_body() {
+        let seen = Seen::default();
+        let svc = layer().layer(recording_service(seen.clone()));
+        let resp = tower::ServiceExt::oneshot(
+            svc,
+            request(sign(AKID, SECRET, REGION, HOST_, T, BODY), Bytes::from_static(BODY)),
+        )
+        .await
+        .unwrap();
+        assert!(resp.headers().get("grpc-status").is_none());
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 1);
+        assert_eq!(seen[0].0.as_ref().unwrap().arn, "arn:aws:iam::111122223333:user/admin");
+        assert_eq!(seen[0].1, BODY);
+    }
+
+    #[tokio::test]
+    async fn layer_answers_failures_itself() {
+        let seen = Seen::default();
+        let svc = layer().layer(recording_service(seen.clone()));
+        let h = sign(AKID, "wrong", REGION, HOST_, T, BODY);
+        let resp = tower::ServiceExt::oneshot(svc, request(h, Bytes::from_static(BODY)))
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), http::StatusCode::OK);
+        assert_eq!(resp.headers()["grpc-status"], "16");
+        assert_eq!(resp.headers()["x-amzn-errortype"], "InvalidSignatureException");
+        let status = tonic::Status::from_header_map(resp.headers()).unwrap();
+        assert_eq!(status.message(), MSG_SIGNATURE_MISMATCH);
+        assert!(seen.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn layer_refuses_large_bodies() {
+        let seen = Seen::default();
+        let svc = layer().layer(recording_service(seen.clone()));
+        let body = Bytes::from(vec![0u8; MAX_BODY_BYTES + 1]);
+        let h = sign(AKID, SECRET, REGION, HOST_, T, &body);
+        let resp = tower::ServiceExt::oneshot(svc, request(h, body)).await.unwrap();
+        assert_eq!(resp.headers()["x-amzn-errortype"], "ValidationException");
+        assert_eq!(resp.headers()["grpc-status"], "3");
+        assert!(seen.lock().unwrap().is_empty());
+
+        // Exactly the limit is fine (the signature is what fails here).
+        let svc = layer().layer(recording_service(seen.clone()));
+        let body = Bytes::from(vec![0u8; MAX_BODY_BYTES]);
+        let h = sign(AKID, SECRET, REGION, HOST_, T, &body);
+        let resp = tower::ServiceExt::oneshot(svc, request(h, body)).await.unwrap();
+        assert!(resp.headers().get("grpc-status").is_none());
+        assert_eq!(seen.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn layer_strips_a_forged_caller_and_lets_allowed_services_through() {
+        let seen = Seen::default();
+        let svc = layer()
+            .allow_unauthenticated("grpc.health.v1.Health")
+            .layer(recording_service(seen.clone()));
+        let forged = Caller {
+            account: AccountId::parse("999999999999").unwrap(),
+            arn: "arn:aws:iam::999999999999:root".into(),
+            principal_id: "999999999999".into(),
+            kind: PrincipalKind::Root,
+            access_key_id: "AKIAFORGEDEXAMPLE000".into(),
+        };
+        let mut req = http::Request::builder()
+            .method("POST")
+            .uri(format!("http://{HOST_}/grpc.health.v1.Health/Check"))
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        req.extensions_mut().insert(forged);
+        let resp = tower::ServiceExt::oneshot(svc.clone(), req).await.unwrap();
+        assert!(resp.headers().get("grpc-status").is_none());
+        assert_eq!(seen.lock().unwrap()[0].0, None);
+
+        // Not the allowed service: unauthenticated requests are refused.
+        let req = request(HeaderMap::new(), Bytes::new());
+        let resp = tower::ServiceExt::oneshot(svc, req).await.unwrap();
+        assert_eq!(resp.headers()["x-amzn-errortype"], "UnrecognizedClientException");
+        assert_eq!(seen.lock().unwrap().len(), 1);
+    }
+}

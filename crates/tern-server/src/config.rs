@@ -1,0 +1,125 @@
+//! A region node's configuration file (`tern serve --config FILE`).
+//!
+//! ```toml
+//! region = "us-east-1"
+//! listen = "127.0.0.1:7070"
+//! data_dir = "/var/lib/tern/us-east-1"
+//! root_key_file = "/etc/tern/us-east-1.root-key"   # or TERN_ROOT_KEY (64 hex)
+//! principals_file = "/etc/tern/principals.toml"
+//! scheduler_interval_ms = 1000
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use tern_core::crypto::RootKey;
+use tern_core::ids::Region;
+
+/// Environment variable that may carry the root key (64 hex digits).
+pub const ROOT_KEY_ENV: &str = "TERN_ROOT_KEY";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("invalid config {path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+    #[error("root key: {0}")]
+    RootKey(String),
+}
+
+/// One region node's settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    pub region: Region,
+    pub listen: std::net::SocketAddr,
+    pub data_dir: PathBuf,
+    #[serde(default)]
+    pub root_key_file: Option<PathBuf>,
+    pub principals_file: PathBuf,
+    #[serde(default = "default_scheduler_interval_ms")]
+    pub scheduler_interval_ms: u64,
+}
+
+fn default_scheduler_interval_ms() -> u64 {
+    1000
+}
+
+impl NodeConfig {
+    pub fn load(path: &Path) -> Result<NodeConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.into(),
+            source,
+        })?;
+        let mut cfg: NodeConfig = toml::from_str(&text).map_err(|e| ConfigError::Invalid {
+            path: path.into(),
+            message: e.to_string(),
+        })?;
+        // Relative paths are relative to the config file.
+        let base = path.parent().unwrap_or(Path::new("."));
+        cfg.data_dir = base.join(&cfg.data_dir);
+        cfg.principals_file = base.join(&cfg.principals_file);
+        cfg.root_key_file = cfg.root_key_file.map(|p| base.join(p));
+        Ok(cfg)
+    }
+
+    /// The root key: from `TERN_ROOT_KEY` if set, else the key file.
+    pub fn root_key(&self) -> Result<RootKey, ConfigError> {
+        if let Ok(v) = std::env::var(ROOT_KEY_ENV) {
+            return RootKey::from_hex(&v)
+                .ok_or_else(|| ConfigError::RootKey(format!("{ROOT_KEY_ENV} is not 64 hex digits")));
+        }
+        let path = self
+            .root_key_file
+            .as_ref()
+            .ok_or_else(|| ConfigError::RootKey(format!("set root_key_file or {ROOT_KEY_ENV}")))?;
+        read_root_key_file(path)
+    }
+}
+
+/// Reads a root key file, refusing one that others may read.
+pub fn read_root_key_file(path: &Path) -> Result<RootKey, ConfigError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = std::fs::metadata(path).map_err(|source| ConfigError::Read {
+            path: path.into(),
+            source,
+        })?;
+        if meta.permissions().mode() & 0o077 != 0 {
+            return Err(ConfigError::RootKey(format!(
+                "{} must not be readable by group or others (chmod 600)",
+                path.display()
+            )));
+        }
+    }
+    let text = zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.into(),
+        source,
+    })?);
+    RootKey::from_hex(&text)
+        .ok_or_else(|| ConfigError::RootKey(format!("{} does not hold 64 hex digits", path.display())))
+}
+
+/// Writes a fresh root key file with mode 0600 (refuses to overwrite).
+pub fn write_root_key_file(path: &Path, key: &RootKey) -> Result<(), ConfigError> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path).map_err(|source| ConfigError::Read {
+        path: path.into(),
+        source,
+    })?;
+    f.write_all(key.to_hex().as_bytes())
+        .and_then(|_| f.sync_all())
+        .map_err(|source| ConfigError::Read {
+            path: path.into(),
+            source,
+        })
+}

@@ -1,0 +1,132 @@
+//! One region node: the store, the service, the due-task scheduler and the
+//! gRPC listener, started together and shut down together.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tern_core::crypto::RootKey;
+use tern_core::ids::Region;
+use tern_proto::pb::key_management_service_server::KeyManagementServiceServer;
+use tern_service::{Clock, Kms};
+use tern_store::{Store, StoreConfig};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_stream::StreamExt as _;
+use tokio_util::sync::CancellationToken;
+
+use crate::auth::{PrincipalRegistry, SigV4AuthLayer};
+use crate::grpc::GrpcApi;
+
+/// Largest request body the API accepts (a 6 KiB blob plus context fits
+/// many times over).
+pub const MAX_REQUEST_BYTES: usize = 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error("store: {0}")]
+    Store(#[from] tern_store::StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen { addr: SocketAddr, source: std::io::Error },
+}
+
+/// Everything a node needs to start.
+#[derive(Debug)]
+pub struct NodeOptions {
+    pub region: Region,
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    pub root_key: RootKey,
+    pub principals: Arc<PrincipalRegistry>,
+    pub clock: Arc<dyn Clock>,
+    /// How often automatic rotation and deletion are checked; `None` turns
+    /// the background scheduler off (tests drive it by hand).
+    pub scheduler_interval: Option<Duration>,
+}
+
+/// A running region node.
+#[derive(Debug)]
+pub struct Node {
+    kms: Arc<Kms>,
+    addr: SocketAddr,
+    cancel: CancellationToken,
+    server: JoinHandle<Result<(), tonic::transport::Error>>,
+    scheduler: Option<JoinHandle<()>>,
+}
+
+impl Node {
+    pub async fn start(opts: NodeOptions) -> Result<Node, NodeError> {
+        let store = Store::open(&StoreConfig {
+            path: opts.data_dir.clone(),
+        })?;
+        let kms = Arc::new(Kms::new(opts.region.clone(), store, opts.root_key, opts.clock.clone()));
+        let listener = TcpListener::bind(opts.listen)
+            .await
+            .map_err(|source| NodeError::Listen {
+                addr: opts.listen,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| NodeError::Listen {
+            addr: opts.listen,
+            source,
+        })?;
+        let cancel = CancellationToken::new();
+
+        let clock = opts.clock.clone();
+        let auth = SigV4AuthLayer::new(opts.principals.clone(), opts.region.as_str())
+            .with_clock(Arc::new(move || clock.now()));
+        let api =
+            KeyManagementServiceServer::new(GrpcApi::new(kms.clone())).max_decoding_message_size(MAX_REQUEST_BYTES);
+        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener).map(|s| {
+            if let Ok(s) = &s {
+                let _ = s.set_nodelay(true);
+            }
+            s
+        });
+        let shutdown = cancel.clone();
+        let server = tokio::spawn(
+            tonic::transport::Server::builder()
+                .layer(auth)
+                .add_service(api)
+                .serve_with_incoming_shutdown(incoming, async move { shutdown.cancelled().await }),
+        );
+        let scheduler = opts
+            .scheduler_interval
+            .map(|every| kms.clone().spawn_scheduler(every, cancel.clone()));
+        tracing::info!(region = %opts.region, %addr, "region node listening");
+        Ok(Node {
+            kms,
+            addr,
+            cancel,
+            server,
+            scheduler,
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://<addr>`, what clients connect to.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn kms(&self) -> &Arc<Kms> {
+        &self.kms
+    }
+
+    /// Stops accepting requests, lets in-flight ones finish, stops the
+    /// scheduler and the store's committer.
+    pub async fn shutdown(self) {
+        self.cancel.cancel();
+        if let Err(e) = self.server.await {
+            tracing::warn!(error = %e, "server task ended abnormally");
+        }
+        if let Some(s) = self.scheduler {
+            let _ = s.await;
+        }
+        self.kms.store().shutdown();
+    }
+}
