@@ -6,6 +6,12 @@
 //! SIGKILL keeps the page cache, so this cannot reveal a missing fsync; the
 //! store's `concurrent_appends_are_group_committed_and_never_acked_before_sync`
 //! test asserts that no acknowledgement precedes the sync of its batch.
+//!
+//! To run it on a file system that drops unsynced writes (LazyFS), set
+//! `TERN_CRASH_DIR` to a directory on that mount and `TERN_CRASH_AFTER_KILL`
+//! to a shell command that drops the unsynced data (for LazyFS:
+//! `echo lazyfs::clear-cache > <its fifo>`); it runs after the SIGKILL and
+//! before the restart.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
@@ -101,7 +107,10 @@ async fn writer(endpoint: String, id: usize, acked: Arc<Mutex<Acked>>, progress:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_during_writes_loses_nothing_acknowledged() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = match std::env::var_os("TERN_CRASH_DIR") {
+        Some(base) => tempfile::tempdir_in(base).unwrap(),
+        None => tempfile::tempdir().unwrap(),
+    };
     let init = std::process::Command::new(TERN)
         .args(["init", "--regions", "us-east-1", "--base-port", "0", "--out"])
         .arg(dir.path())
@@ -127,6 +136,11 @@ async fn sigkill_during_writes_loses_nothing_acknowledged() {
     }
     child.start_kill().unwrap(); // SIGKILL: no shutdown path runs
     child.wait().await.unwrap();
+    if let Ok(cmd) = std::env::var("TERN_CRASH_AFTER_KILL") {
+        let st = std::process::Command::new("sh").args(["-c", &cmd]).status().unwrap();
+        assert!(st.success(), "TERN_CRASH_AFTER_KILL failed: {cmd}");
+        println!("ran after kill: {cmd}");
+    }
     for w in writers {
         w.await.unwrap();
     }

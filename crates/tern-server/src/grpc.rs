@@ -23,6 +23,7 @@ impl GrpcApi {
     }
 }
 
+#[allow(clippy::result_large_err)] // tonic::Status is what every handler returns anyway.
 fn context<T>(req: &Request<T>) -> Result<RequestContext, Status> {
     let caller = req
         .extensions()
