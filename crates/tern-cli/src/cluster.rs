@@ -9,7 +9,7 @@ use rand::RngCore;
 use tern_core::crypto::RootKey;
 use tern_core::ids::Region;
 use tern_server::auth::PrincipalRegistry;
-use tern_server::config::{read_root_key_file, write_root_key_file, NodeConfig};
+use tern_server::config::{read_root_key_file, write_file_durably, write_root_key_file, NodeConfig};
 use tern_server::{Node, NodeOptions};
 use tern_service::SystemClock;
 
@@ -171,7 +171,7 @@ pub fn init(args: InitArgs) -> Result<()> {
     std::fs::create_dir_all(&args.out)?;
     let principals = args.out.join("principals.toml");
     if !principals.exists() {
-        std::fs::write(&principals, dev_principals_toml(DEV_ACCESS_KEY_ID, DEV_SECRET_ACCESS_KEY))?;
+        write_file_durably(&principals, dev_principals_toml(DEV_ACCESS_KEY_ID, DEV_SECRET_ACCESS_KEY).as_bytes())?;
     }
     for (i, region) in regions.iter().enumerate() {
         let key = args.out.join(format!("{region}.root-key"));
@@ -181,7 +181,7 @@ pub fn init(args: InitArgs) -> Result<()> {
             "region = \"{region}\"\nlisten = \"{}:{port}\"\ndata_dir = \"data/{region}\"\nroot_key_file = \"{region}.root-key\"\nprincipals_file = \"principals.toml\"\nscheduler_interval_ms = 1000\n",
             args.bind
         );
-        std::fs::write(args.out.join(format!("{region}.toml")), cfg)?;
+        write_file_durably(&args.out.join(format!("{region}.toml")), cfg.as_bytes())?;
         println!("wrote {}", args.out.join(format!("{region}.toml")).display());
     }
     Ok(())

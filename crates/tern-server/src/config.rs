@@ -102,6 +102,26 @@ pub fn read_root_key_file(path: &Path) -> Result<RootKey, ConfigError> {
         .ok_or_else(|| ConfigError::RootKey(format!("{} does not hold 64 hex digits", path.display())))
 }
 
+/// Writes `contents` so that it survives a crash: a temporary file in the
+/// same directory, fsynced, renamed over `path`, then the directory fsynced.
+pub fn write_file_durably(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().ok_or_else(|| std::io::Error::other("path has no file name"))?;
+    let tmp = dir.join(format!(".{}.tmp", name.to_string_lossy()));
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(contents)?;
+    f.sync_all()?;
+    drop(f);
+    std::fs::rename(&tmp, path)?;
+    sync_dir(dir)
+}
+
+/// fsyncs a directory, so a file created or renamed in it survives a crash.
+pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
 /// Writes a fresh root key file with mode 0600 (refuses to overwrite).
 pub fn write_root_key_file(path: &Path, key: &RootKey) -> Result<(), ConfigError> {
     use std::io::Write;

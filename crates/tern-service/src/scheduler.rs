@@ -28,6 +28,17 @@ fn rotation_due(k: &KeyRecord, now: UnixMillis) -> bool {
         && k.rotation.next_rotation.is_some_and(|t| t <= now)
 }
 
+/// The rotation date after one that came due: one period after the due
+/// date, so a pass that runs late does not shift the schedule; after an
+/// outage longer than a period, one period from now (one catch-up rotation,
+/// not one per missed period).
+fn next_rotation_after(due: Option<UnixMillis>, period_days: u32, now: UnixMillis) -> UnixMillis {
+    match due.map(|d| d.plus_days(period_days)) {
+        Some(next) if next > now => next,
+        _ => now.plus_days(period_days),
+    }
+}
+
 fn deletion_due(k: &KeyRecord, now: UnixMillis) -> bool {
     k.state == KeyState::PendingDeletion && k.deletion_date.is_some_and(|t| t <= now)
 }
@@ -69,7 +80,7 @@ impl Kms {
                         .rotation
                         .period_days
                         .unwrap_or(tern_core::key::DEFAULT_ROTATION_PERIOD_DAYS);
-                    next.rotation.next_rotation = Some(now.plus_days(period));
+                    next.rotation.next_rotation = Some(next_rotation_after(k.rotation.next_rotation, period, now));
                     txn.audit(service_event_record(
                         &region,
                         "RotateKey",
@@ -129,5 +140,21 @@ impl Kms {
                 }
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tern_core::time::MILLIS_PER_DAY;
+
+    #[test]
+    fn next_rotation_keeps_the_schedule() {
+        let day = |d: i64| UnixMillis(d * MILLIS_PER_DAY);
+        // Due on day 90, run on day 91: next on day 180, not 181.
+        assert_eq!(next_rotation_after(Some(day(90)), 90, day(91)), day(180));
+        // Run long after: one period from now, not in the past.
+        assert_eq!(next_rotation_after(Some(day(90)), 90, day(400)), day(490));
+        assert_eq!(next_rotation_after(None, 90, day(5)), day(95));
     }
 }

@@ -1,0 +1,259 @@
+//! The integration-test harness: a real region node on `127.0.0.1:0` in its
+//! own temporary directory, driven by a [`FakeClock`], and SigV4-signing
+//! clients (tern-client) for the principals of two accounts.
+//!
+//! The node's background scheduler is off: a test moves the clock with
+//! [`TestNode::advance_days`] and then runs the due work itself with
+//! [`TestNode::run_due_tasks`], so nothing ever waits for time to pass.
+//! Clients sign with the same fake clock, so moving it never makes a
+//! signature look stale.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use rand::RngCore;
+use tern_client::{error_kind, Credentials, KmsClient, SigV4Layer};
+use tern_core::crypto::RootKey;
+use tern_core::ids::Region;
+use tern_core::time::UnixMillis;
+use tern_proto::pb;
+use tern_server::auth::PrincipalRegistry;
+use tern_server::{Node, NodeOptions};
+use tern_service::{DueReport, FakeClock, Kms};
+use tonic::Status;
+use tower::Layer;
+
+/// The region tests run in unless they need another.
+pub const REGION: &str = "us-east-1";
+/// A second region, for cross-region cases.
+pub const OTHER_REGION: &str = "eu-west-1";
+
+/// Account 111122223333, user `admin` (the documented example credentials).
+pub const ADMIN_ACCOUNT: &str = "111122223333";
+pub const ADMIN_ARN: &str = "arn:aws:iam::111122223333:user/admin";
+pub const ADMIN_AKID: &str = "AKIAIOSFODNN7EXAMPLE";
+pub const ADMIN_SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+
+/// Account 444455556666, user `carol`.
+pub const CAROL_ACCOUNT: &str = "444455556666";
+pub const CAROL_ARN: &str = "arn:aws:iam::444455556666:user/carol";
+pub const CAROL_AKID: &str = "AKIACAROLEXAMPLE4444";
+pub const CAROL_SECRET: &str = "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";
+
+/// Where every test clock starts: 2025-01-01T00:00:00Z.
+pub const START: UnixMillis = UnixMillis(1_735_689_600_000);
+
+/// The principals every test node knows.
+pub fn principals_toml() -> String {
+    format!(
+        r#"
+[[accounts]]
+id = "{ADMIN_ACCOUNT}"
+[[accounts.users]]
+name = "admin"
+access_key_id = "{ADMIN_AKID}"
+secret_access_key = "{ADMIN_SECRET}"
+
+[[accounts]]
+id = "{CAROL_ACCOUNT}"
+[[accounts.users]]
+name = "carol"
+access_key_id = "{CAROL_AKID}"
+secret_access_key = "{CAROL_SECRET}"
+"#
+    )
+}
+
+/// A running node, its clock and its data directory (removed on drop).
+pub struct TestNode {
+    pub node: Node,
+    pub clock: Arc<FakeClock>,
+    pub region: String,
+    dir: tempfile::TempDir,
+}
+
+impl TestNode {
+    /// Starts a node of `region` with its own fake clock.
+    pub async fn start(region: &str) -> TestNode {
+        Self::start_with_clock(region, Arc::new(FakeClock::new(START))).await
+    }
+
+    /// Starts a node of `region` reading `clock` (several nodes may share one).
+    pub async fn start_with_clock(region: &str, clock: Arc<FakeClock>) -> TestNode {
+        let dir = tempfile::Builder::new().prefix("tern-test-").tempdir().unwrap();
+        let mut root = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut root);
+        let node = Node::start(NodeOptions {
+            region: Region::parse(region).unwrap(),
+            data_dir: dir.path().join("data"),
+            listen: "127.0.0.1:0".parse().unwrap(),
+            root_key: RootKey::from_bytes(root),
+            principals: Arc::new(PrincipalRegistry::from_toml(&principals_toml()).unwrap()),
+            clock: clock.clone(),
+            scheduler_interval: None,
+        })
+        .await
+        .unwrap();
+        TestNode {
+            node,
+            clock,
+            region: region.to_string(),
+            dir,
+        }
+    }
+
+    pub fn kms(&self) -> &Arc<Kms> {
+        self.node.kms()
+    }
+
+    /// A client for `creds`, signing with the node's fake clock.
+    pub async fn client(&self, creds: Credentials) -> KmsClient {
+        let endpoint = self.node.endpoint();
+        let host = endpoint.trim_start_matches("http://").to_string();
+        let channel = tonic::transport::Endpoint::from_shared(endpoint)
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let clock = self.clock.clone();
+        let svc = SigV4Layer::new(self.region.clone(), creds)
+            .with_host(host)
+            .with_clock(Arc::new(move || tern_service::Clock::now(&*clock)))
+            .layer(channel);
+        KmsClient::new(svc)
+    }
+
+    /// admin of account 111122223333.
+    pub async fn admin(&self) -> KmsClient {
+        self.client(Credentials::new(ADMIN_AKID, ADMIN_SECRET)).await
+    }
+
+    /// carol of account 444455556666.
+    pub async fn carol(&self) -> KmsClient {
+        self.client(Credentials::new(CAROL_AKID, CAROL_SECRET)).await
+    }
+
+    pub fn advance_days(&self, days: i64) {
+        self.clock.advance_days(days);
+    }
+
+    pub fn advance_millis(&self, ms: i64) {
+        self.clock.advance_millis(ms);
+    }
+
+    pub fn now(&self) -> UnixMillis {
+        tern_service::Clock::now(&*self.clock)
+    }
+
+    /// Runs the work that came due at the clock's current time.
+    pub async fn run_due_tasks(&self) -> DueReport {
+        self.kms().run_due_tasks().await.unwrap()
+    }
+
+    /// The node's audit records, parsed, in order.
+    pub fn audit_records(&self) -> Vec<serde_json::Value> {
+        self.kms()
+            .store()
+            .audit_entries()
+            .into_iter()
+            .map(|e| serde_json::from_slice(&e.unwrap().record).unwrap())
+            .collect()
+    }
+
+    /// Stops the node; the data directory goes with `self`.
+    pub async fn shutdown(self) {
+        self.node.shutdown().await;
+        drop(self.dir);
+    }
+}
+
+/// The AWS exception name and message of a failed call, or a panic naming
+/// the unexpected success.
+pub fn err<T: std::fmt::Debug>(r: Result<tonic::Response<T>, Status>) -> (String, String) {
+    match r {
+        Ok(v) => panic!("expected an error, got {:?}", v.get_ref()),
+        Err(s) => (
+            error_kind(&s).unwrap_or("<no x-amzn-errortype>").to_string(),
+            s.message().to_string(),
+        ),
+    }
+}
+
+/// Asserts a call failed with the AWS exception `kind` and exactly `message`.
+#[track_caller]
+pub fn assert_err<T: std::fmt::Debug>(r: Result<tonic::Response<T>, Status>, kind: &str, message: &str) {
+    let (k, m) = err(r);
+    assert_eq!((k.as_str(), m.as_str()), (kind, message));
+}
+
+/// Asserts a call failed with the AWS exception `kind`, whatever the message.
+#[track_caller]
+pub fn assert_kind<T: std::fmt::Debug>(r: Result<tonic::Response<T>, Status>, kind: &str) -> String {
+    let (k, m) = err(r);
+    assert_eq!(k, kind, "message: {m}");
+    m
+}
+
+/// A successful call's response.
+#[track_caller]
+pub fn ok<T>(r: Result<tonic::Response<T>, Status>) -> T {
+    match r {
+        Ok(v) => v.into_inner(),
+        Err(s) => panic!(
+            "expected success, got {} {:?}",
+            error_kind(&s).unwrap_or("<no x-amzn-errortype>"),
+            s.message()
+        ),
+    }
+}
+
+pub fn tag(k: &str, v: &str) -> pb::Tag {
+    pb::Tag {
+        tag_key: k.to_string(),
+        tag_value: v.to_string(),
+    }
+}
+
+pub fn context(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+/// Creates a default symmetric key and returns its metadata.
+pub async fn create_key(c: &mut KmsClient) -> pb::KeyMetadata {
+    create_key_with(c, pb::CreateKeyRequest::default()).await
+}
+
+pub async fn create_key_with(c: &mut KmsClient, req: pb::CreateKeyRequest) -> pb::KeyMetadata {
+    ok(c.create_key(req).await).key_metadata.unwrap()
+}
+
+pub async fn describe(c: &mut KmsClient, key_id: &str) -> pb::KeyMetadata {
+    ok(c.describe_key(pb::DescribeKeyRequest {
+        key_id: key_id.to_string(),
+        grant_tokens: vec![],
+    })
+    .await)
+    .key_metadata
+    .unwrap()
+}
+
+pub async fn encrypt(c: &mut KmsClient, key_id: &str, plaintext: &[u8]) -> pb::EncryptResponse {
+    ok(c.encrypt(pb::EncryptRequest {
+        key_id: key_id.to_string(),
+        plaintext: plaintext.to_vec(),
+        ..Default::default()
+    })
+    .await)
+}
+
+pub fn decrypt_req(blob: &[u8]) -> pb::DecryptRequest {
+    pb::DecryptRequest {
+        ciphertext_blob: blob.to_vec(),
+        ..Default::default()
+    }
+}
+
+pub async fn decrypt(c: &mut KmsClient, blob: &[u8]) -> pb::DecryptResponse {
+    ok(c.decrypt(decrypt_req(blob)).await)
+}
