@@ -13,8 +13,8 @@ use tern_core::key::KeyRecord;
 use tokio::sync::mpsc;
 
 use crate::audit::{chain_hash, encode_value, seq_key, ChainHead};
-use crate::db::{CF_ALIASES, CF_AUDIT, CF_KEYS};
-use crate::state::{AliasRecord, Overlay, Published};
+use crate::db::{CF_ALIASES, CF_AUDIT, CF_GRANTS, CF_KEYS};
+use crate::state::{grant_storage_key, AliasRecord, GrantRecord, Overlay, Published};
 use crate::StoreError;
 
 /// Most transactions one batch carries.
@@ -124,6 +124,37 @@ impl<'a> Txn<'a> {
         self.local.aliases.insert((account.clone(), name.clone()), None);
     }
 
+    pub fn grant(&self, key: &KeyId, grant_id: &str) -> Option<Arc<GrantRecord>> {
+        let k = (*key, grant_id.to_string());
+        if let Some(v) = self.local.grants.get(&k) {
+            return v.clone();
+        }
+        if let Some(v) = self.group.grants.get(&k) {
+            return v.clone();
+        }
+        self.published.grants.get(&k).cloned()
+    }
+
+    pub fn put_grant(&mut self, g: GrantRecord) {
+        self.local.grants.insert(g.key(), Some(Arc::new(g)));
+    }
+
+    pub fn delete_grant(&mut self, key: &KeyId, grant_id: &str) {
+        self.local.grants.insert((*key, grant_id.to_string()), None);
+    }
+
+    /// Grants on `key`, pending changes included.
+    pub fn grants_of(&self, key: &KeyId) -> Vec<Arc<GrantRecord>> {
+        let mut ids: std::collections::BTreeSet<&str> =
+            self.published.grants_of(key).map(|g| g.grant_id.as_str()).collect();
+        for ((k, id), v) in self.group.grants.iter().chain(self.local.grants.iter()) {
+            if k == key && v.is_some() {
+                ids.insert(id);
+            }
+        }
+        ids.into_iter().filter_map(|id| self.grant(key, id)).collect()
+    }
+
     /// Aliases pointing at `key`, pending changes included.
     pub fn aliases_of(&self, key: &KeyId) -> Vec<Arc<AliasRecord>> {
         let mut names: std::collections::BTreeSet<&crate::state::AliasKey> = std::collections::BTreeSet::new();
@@ -196,8 +227,8 @@ fn commit_group(
     let mut group = Overlay::default();
     let mut batch = WriteBatch::default();
     let mut completions: Vec<(Completion, u64)> = Vec::with_capacity(jobs.len());
-    let (Some(cf_keys), Some(cf_aliases), Some(cf_audit)) =
-        (db.cf_handle(CF_KEYS), db.cf_handle(CF_ALIASES), db.cf_handle(CF_AUDIT))
+    let (Some(cf_keys), Some(cf_aliases), Some(cf_audit), Some(cf_grants)) =
+        (db.cf_handle(CF_KEYS), db.cf_handle(CF_ALIASES), db.cf_handle(CF_AUDIT), db.cf_handle(CF_GRANTS))
     else {
         // Column families are created at open; their absence is a bug.
         for f in jobs {
@@ -247,6 +278,16 @@ fn commit_group(
                         Err(_) => continue,
                     },
                     None => batch.delete_cf(cf_aliases, k.as_bytes()),
+                }
+            }
+            for ((key, id), v) in &local.grants {
+                let k = grant_storage_key(key, id);
+                match v {
+                    Some(g) => match serde_json::to_vec(g.as_ref()) {
+                        Ok(bytes) => batch.put_cf(cf_grants, k.as_bytes(), bytes),
+                        Err(_) => continue,
+                    },
+                    None => batch.delete_cf(cf_grants, k.as_bytes()),
                 }
             }
             group.merge(local);

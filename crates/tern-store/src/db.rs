@@ -12,14 +12,15 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::audit::{self, AuditEntry, ChainHead, VerifyReport};
 use crate::committer::{self, CommitStats, Job, Txn};
-use crate::state::{AliasRecord, Published};
+use crate::state::{AliasRecord, GrantRecord, Published};
 use crate::StoreError;
 
 pub(crate) const CF_KEYS: &str = "keys";
 pub(crate) const CF_ALIASES: &str = "aliases";
 pub(crate) const CF_AUDIT: &str = "audit";
 pub(crate) const CF_META: &str = "meta";
-const ALL_CFS: [&str; 4] = [CF_KEYS, CF_ALIASES, CF_AUDIT, CF_META];
+pub(crate) const CF_GRANTS: &str = "grants";
+const ALL_CFS: [&str; 5] = [CF_KEYS, CF_ALIASES, CF_AUDIT, CF_META, CF_GRANTS];
 /// Transactions that may wait for the committer before senders wait.
 const QUEUE_DEPTH: usize = 8192;
 
@@ -93,6 +94,12 @@ fn load(db: &DB) -> Result<Published, StoreError> {
         let (_, v) = item.map_err(read_err)?;
         let a: AliasRecord = serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt(format!("alias: {e}")))?;
         p.aliases.insert(a.key(), Arc::new(a));
+    }
+    let cf = db.cf_handle(CF_GRANTS).ok_or_else(|| read_err("missing grants column family"))?;
+    for item in db.iterator_cf(cf, IteratorMode::Start) {
+        let (_, v) = item.map_err(read_err)?;
+        let g: GrantRecord = serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt(format!("grant: {e}")))?;
+        p.grants.insert(g.key(), Arc::new(g));
     }
     p.audit_head = last_audit_head(db)?;
     Ok(p)

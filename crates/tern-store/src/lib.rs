@@ -1,6 +1,6 @@
 //! tern-store: a region's durable state on RocksDB.
 //!
-//! Keys (with their wrapped material), aliases and the hash-chained audit log
+//! Keys (with their wrapped material), aliases, grants and the hash-chained audit log
 //! live in column families of one database. All writes go through one
 //! committer thread ([`Store::transact`]): it runs each transaction's closure
 //! against the state as it will be once the pending batch is durable, group
@@ -19,7 +19,7 @@ mod state;
 pub use audit::{AuditEntry, ChainHead, VerifyReport};
 pub use committer::{CommitStats, Completion, Txn};
 pub use db::{AuditReader, Store, StoreConfig};
-pub use state::{AliasKey, AliasRecord, Published};
+pub use state::{AliasKey, AliasRecord, GrantKey, GrantRecord, Published};
 
 /// Storage failures. Every one fails the requests of its batch closed; none
 /// is ever acknowledged as success.

@@ -22,6 +22,36 @@ pub struct AliasRecord {
     pub last_updated: UnixMillis,
 }
 
+/// A grant: temporary, scoped permission on one key for one grantee.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantRecord {
+    pub key_id: KeyId,
+    /// 64 lowercase hex digits.
+    pub grant_id: String,
+    pub name: Option<String>,
+    pub created: UnixMillis,
+    pub issuing_account: AccountId,
+    pub grantee_principal: String,
+    pub retiring_principal: Option<String>,
+    pub operations: Vec<String>,
+    pub encryption_context_subset: Option<std::collections::BTreeMap<String, String>>,
+    pub encryption_context_equals: Option<std::collections::BTreeMap<String, String>>,
+}
+
+/// Grants are looked up by key and grant id.
+pub type GrantKey = (KeyId, String);
+
+impl GrantRecord {
+    pub fn key(&self) -> GrantKey {
+        (self.key_id, self.grant_id.clone())
+    }
+}
+
+/// The column-family key of a grant: `<key id>/<grant id>`.
+pub(crate) fn grant_storage_key(key: &KeyId, grant_id: &str) -> String {
+    format!("{key}/{grant_id}")
+}
+
 /// Aliases are looked up by account and name.
 pub type AliasKey = (AccountId, AliasName);
 
@@ -41,6 +71,7 @@ pub(crate) fn alias_storage_key(account: &AccountId, name: &AliasName) -> String
 pub struct Published {
     pub keys: BTreeMap<KeyId, Arc<KeyRecord>>,
     pub aliases: BTreeMap<AliasKey, Arc<AliasRecord>>,
+    pub grants: BTreeMap<GrantKey, Arc<GrantRecord>>,
     pub audit_head: ChainHead,
 }
 
@@ -49,6 +80,11 @@ impl Published {
         let key = *key;
         self.aliases.values().filter(move |a| a.target == key)
     }
+
+    pub fn grants_of(&self, key: &KeyId) -> impl Iterator<Item = &Arc<GrantRecord>> + '_ {
+        let key = *key;
+        self.grants.range((key, String::new())..).take_while(move |((k, _), _)| *k == key).map(|(_, g)| g)
+    }
 }
 
 /// Changes not yet durable: `None` means deleted.
@@ -56,12 +92,14 @@ impl Published {
 pub(crate) struct Overlay {
     pub keys: HashMap<KeyId, Option<Arc<KeyRecord>>>,
     pub aliases: HashMap<AliasKey, Option<Arc<AliasRecord>>>,
+    pub grants: HashMap<GrantKey, Option<Arc<GrantRecord>>>,
 }
 
 impl Overlay {
     pub fn merge(&mut self, other: Overlay) {
         self.keys.extend(other.keys);
         self.aliases.extend(other.aliases);
+        self.grants.extend(other.grants);
     }
 
     pub fn apply_to(self, p: &mut Published) {
@@ -82,6 +120,16 @@ impl Overlay {
                 }
                 None => {
                     p.aliases.remove(&k);
+                }
+            }
+        }
+        for (k, v) in self.grants {
+            match v {
+                Some(r) => {
+                    p.grants.insert(k, r);
+                }
+                None => {
+                    p.grants.remove(&k);
                 }
             }
         }
