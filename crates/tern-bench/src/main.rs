@@ -75,7 +75,10 @@ impl Stats {
         self.ok as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
     fn pct_ms(&self, q: f64) -> f64 {
-        self.hist.as_ref().map(|h| h.value_at_quantile(q) as f64 / 1000.0).unwrap_or(0.0)
+        self.hist
+            .as_ref()
+            .map(|h| h.value_at_quantile(q) as f64 / 1000.0)
+            .unwrap_or(0.0)
     }
     fn line(&self, name: &str) -> String {
         format!(
@@ -121,7 +124,10 @@ where
             let started = Instant::now();
             let end = started + duration;
             while Instant::now() < end {
-                if budget.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| b.checked_sub(1)).is_err() {
+                if budget
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| b.checked_sub(1))
+                    .is_err()
+                {
                     break;
                 }
                 let t = Instant::now();
@@ -174,7 +180,10 @@ impl Worker for KmsWorker {
             Op::Decrypt => {
                 let r = self
                     .client
-                    .decrypt(pb::DecryptRequest { ciphertext_blob: self.blob.clone(), ..Default::default() })
+                    .decrypt(pb::DecryptRequest {
+                        ciphertext_blob: self.blob.clone(),
+                        ..Default::default()
+                    })
                     .await?
                     .into_inner();
                 if r.plaintext.len() != self.plaintext.len() {
@@ -214,7 +223,13 @@ struct EchoWorker {
 
 impl Worker for EchoWorker {
     async fn step(&mut self) -> Result<(), Status> {
-        let r = self.client.echo(echo::EchoMessage { payload: self.payload.clone() }).await?.into_inner();
+        let r = self
+            .client
+            .echo(echo::EchoMessage {
+                payload: self.payload.clone(),
+            })
+            .await?
+            .into_inner();
         if r.payload.len() != self.payload.len() {
             return Err(Status::data_loss("wrong echo"));
         }
@@ -300,7 +315,10 @@ async fn main_async(args: Args) -> Result<()> {
 
     let mut setup = connect(&endpoint, REGION, creds()).await.context("connecting")?;
     let key_id = setup
-        .create_key(pb::CreateKeyRequest { description: Some("tern-bench".into()), ..Default::default() })
+        .create_key(pb::CreateKeyRequest {
+            description: Some("tern-bench".into()),
+            ..Default::default()
+        })
         .await?
         .into_inner()
         .key_metadata
@@ -308,7 +326,11 @@ async fn main_async(args: Args) -> Result<()> {
         .key_id;
     let plaintext = vec![0x5a; args.payload_bytes];
     let blob = setup
-        .encrypt(pb::EncryptRequest { key_id: key_id.clone(), plaintext: plaintext.clone(), ..Default::default() })
+        .encrypt(pb::EncryptRequest {
+            key_id: key_id.clone(),
+            plaintext: plaintext.clone(),
+            ..Default::default()
+        })
         .await?
         .into_inner()
         .ciphertext_blob;
@@ -323,14 +345,23 @@ async fn main_async(args: Args) -> Result<()> {
                 (endpoint.clone(), key_id.clone(), plaintext.clone(), blob.clone(), *op);
             async move {
                 let client = connect(&endpoint, REGION, creds()).await?;
-                Ok(KmsWorker { client, op, key_id, plaintext, blob })
+                Ok(KmsWorker {
+                    client,
+                    op,
+                    key_id,
+                    plaintext,
+                    blob,
+                })
             }
         })
         .await?;
         let batch_line = match (&node, stats_before) {
             (Some(n), Some((b0, t0))) => {
                 let s = n.kms().store().stats();
-                let (b, t) = (s.batches.load(Ordering::Relaxed) - b0, s.txns.load(Ordering::Relaxed) - t0);
+                let (b, t) = (
+                    s.batches.load(Ordering::Relaxed) - b0,
+                    s.txns.load(Ordering::Relaxed) - t0,
+                );
                 format!(
                     "  group commit: {:.1} requests per synced batch ({} batches, {} requests incl. warm-up)",
                     t as f64 / (b.max(1)) as f64,
@@ -368,5 +399,8 @@ async fn main_async(args: Args) -> Result<()> {
 
 fn main() -> Result<()> {
     let args = Args::parse();
-    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(main_async(args))
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(main_async(args))
 }

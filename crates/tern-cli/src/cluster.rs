@@ -131,7 +131,10 @@ pub async fn dev(args: DevArgs) -> Result<()> {
         }
     };
     std::fs::create_dir_all(&base)?;
-    let principals = Arc::new(PrincipalRegistry::from_toml(&dev_principals_toml(&args.access_key_id, &args.secret_access_key))?);
+    let principals = Arc::new(PrincipalRegistry::from_toml(&dev_principals_toml(
+        &args.access_key_id,
+        &args.secret_access_key,
+    ))?);
     let mut nodes = Vec::new();
     for (i, region) in regions.iter().enumerate() {
         let port = args.base_port.checked_add(i as u16).context("port out of range")?;
@@ -171,7 +174,10 @@ pub fn init(args: InitArgs) -> Result<()> {
     std::fs::create_dir_all(&args.out)?;
     let principals = args.out.join("principals.toml");
     if !principals.exists() {
-        write_file_durably(&principals, dev_principals_toml(DEV_ACCESS_KEY_ID, DEV_SECRET_ACCESS_KEY).as_bytes())?;
+        write_file_durably(
+            &principals,
+            dev_principals_toml(DEV_ACCESS_KEY_ID, DEV_SECRET_ACCESS_KEY).as_bytes(),
+        )?;
     }
     for (i, region) in regions.iter().enumerate() {
         let key = args.out.join(format!("{region}.root-key"));

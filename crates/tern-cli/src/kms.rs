@@ -73,7 +73,9 @@ fn map_value(raw: &str) -> Result<Value> {
     }
     let mut m = Map::new();
     for pair in raw.split(',').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').ok_or_else(|| anyhow!("expected key=value, got {pair:?}"))?;
+        let (k, v) = pair
+            .split_once('=')
+            .ok_or_else(|| anyhow!("expected key=value, got {pair:?}"))?;
         m.insert(k.to_string(), Value::String(v.to_string()));
     }
     Ok(Value::Object(m))
@@ -88,7 +90,9 @@ fn tags_value(values: &[String]) -> Result<Value> {
     for v in values {
         let mut tag = Map::new();
         for part in v.split(',') {
-            let (k, val) = part.split_once('=').ok_or_else(|| anyhow!("expected TagKey=..,TagValue=.., got {v:?}"))?;
+            let (k, val) = part
+                .split_once('=')
+                .ok_or_else(|| anyhow!("expected TagKey=..,TagValue=.., got {v:?}"))?;
             tag.insert(k.to_string(), Value::String(val.to_string()));
         }
         out.push(Value::Object(tag));
@@ -107,9 +111,11 @@ fn member_value(member: &str, values: &[String]) -> Result<Value> {
     Ok(match member {
         "Plaintext" | "CiphertextBlob" => blob_value(one()?)?,
         "EncryptionContext" | "SourceEncryptionContext" | "DestinationEncryptionContext" => map_value(one()?)?,
-        "Limit" | "NumberOfBytes" | "PendingWindowInDays" | "RotationPeriodInDays" => {
-            Value::from(one()?.parse::<i64>().with_context(|| format!("{member} must be an integer"))?)
-        }
+        "Limit" | "NumberOfBytes" | "PendingWindowInDays" | "RotationPeriodInDays" => Value::from(
+            one()?
+                .parse::<i64>()
+                .with_context(|| format!("{member} must be an integer"))?,
+        ),
         "Tags" => tags_value(values)?,
         "TagKeys" | "GrantTokens" => Value::Array(values.iter().cloned().map(Value::String).collect()),
         _ => Value::String(text_value(one()?)?),
@@ -123,7 +129,9 @@ fn parse_args(args: &[String]) -> Result<(Globals, Value)> {
     let mut members = Map::new();
     let mut i = 0;
     while i < args.len() {
-        let flag = args[i].strip_prefix("--").ok_or_else(|| anyhow!("unexpected argument {:?}", args[i]))?;
+        let flag = args[i]
+            .strip_prefix("--")
+            .ok_or_else(|| anyhow!("unexpected argument {:?}", args[i]))?;
         i += 1;
         let mut values = Vec::new();
         while i < args.len() && !args[i].starts_with("--") {
@@ -131,7 +139,11 @@ fn parse_args(args: &[String]) -> Result<(Globals, Value)> {
             i += 1;
         }
         let single = |name: &str| -> Result<String> {
-            values.first().cloned().filter(|_| values.len() == 1).ok_or_else(|| anyhow!("--{name} takes one value"))
+            values
+                .first()
+                .cloned()
+                .filter(|_| values.len() == 1)
+                .ok_or_else(|| anyhow!("--{name} takes one value"))
         };
         match flag {
             "endpoint-url" => g.endpoint_url = Some(single(flag)?),
@@ -289,7 +301,9 @@ async fn run_inner(op: &str, args: &[String]) -> Result<i32> {
         std::env::var("AWS_ACCESS_KEY_ID").context("AWS_ACCESS_KEY_ID is not set")?,
         std::env::var("AWS_SECRET_ACCESS_KEY").context("AWS_SECRET_ACCESS_KEY is not set")?,
     );
-    let mut client = connect(&endpoint, &region, creds).await.map_err(|e| anyhow!("cannot connect to {endpoint}: {e}"))?;
+    let mut client = connect(&endpoint, &region, creds)
+        .await
+        .map_err(|e| anyhow!("cannot connect to {endpoint}: {e}"))?;
     match call(&mut client, op, members).await? {
         Ok(v) => {
             let out = render(&g, v)?;
@@ -299,7 +313,12 @@ async fn run_inner(op: &str, args: &[String]) -> Result<i32> {
             Ok(0)
         }
         Err(e) => {
-            eprintln!("\nAn error occurred ({}) when calling the {} operation: {}", e.kind, operation_name(op), e.message);
+            eprintln!(
+                "\nAn error occurred ({}) when calling the {} operation: {}",
+                e.kind,
+                operation_name(op),
+                e.message
+            );
             Ok(EXIT_SERVICE_ERROR)
         }
     }
@@ -316,8 +335,21 @@ mod tests {
     #[test]
     fn flags_become_members() {
         let (g, m) = parse_args(&args(&[
-            "--key-id", "alias/x", "--plaintext", "hi", "--encryption-context", "a=1,b=2", "--output", "text", "--query",
-            "CiphertextBlob", "--dry-run", "--tags", "TagKey=k,TagValue=v", "--limit", "5",
+            "--key-id",
+            "alias/x",
+            "--plaintext",
+            "hi",
+            "--encryption-context",
+            "a=1,b=2",
+            "--output",
+            "text",
+            "--query",
+            "CiphertextBlob",
+            "--dry-run",
+            "--tags",
+            "TagKey=k,TagValue=v",
+            "--limit",
+            "5",
         ]))
         .unwrap();
         assert_eq!(g.output.as_deref(), Some("text"));
@@ -334,7 +366,11 @@ mod tests {
 
     #[test]
     fn renders_text_query() {
-        let g = Globals { output: Some("text".into()), query: Some("Plaintext".into()), ..Default::default() };
+        let g = Globals {
+            output: Some("text".into()),
+            query: Some("Plaintext".into()),
+            ..Default::default()
+        };
         let v = serde_json::json!({"Plaintext": "aGk=", "KeyId": "k"});
         assert_eq!(render(&g, v).unwrap(), "aGk=");
         assert_eq!(operation_name("generate-data-key"), "GenerateDataKey");

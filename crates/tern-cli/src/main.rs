@@ -48,7 +48,10 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Kms { op, args } => {
-            let code = tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(kms::run(&op, &args));
+            let code = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?
+                .block_on(kms::run(&op, &args));
             std::process::exit(code);
         }
         Command::Audit { command } => std::process::exit(audit::run(command)?),

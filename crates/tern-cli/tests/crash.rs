@@ -68,29 +68,59 @@ struct Acked {
 }
 
 /// One writer: create a key, alias it, rotate it, encrypt under it, repeat.
-async fn writer(endpoint: String, id: usize, acked: Arc<Mutex<Acked>>, progress: Arc<tokio::sync::watch::Sender<usize>>) {
-    let Ok(mut c) = connect(&endpoint, "us-east-1", Credentials::new(AK, SK)).await else { return };
+async fn writer(
+    endpoint: String,
+    id: usize,
+    acked: Arc<Mutex<Acked>>,
+    progress: Arc<tokio::sync::watch::Sender<usize>>,
+) {
+    let Ok(mut c) = connect(&endpoint, "us-east-1", Credentials::new(AK, SK)).await else {
+        return;
+    };
     for round in 0.. {
-        let Ok(r) = c.create_key(pb::CreateKeyRequest::default()).await else { return };
+        let Ok(r) = c.create_key(pb::CreateKeyRequest::default()).await else {
+            return;
+        };
         let key = r.into_inner().key_metadata.unwrap().key_id;
         acked.lock().unwrap().keys.push(key.clone());
         acked.lock().unwrap().requests += 1;
         let alias = format!("alias/w{id}-{round}");
-        if c.create_alias(pb::CreateAliasRequest { alias_name: alias.clone(), target_key_id: key.clone() }).await.is_err() {
+        if c.create_alias(pb::CreateAliasRequest {
+            alias_name: alias.clone(),
+            target_key_id: key.clone(),
+        })
+        .await
+        .is_err()
+        {
             return;
         }
         acked.lock().unwrap().aliases.push((alias, key.clone()));
         acked.lock().unwrap().requests += 1;
-        if c.rotate_key_on_demand(pb::RotateKeyOnDemandRequest { key_id: key.clone() }).await.is_err() {
+        if c.rotate_key_on_demand(pb::RotateKeyOnDemandRequest { key_id: key.clone() })
+            .await
+            .is_err()
+        {
             return;
         }
-        let Ok(d) = c.describe_key(pb::DescribeKeyRequest { key_id: key.clone(), ..Default::default() }).await else { return };
+        let Ok(d) = c
+            .describe_key(pb::DescribeKeyRequest {
+                key_id: key.clone(),
+                ..Default::default()
+            })
+            .await
+        else {
+            return;
+        };
         let material = d.into_inner().key_metadata.unwrap().current_key_material_id.unwrap();
         acked.lock().unwrap().rotations.push((key.clone(), material));
         acked.lock().unwrap().requests += 2;
         let plaintext = format!("secret {id}/{round}").into_bytes();
         let Ok(e) = c
-            .encrypt(pb::EncryptRequest { key_id: key.clone(), plaintext: plaintext.clone(), ..Default::default() })
+            .encrypt(pb::EncryptRequest {
+                key_id: key.clone(),
+                plaintext: plaintext.clone(),
+                ..Default::default()
+            })
             .await
         else {
             return;
@@ -123,8 +153,9 @@ async fn sigkill_during_writes_loses_nothing_acknowledged() {
     let acked = Arc::new(Mutex::new(Acked::default()));
     let (progress_tx, progress_rx) = tokio::sync::watch::channel(0usize);
     let progress_tx = Arc::new(progress_tx);
-    let writers: Vec<_> =
-        (0..8).map(|i| tokio::spawn(writer(endpoint.clone(), i, acked.clone(), progress_tx.clone()))).collect();
+    let writers: Vec<_> = (0..8)
+        .map(|i| tokio::spawn(writer(endpoint.clone(), i, acked.clone(), progress_tx.clone())))
+        .collect();
 
     // Kill once enough has been acknowledged (a bounded wait on a condition).
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -132,7 +163,11 @@ async fn sigkill_during_writes_loses_nothing_acknowledged() {
     while *progress.borrow_and_update() < 400 {
         let left = deadline.saturating_duration_since(Instant::now());
         let changed = tokio::time::timeout(left, progress.changed()).await;
-        assert!(matches!(changed, Ok(Ok(()))), "only {} requests acknowledged in 120 s", *progress.borrow());
+        assert!(
+            matches!(changed, Ok(Ok(()))),
+            "only {} requests acknowledged in 120 s",
+            *progress.borrow()
+        );
     }
     child.start_kill().unwrap(); // SIGKILL: no shutdown path runs
     child.wait().await.unwrap();
@@ -157,13 +192,19 @@ async fn sigkill_during_writes_loses_nothing_acknowledged() {
     let (mut child, endpoint) = serve(&config).await;
     let mut c = client(&endpoint).await;
     for k in &acked.keys {
-        c.describe_key(pb::DescribeKeyRequest { key_id: k.clone(), ..Default::default() })
-            .await
-            .unwrap_or_else(|e| panic!("acknowledged key {k} lost: {e}"));
+        c.describe_key(pb::DescribeKeyRequest {
+            key_id: k.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_or_else(|e| panic!("acknowledged key {k} lost: {e}"));
     }
     for (alias, key) in &acked.aliases {
         let md = c
-            .describe_key(pb::DescribeKeyRequest { key_id: alias.clone(), ..Default::default() })
+            .describe_key(pb::DescribeKeyRequest {
+                key_id: alias.clone(),
+                ..Default::default()
+            })
             .await
             .unwrap_or_else(|e| panic!("acknowledged alias {alias} lost: {e}"))
             .into_inner()
@@ -173,7 +214,10 @@ async fn sigkill_during_writes_loses_nothing_acknowledged() {
     }
     for (key, material) in &acked.rotations {
         let r = c
-            .list_key_rotations(pb::ListKeyRotationsRequest { key_id: key.clone(), ..Default::default() })
+            .list_key_rotations(pb::ListKeyRotationsRequest {
+                key_id: key.clone(),
+                ..Default::default()
+            })
             .await
             .unwrap()
             .into_inner();
@@ -184,7 +228,10 @@ async fn sigkill_during_writes_loses_nothing_acknowledged() {
     }
     for (key, plaintext, blob) in &acked.ciphertexts {
         let d = c
-            .decrypt(pb::DecryptRequest { ciphertext_blob: blob.clone(), ..Default::default() })
+            .decrypt(pb::DecryptRequest {
+                ciphertext_blob: blob.clone(),
+                ..Default::default()
+            })
             .await
             .unwrap_or_else(|e| panic!("ciphertext under {key} no longer decrypts: {e}"))
             .into_inner();
@@ -201,7 +248,15 @@ async fn sigkill_during_writes_loses_nothing_acknowledged() {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "audit verify failed: {text} {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "audit verify failed: {text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let records: usize = text.split_whitespace().nth(1).unwrap().parse().unwrap();
-    assert!(records >= acked.requests, "{records} audit records < {} acknowledged requests", acked.requests);
+    assert!(
+        records >= acked.requests,
+        "{records} audit records < {} acknowledged requests",
+        acked.requests
+    );
 }

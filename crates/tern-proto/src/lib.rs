@@ -26,7 +26,9 @@ pub mod b64 {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
         let s = String::deserialize(d)?;
-        base64::engine::general_purpose::STANDARD.decode(s.as_bytes()).map_err(serde::de::Error::custom)
+        base64::engine::general_purpose::STANDARD
+            .decode(s.as_bytes())
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -36,11 +38,18 @@ mod tests {
 
     #[test]
     fn aws_json_member_names() {
-        let r = pb::EncryptResponse { ciphertext_blob: vec![1, 2, 3], key_id: "k".into(), encryption_algorithm: "SYMMETRIC_DEFAULT".into() };
+        let r = pb::EncryptResponse {
+            ciphertext_blob: vec![1, 2, 3],
+            key_id: "k".into(),
+            encryption_algorithm: "SYMMETRIC_DEFAULT".into(),
+        };
         let v = serde_json::to_value(&r).unwrap();
         assert_eq!(v["CiphertextBlob"], "AQID");
         assert_eq!(v["KeyId"], "k");
-        let md = pb::KeyMetadata { aws_account_id: "111122223333".into(), ..Default::default() };
+        let md = pb::KeyMetadata {
+            aws_account_id: "111122223333".into(),
+            ..Default::default()
+        };
         let v = serde_json::to_value(&md).unwrap();
         assert_eq!(v["AWSAccountId"], "111122223333");
         assert!(v.get("DeletionDate").is_none(), "absent members are omitted");

@@ -106,8 +106,13 @@ pub fn read_root_key_file(path: &Path) -> Result<RootKey, ConfigError> {
 /// same directory, fsynced, renamed over `path`, then the directory fsynced.
 pub fn write_file_durably(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().ok_or_else(|| std::io::Error::other("path has no file name"))?;
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .ok_or_else(|| std::io::Error::other("path has no file name"))?;
     let tmp = dir.join(format!(".{}.tmp", name.to_string_lossy()));
     let mut f = std::fs::File::create(&tmp)?;
     f.write_all(contents)?;

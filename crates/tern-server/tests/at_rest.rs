@@ -45,24 +45,52 @@ async fn no_plaintext_or_material_in_any_file() {
     })
     .await
     .unwrap();
-    let mut c = connect(&node.endpoint(), "us-east-1", Credentials::new("AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"))
+    let mut c = connect(
+        &node.endpoint(),
+        "us-east-1",
+        Credentials::new("AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
+    )
+    .await
+    .unwrap();
+    let key = c
+        .create_key(pb::CreateKeyRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .key_metadata
+        .unwrap()
+        .key_id;
+    c.rotate_key_on_demand(pb::RotateKeyOnDemandRequest { key_id: key.clone() })
         .await
         .unwrap();
-    let key = c.create_key(pb::CreateKeyRequest::default()).await.unwrap().into_inner().key_metadata.unwrap().key_id;
-    c.rotate_key_on_demand(pb::RotateKeyOnDemandRequest { key_id: key.clone() }).await.unwrap();
     let canary = b"TERN-AT-REST-CANARY-7f3a9c1e-plaintext-that-must-never-be-stored".to_vec();
     for _ in 0..50 {
         let blob = c
-            .encrypt(pb::EncryptRequest { key_id: key.clone(), plaintext: canary.clone(), ..Default::default() })
+            .encrypt(pb::EncryptRequest {
+                key_id: key.clone(),
+                plaintext: canary.clone(),
+                ..Default::default()
+            })
             .await
             .unwrap()
             .into_inner()
             .ciphertext_blob;
-        let d = c.decrypt(pb::DecryptRequest { ciphertext_blob: blob, ..Default::default() }).await.unwrap().into_inner();
+        let d = c
+            .decrypt(pb::DecryptRequest {
+                ciphertext_blob: blob,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
         assert_eq!(d.plaintext, canary);
     }
     let data_key = c
-        .generate_data_key(pb::GenerateDataKeyRequest { key_id: key.clone(), number_of_bytes: Some(32), ..Default::default() })
+        .generate_data_key(pb::GenerateDataKeyRequest {
+            key_id: key.clone(),
+            number_of_bytes: Some(32),
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner()
@@ -74,19 +102,33 @@ async fn no_plaintext_or_material_in_any_file() {
         let rec = view.keys.values().next().unwrap().clone();
         rec.materials
             .iter()
-            .map(|m| unwrap_material(&root, &rec.key_id, &m.id, &m.wrapped).unwrap().expose().to_vec())
+            .map(|m| {
+                unwrap_material(&root, &rec.key_id, &m.id, &m.wrapped)
+                    .unwrap()
+                    .expose()
+                    .to_vec()
+            })
             .collect()
     };
     assert_eq!(materials.len(), 2);
     node.shutdown().await;
 
-    let mut secrets: Vec<(String, Vec<u8>)> = vec![("plaintext".into(), canary.clone()), ("data key".into(), data_key.clone())];
+    let mut secrets: Vec<(String, Vec<u8>)> = vec![
+        ("plaintext".into(), canary.clone()),
+        ("data key".into(), data_key.clone()),
+    ];
     for (i, m) in materials.iter().enumerate() {
         secrets.push((format!("material {i} raw"), m.clone()));
         secrets.push((format!("material {i} hex"), hex::encode(m).into_bytes()));
-        secrets.push((format!("material {i} base64"), base64::engine::general_purpose::STANDARD.encode(m).into_bytes()));
+        secrets.push((
+            format!("material {i} base64"),
+            base64::engine::general_purpose::STANDARD.encode(m).into_bytes(),
+        ));
     }
-    secrets.push(("plaintext base64".into(), base64::engine::general_purpose::STANDARD.encode(&canary).into_bytes()));
+    secrets.push((
+        "plaintext base64".into(),
+        base64::engine::general_purpose::STANDARD.encode(&canary).into_bytes(),
+    ));
     secrets.push(("root key hex".into(), hex::encode([0x42u8; 32]).into_bytes()));
 
     let mut all = Vec::new();
@@ -100,5 +142,8 @@ async fn no_plaintext_or_material_in_any_file() {
             assert!(!contains(&bytes, s), "{what} found in {}", f.display());
         }
     }
-    println!("scanned {} files, {scanned} bytes: no plaintext, data key or material", all.len());
+    println!(
+        "scanned {} files, {scanned} bytes: no plaintext, data key or material",
+        all.len()
+    );
 }

@@ -95,7 +95,9 @@ fn load(db: &DB) -> Result<Published, StoreError> {
         let a: AliasRecord = serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt(format!("alias: {e}")))?;
         p.aliases.insert(a.key(), Arc::new(a));
     }
-    let cf = db.cf_handle(CF_GRANTS).ok_or_else(|| read_err("missing grants column family"))?;
+    let cf = db
+        .cf_handle(CF_GRANTS)
+        .ok_or_else(|| read_err("missing grants column family"))?;
     for item in db.iterator_cf(cf, IteratorMode::Start) {
         let (_, v) = item.map_err(read_err)?;
         let g: GrantRecord = serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt(format!("grant: {e}")))?;

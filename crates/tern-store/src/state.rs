@@ -83,7 +83,10 @@ impl Published {
 
     pub fn grants_of(&self, key: &KeyId) -> impl Iterator<Item = &Arc<GrantRecord>> + '_ {
         let key = *key;
-        self.grants.range((key, String::new())..).take_while(move |((k, _), _)| *k == key).map(|(_, g)| g)
+        self.grants
+            .range((key, String::new())..)
+            .take_while(move |((k, _), _)| *k == key)
+            .map(|(_, g)| g)
     }
 }
 
