@@ -60,6 +60,11 @@ struct Args {
     /// Skip the echo baseline.
     #[arg(long)]
     no_baseline: bool,
+    /// Interleaved tern/echo rounds the duration is split into; the ratio
+    /// reported is the median of the rounds' ratios, so drift on a shared
+    /// machine hits both sides alike.
+    #[arg(long, default_value_t = 5)]
+    rounds: u32,
 }
 
 #[derive(Debug, Default)]
@@ -71,6 +76,19 @@ struct Stats {
 }
 
 impl Stats {
+    fn absorb(&mut self, other: Stats) {
+        self.ok += other.ok;
+        self.errors += other.errors;
+        self.elapsed += other.elapsed;
+        match (self.hist.as_mut(), other.hist) {
+            (Some(all), Some(h)) => {
+                let _ = all.add(&h);
+            }
+            (None, h) => self.hist = h,
+            (Some(_), None) => {}
+        }
+    }
+
     fn ops_per_sec(&self) -> f64 {
         self.ok as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
@@ -340,21 +358,40 @@ async fn main_async(args: Args) -> Result<()> {
             let s = n.kms().store().stats();
             (s.batches.load(Ordering::Relaxed), s.txns.load(Ordering::Relaxed))
         });
-        let tern = drive(args.concurrency, duration, args.max_requests, |_| {
-            let (endpoint, key_id, plaintext, blob, op) =
-                (endpoint.clone(), key_id.clone(), plaintext.clone(), blob.clone(), *op);
-            async move {
-                let client = connect(&endpoint, REGION, creds()).await?;
-                Ok(KmsWorker {
-                    client,
-                    op,
-                    key_id,
-                    plaintext,
-                    blob,
+
+        let rounds = args.rounds.max(1);
+        let slice = duration / rounds;
+        let (mut tern, mut echo, mut ratios) = (Stats::default(), Stats::default(), Vec::new());
+        for _ in 0..rounds {
+            let t = drive(args.concurrency, slice, args.max_requests / u64::from(rounds), |_| {
+                let (endpoint, key_id, plaintext, blob, op) =
+                    (endpoint.clone(), key_id.clone(), plaintext.clone(), blob.clone(), *op);
+                async move {
+                    let client = connect(&endpoint, REGION, creds()).await?;
+                    Ok(KmsWorker {
+                        client,
+                        op,
+                        key_id,
+                        plaintext,
+                        blob,
+                    })
+                }
+            })
+            .await?;
+            if !args.no_baseline {
+                let e = drive(args.concurrency, slice, args.max_requests / u64::from(rounds), |_| {
+                    let payload = plaintext.clone();
+                    async move {
+                        let client = echo::echo_client::EchoClient::connect(format!("http://{echo_addr}")).await?;
+                        Ok(EchoWorker { client, payload })
+                    }
                 })
+                .await?;
+                ratios.push(t.ops_per_sec() / e.ops_per_sec().max(1e-9));
+                echo.absorb(e);
             }
-        })
-        .await?;
+            tern.absorb(t);
+        }
         let batch_line = match (&node, stats_before) {
             (Some(n), Some((b0, t0))) => {
                 let s = n.kms().store().stats();
@@ -374,18 +411,15 @@ async fn main_async(args: Args) -> Result<()> {
         println!("op={op:?}");
         println!("{}", tern.line("tern"));
         if !args.no_baseline {
-            let echo = drive(args.concurrency, duration, args.max_requests, |_| {
-                let payload = plaintext.clone();
-                async move {
-                    let client = echo::echo_client::EchoClient::connect(format!("http://{echo_addr}")).await?;
-                    Ok(EchoWorker { client, payload })
-                }
-            })
-            .await?;
             println!("{}", echo.line("echo"));
+            let mut sorted = ratios.clone();
+            sorted.sort_by(f64::total_cmp);
+            let median = sorted[sorted.len() / 2];
+            let shown: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
             println!(
-                "  ratio tern/echo = {:.2} (ops/s), p50 {:.2}x",
-                tern.ops_per_sec() / echo.ops_per_sec().max(1e-9),
+                "  ratio tern/echo = {median:.2} (median of {} interleaved rounds: {}); p50 {:.2}x",
+                ratios.len(),
+                shown.join(" "),
                 tern.pct_ms(0.5) / echo.pct_ms(0.5).max(1e-9)
             );
         }

@@ -14,45 +14,14 @@
 //! before the restart.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::Path;
-use std::process::Stdio;
+mod common;
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::{init_region, serve, AK, SK, TERN};
 use tern_client::{connect, Credentials, KmsClient};
 use tern_proto::pb;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
-
-const TERN: &str = env!("CARGO_BIN_EXE_tern");
-const AK: &str = "AKIAIOSFODNN7EXAMPLE";
-const SK: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
-
-/// Starts `tern serve` and waits (bounded) for its "listening on" line.
-async fn serve(config: &Path) -> (Child, String) {
-    let mut child = Command::new(TERN)
-        .args(["serve", "--config"])
-        .arg(config)
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn tern serve");
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let endpoint = tokio::time::timeout(Duration::from_secs(60), async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if let Some(rest) = line.split("listening on ").nth(1) {
-                return rest.trim().to_string();
-            }
-        }
-        panic!("tern serve exited before listening");
-    })
-    .await
-    .expect("tern serve did not start within 60 s");
-    // Keep draining stderr so the child never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, endpoint)
-}
 
 async fn client(endpoint: &str) -> KmsClient {
     connect(endpoint, "us-east-1", Credentials::new(AK, SK)).await.unwrap()
@@ -141,13 +110,7 @@ async fn sigkill_during_writes_loses_nothing_acknowledged() {
         Some(base) => tempfile::tempdir_in(base).unwrap(),
         None => tempfile::tempdir().unwrap(),
     };
-    let init = std::process::Command::new(TERN)
-        .args(["init", "--regions", "us-east-1", "--base-port", "0", "--out"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(init.status.success(), "{}", String::from_utf8_lossy(&init.stderr));
-    let config = dir.path().join("us-east-1.toml");
+    let config = init_region(dir.path(), "us-east-1");
 
     let (mut child, endpoint) = serve(&config).await;
     let acked = Arc::new(Mutex::new(Acked::default()));
