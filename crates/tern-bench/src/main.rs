@@ -285,7 +285,7 @@ async fn start_echo() -> Result<SocketAddr> {
 
 async fn start_node(dir: &std::path::Path) -> Result<tern_server::Node> {
     let principals = format!(
-        "[[accounts]]\nid = \"111122223333\"\n[[accounts.users]]\nname = \"admin\"\naccess_key_id = \"{ACCESS_KEY_ID}\"\nsecret_access_key = \"{SECRET_ACCESS_KEY}\"\n"
+        "[[accounts]]\nid = \"111122223333\"\n[[accounts.users]]\nname = \"admin\"\naccess_key_id = \"{ACCESS_KEY_ID}\"\nsecret_access_key = \"{SECRET_ACCESS_KEY}\"\npolicies = ['{{\"Statement\":[{{\"Effect\":\"Allow\",\"Action\":\"kms:*\",\"Resource\":\"*\"}}]}}']\n"
     );
     let node = tern_server::Node::start(tern_server::NodeOptions {
         region: tern_core::ids::Region::parse(REGION).map_err(|e| anyhow::anyhow!("{e}"))?,

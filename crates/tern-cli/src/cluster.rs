@@ -19,6 +19,17 @@ pub const DEFAULT_BASE_PORT: u16 = 7070;
 pub const DEV_ACCOUNT: &str = "111122223333";
 pub const DEV_ACCESS_KEY_ID: &str = "AKIAIOSFODNN7EXAMPLE";
 pub const DEV_SECRET_ACCESS_KEY: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+pub const ALICE_ACCESS_KEY_ID: &str = "AKIAALICEEXAMPLE0001";
+pub const ALICE_SECRET_ACCESS_KEY: &str = "alice/K7MDENG/bPxRfiCYEXAMPLEKEY";
+pub const BOB_ACCESS_KEY_ID: &str = "AKIABOBEXAMPLE000001";
+pub const BOB_SECRET_ACCESS_KEY: &str = "bob/K7MDENG/bPxRfiCYEXAMPLEKEY";
+pub const CAROL_ACCOUNT: &str = "444455556666";
+pub const CAROL_ACCESS_KEY_ID: &str = "AKIACAROLEXAMPLE0001";
+pub const CAROL_SECRET_ACCESS_KEY: &str = "carol/K7MDENG/bPxRfiCYEXAMPLEKEY";
+/// The identity policy every dev user has: all of KMS, on any key. What a
+/// user may do with a particular key is then up to that key's policy.
+pub const ALLOW_ALL_KMS: &str =
+    r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"}]}"#;
 
 #[derive(clap::Args, Debug)]
 pub struct DevArgs {
@@ -70,7 +81,33 @@ fn parse_regions(s: &str) -> Result<Vec<Region>> {
 /// example credentials unless overridden).
 pub fn dev_principals_toml(access_key_id: &str, secret: &str) -> String {
     format!(
-        "[[accounts]]\nid = \"{DEV_ACCOUNT}\"\n[[accounts.users]]\nname = \"admin\"\naccess_key_id = \"{access_key_id}\"\nsecret_access_key = \"{secret}\"\n"
+        r#"# Principals of this region: accounts, users, access keys and identity policies.
+[[accounts]]
+id = "{DEV_ACCOUNT}"
+[[accounts.users]]
+name = "admin"
+access_key_id = "{access_key_id}"
+secret_access_key = "{secret}"
+policies = ['{ALLOW_ALL_KMS}']
+[[accounts.users]]
+name = "alice"
+access_key_id = "{ALICE_ACCESS_KEY_ID}"
+secret_access_key = "{ALICE_SECRET_ACCESS_KEY}"
+policies = ['{ALLOW_ALL_KMS}']
+[[accounts.users]]
+name = "bob"
+access_key_id = "{BOB_ACCESS_KEY_ID}"
+secret_access_key = "{BOB_SECRET_ACCESS_KEY}"
+policies = ['{ALLOW_ALL_KMS}']
+
+[[accounts]]
+id = "{CAROL_ACCOUNT}"
+[[accounts.users]]
+name = "carol"
+access_key_id = "{CAROL_ACCESS_KEY_ID}"
+secret_access_key = "{CAROL_SECRET_ACCESS_KEY}"
+policies = ['{ALLOW_ALL_KMS}']
+"#
     )
 }
 

@@ -98,6 +98,9 @@ pub struct UserConfig {
     pub name: String,
     pub access_key_id: String,
     pub secret_access_key: String,
+    /// Identity-based policies (JSON documents, IAM grammar).
+    #[serde(default)]
+    pub policies: Vec<String>,
 }
 
 impl fmt::Debug for UserConfig {
@@ -125,6 +128,12 @@ pub enum PrincipalsError {
     EmptySecret(String),
     #[error("access key id {0:?} is configured more than once")]
     DuplicateAccessKeyId(String),
+    #[error("identity policy {index} of user {name:?}: {message}")]
+    InvalidPolicy {
+        name: String,
+        index: usize,
+        message: String,
+    },
 }
 
 /// An authenticated identity and the secret its signatures are checked with.
@@ -202,6 +211,17 @@ impl PrincipalRegistry {
                     let id = user_principal_id(&arn);
                     (arn, PrincipalKind::IamUser, id)
                 };
+                let mut policies = Vec::with_capacity(user.policies.len());
+                for (index, doc) in user.policies.iter().enumerate() {
+                    let p = tern_policy::Policy::parse_identity_policy(doc).map_err(|e| {
+                        PrincipalsError::InvalidPolicy {
+                            name: user.name.clone(),
+                            index,
+                            message: e.to_string(),
+                        }
+                    })?;
+                    policies.push(p);
+                }
                 let principal = Principal {
                     caller: Caller {
                         account: account_id.clone(),
@@ -209,6 +229,7 @@ impl PrincipalRegistry {
                         principal_id,
                         kind,
                         access_key_id: user.access_key_id.clone(),
+                        identity_policies: tern_service::caller::IdentityPolicies::new(policies),
                     },
                     secret_access_key: user.secret_access_key.clone(),
                 };
@@ -930,6 +951,7 @@ mod tests {
             name: "alice".into(),
             access_key_id: akid.into(),
             secret_access_key: "s".into(),
+            policies: vec![],
         };
         let config = |id: &str, users: Vec<UserConfig>| PrincipalsConfig {
             accounts: vec![AccountConfig { id: id.into(), users }],
@@ -976,6 +998,7 @@ mod tests {
             name: "a".into(),
             access_key_id: AKID.into(),
             secret_access_key: SECRET.into(),
+            policies: vec![],
         };
         assert!(!format!("{u:?}").contains(SECRET));
     }
@@ -1086,6 +1109,7 @@ mod tests {
             principal_id: "999999999999".into(),
             kind: PrincipalKind::Root,
             access_key_id: "AKIAFORGEDEXAMPLE000".into(),
+            identity_policies: Default::default(),
         };
         let mut req = http::Request::builder()
             .method("POST")

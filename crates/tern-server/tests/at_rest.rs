@@ -13,7 +13,7 @@ use tern_proto::pb;
 use tern_server::auth::PrincipalRegistry;
 use tern_server::{Node, NodeOptions};
 
-const PRINCIPALS: &str = "[[accounts]]\nid = \"111122223333\"\n[[accounts.users]]\nname = \"admin\"\naccess_key_id = \"AKIAIOSFODNN7EXAMPLE\"\nsecret_access_key = \"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\"\n";
+const PRINCIPALS: &str = "[[accounts]]\nid = \"111122223333\"\n[[accounts.users]]\nname = \"admin\"\naccess_key_id = \"AKIAIOSFODNN7EXAMPLE\"\nsecret_access_key = \"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\"\npolicies = ['{\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"kms:*\",\"Resource\":\"*\"}]}']\n";
 
 fn files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
     for e in std::fs::read_dir(dir).unwrap() {

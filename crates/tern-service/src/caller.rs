@@ -1,7 +1,38 @@
 //! Who is calling: the authenticated principal and the request's facts the
 //! transports learn (source address, user agent).
 
+use std::sync::Arc;
+
 use tern_core::ids::AccountId;
+use tern_policy::Policy;
+
+/// A principal's identity-based policies, compiled once when the principal
+/// registry is loaded.
+#[derive(Clone, Default)]
+pub struct IdentityPolicies(pub Arc<[Policy]>);
+
+impl IdentityPolicies {
+    pub fn new(policies: Vec<Policy>) -> Self {
+        IdentityPolicies(policies.into())
+    }
+    pub fn as_refs(&self) -> Vec<&Policy> {
+        self.0.iter().collect()
+    }
+}
+
+impl PartialEq for IdentityPolicies {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for IdentityPolicies {}
+
+impl std::fmt::Debug for IdentityPolicies {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "IdentityPolicies({} policies)", self.0.len())
+    }
+}
 
 /// The kind of principal, as CloudTrail's `userIdentity.type` shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +63,8 @@ pub struct Caller {
     pub principal_id: String,
     pub kind: PrincipalKind,
     pub access_key_id: String,
+    /// Identity-based policies (none for the account root, which needs none).
+    pub identity_policies: IdentityPolicies,
 }
 
 /// One request's context.

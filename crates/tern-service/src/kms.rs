@@ -14,6 +14,7 @@ use tern_core::time::UnixMillis;
 use tern_store::{Store, Txn};
 
 use crate::audit::{api_call_record, AuditEvent};
+use crate::authz::{Access, PolicyCache};
 use crate::caller::RequestContext;
 use crate::clock::Clock;
 use crate::error::{KmsError, KmsResult};
@@ -26,6 +27,8 @@ pub struct Kms {
     pub(crate) clock: Arc<dyn Clock>,
     /// Unwrapped material, ready to use, by key and material id.
     ciphers: RwLock<HashMap<(KeyId, KeyMaterialId), Arc<DataCipher>>>,
+    /// Compiled key policies.
+    pub(crate) policies: Arc<PolicyCache>,
 }
 
 impl std::fmt::Debug for Kms {
@@ -44,6 +47,7 @@ impl Kms {
             root,
             clock,
             ciphers: RwLock::new(HashMap::new()),
+            policies: Arc::default(),
         }
     }
 
@@ -57,6 +61,15 @@ impl Kms {
 
     pub fn now(&self) -> UnixMillis {
         self.clock.now()
+    }
+
+    /// Authorization inputs for one request, at the current time.
+    pub(crate) fn access<'a>(&'a self, ctx: &'a RequestContext) -> Access<'a> {
+        Access {
+            policies: &self.policies,
+            ctx,
+            now: self.clock.now(),
+        }
     }
 
     /// Audits a computed result durably, then returns it. If the audit
@@ -118,6 +131,7 @@ impl Kms {
 
     /// Drops cached material of a key that no longer exists.
     pub(crate) fn forget_key(&self, key: &KeyId) {
+        self.policies.forget(key);
         self.ciphers.write().retain(|(k, _), _| k != key);
     }
 }

@@ -10,6 +10,7 @@
 //! acknowledge anything before its audit record and state change are durable.
 
 pub mod audit;
+pub mod authz;
 pub mod caller;
 pub mod clock;
 pub mod error;

@@ -7,6 +7,7 @@ use tern_core::ids::{key_arn, AccountId, AliasName, IdError, KeyId, KeyRef, Regi
 use tern_core::key::{KeyOp, KeyRecord, StateRefusal};
 use tern_store::{AliasRecord, Published, Txn};
 
+use crate::authz::{Access, Facts};
 use crate::caller::Caller;
 use crate::error::{ErrorKind, KmsError, KmsResult};
 
@@ -121,22 +122,6 @@ fn resolve_alias(
         .ok_or_else(|| alias_not_found(region, account, alias))
 }
 
-/// Authorization until key policies are enforced (the policy issue): a
-/// principal may use the keys of its own account only.
-pub(crate) fn authorize(caller: &Caller, action: &str, key: &KeyRecord) -> KmsResult<()> {
-    if caller.account == key.account {
-        return Ok(());
-    }
-    Err(KmsError::new(
-        ErrorKind::AccessDeniedException,
-        format!(
-            "User: {} is not authorized to perform: kms:{action} on resource: {} because no resource-based policy allows the kms:{action} action",
-            caller.arn,
-            key.arn()
-        ),
-    ))
-}
-
 /// The key-state rule for `op`, as the AWS error.
 pub(crate) fn check_state(key: &KeyRecord, op: KeyOp) -> KmsResult<()> {
     key.state.allows(op).map_err(|r| match r {
@@ -150,14 +135,29 @@ pub(crate) fn check_state(key: &KeyRecord, op: KeyOp) -> KmsResult<()> {
 pub(crate) fn usable_key(
     view: &impl KeyLookup,
     region: &Region,
-    caller: &Caller,
+    access: &Access<'_>,
     raw: &str,
     forms: IdForms,
     action: &str,
     op: KeyOp,
 ) -> KmsResult<Arc<KeyRecord>> {
-    let k = resolve(view, region, caller, raw, forms)?;
-    authorize(caller, action, &k)?;
+    let k = resolve(view, region, &access.ctx.caller, raw, forms)?;
+    access.check(
+        action,
+        &k,
+        Facts {
+            request_alias: request_alias(raw),
+            ..Default::default()
+        },
+    )?;
     check_state(&k, op)?;
     Ok(k)
+}
+
+/// The alias a `KeyId` member names, for `kms:RequestAlias`.
+pub(crate) fn request_alias(raw: &str) -> Option<&str> {
+    match raw.find("alias/") {
+        Some(i) if raw.starts_with("alias/") || raw.starts_with("arn:") => Some(&raw[i..]),
+        _ => None,
+    }
 }

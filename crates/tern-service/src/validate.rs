@@ -10,7 +10,7 @@ use tern_proto::pb;
 use crate::error::{ErrorKind, KmsError, KmsResult};
 
 /// Largest key policy document, bytes.
-pub const MAX_POLICY_BYTES: usize = 32 * 1024;
+pub const MAX_POLICY_BYTES: usize = tern_policy::MAX_POLICY_BYTES;
 /// The only key policy name.
 pub const DEFAULT_POLICY_NAME: &str = "default";
 /// Largest number of bytes GenerateRandom / GenerateDataKey return.
@@ -155,8 +155,9 @@ pub fn untag_keys(keys: &[String]) -> KmsResult<()> {
     Ok(())
 }
 
-/// A key policy document: JSON object with a Statement, ≤ 32 KB, allowed
-/// characters only. (Full grammar and enforcement: the policy issue.)
+/// A key policy document, checked with the full grammar (tern-policy):
+/// size → LimitExceededException, characters → ValidationException,
+/// anything else → MalformedPolicyDocumentException pointing at the problem.
 pub fn policy(doc: &str) -> KmsResult<()> {
     if doc.is_empty() {
         return Err(KmsError::constraint(
@@ -165,33 +166,9 @@ pub fn policy(doc: &str) -> KmsResult<()> {
             "Member must have length greater than or equal to 1",
         ));
     }
-    if doc.len() > MAX_POLICY_BYTES {
-        return Err(KmsError::new(
-            ErrorKind::LimitExceededException,
-            format!("The key policy is larger than the maximum of {MAX_POLICY_BYTES} bytes."),
-        ));
-    }
-    if !doc
-        .chars()
-        .all(|c| matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{FF}'))
-    {
-        return Err(KmsError::constraint(
-            None,
-            "policy",
-            "Member must satisfy regular expression pattern: [\\u0009\\u000A\\u000D\\u0020-\\u00FF]+",
-        ));
-    }
-    let malformed = |why: &str| KmsError::new(ErrorKind::MalformedPolicyDocumentException, why.to_string());
-    let v: serde_json::Value =
-        serde_json::from_str(doc).map_err(|e| malformed(&format!("The new key policy is not valid JSON: {e}")))?;
-    let obj = v
-        .as_object()
-        .ok_or_else(|| malformed("The key policy must be a JSON object."))?;
-    match obj.get("Statement") {
-        Some(serde_json::Value::Array(a)) if !a.is_empty() => Ok(()),
-        Some(serde_json::Value::Object(_)) => Ok(()),
-        _ => Err(malformed("The key policy must contain a Statement.")),
-    }
+    tern_policy::Policy::parse_key_policy(doc)
+        .map(|_| ())
+        .map_err(crate::authz::policy_error)
 }
 
 pub fn policy_name(name: Option<&str>) -> KmsResult<()> {
@@ -211,9 +188,7 @@ pub fn policy_name(name: Option<&str>) -> KmsResult<()> {
 /// The default key policy: the account root may do everything, which
 /// delegates to the account's identity policies.
 pub fn default_policy(account: &str) -> String {
-    format!(
-        "{{\n  \"Version\" : \"2012-10-17\",\n  \"Id\" : \"key-default-1\",\n  \"Statement\" : [ {{\n    \"Sid\" : \"Enable IAM User Permissions\",\n    \"Effect\" : \"Allow\",\n    \"Principal\" : {{\n      \"AWS\" : \"arn:aws:iam::{account}:root\"\n    }},\n    \"Action\" : \"kms:*\",\n    \"Resource\" : \"*\"\n  }} ]\n}}"
-    )
+    tern_policy::default_key_policy(account)
 }
 
 /// Opaque paging markers: the URL-safe base64 of the last item's sort key.
@@ -304,10 +279,8 @@ mod tests {
         );
         let big = format!("{{\"Statement\":[],\"x\":\"{}\"}}", "a".repeat(MAX_POLICY_BYTES));
         assert_eq!(policy(&big).unwrap_err().kind, ErrorKind::LimitExceededException);
-        assert_eq!(
-            policy("{\"Statement\":{},\"x\":\"\u{2603}\"}").unwrap_err().kind,
-            ErrorKind::ValidationException
-        );
+        let doc = default_policy("111122223333").replace("Enable IAM User Permissions", "\u{2603}");
+        assert_eq!(policy(&doc).unwrap_err().kind, ErrorKind::ValidationException);
     }
 
     #[test]

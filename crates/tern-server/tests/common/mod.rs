@@ -54,6 +54,7 @@ id = "{ADMIN_ACCOUNT}"
 name = "admin"
 access_key_id = "{ADMIN_AKID}"
 secret_access_key = "{ADMIN_SECRET}"
+policies = ['{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"kms:*","Resource":"*"}}]}}']
 
 [[accounts]]
 id = "{CAROL_ACCOUNT}"
@@ -61,6 +62,7 @@ id = "{CAROL_ACCOUNT}"
 name = "carol"
 access_key_id = "{CAROL_AKID}"
 secret_access_key = "{CAROL_SECRET}"
+policies = ['{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"kms:*","Resource":"*"}}]}}']
 "#
     )
 }

@@ -8,10 +8,11 @@ use tern_proto::pb;
 use tern_store::AliasRecord;
 
 use crate::audit::AuditEvent;
+use crate::authz::{Access, Facts};
 use crate::caller::RequestContext;
 use crate::error::{ErrorKind, KmsError, KmsResult};
 use crate::kms::Kms;
-use crate::resolve::{alias_not_found, authorize, resolve, usable_key, IdForms};
+use crate::resolve::{alias_not_found, resolve, usable_key, IdForms};
 use crate::validate;
 
 fn parse_alias(raw: &str, for_create: bool) -> KmsResult<AliasName> {
@@ -61,15 +62,21 @@ impl Kms {
             false,
             json!({"aliasName": req.alias_name, "targetKeyId": req.target_key_id}),
         );
-        let (region, caller) = (self.region.clone(), ctx.caller.clone());
+        let (region, ctx2, policies) = (self.region.clone(), ctx.clone(), self.policies.clone());
         self.mutate(ctx, ev, move |txn, ev, now| {
+            let access = Access {
+                policies: &policies,
+                ctx: &ctx2,
+                now,
+            };
+            let caller = &ctx2.caller;
             let name = parse_alias(&req.alias_name, true)?;
             validate::required(&req.target_key_id, "targetKeyId")?;
             target_is_alias(&req.target_key_id)?;
             let key = usable_key(
                 &*txn,
                 &region,
-                &caller,
+                &access,
                 &req.target_key_id,
                 IdForms::KeysOnly,
                 "CreateAlias",
@@ -116,16 +123,18 @@ impl Kms {
             false,
             json!({"aliasName": req.alias_name, "targetKeyId": req.target_key_id}),
         );
-        let (region, caller) = (self.region.clone(), ctx.caller.clone());
+        let (region, ctx2, policies) = (self.region.clone(), ctx.clone(), self.policies.clone());
         self.mutate(ctx, ev, move |txn, ev, now| {
+            let access = Access { policies: &policies, ctx: &ctx2, now };
+            let caller = &ctx2.caller;
             let name = parse_alias(&req.alias_name, true)?;
             validate::required(&req.target_key_id, "targetKeyId")?;
             target_is_alias(&req.target_key_id)?;
             let existing = txn.alias(&caller.account, &name).ok_or_else(|| alias_not_found(&region, &caller.account, &name))?;
-            let key = usable_key(&*txn, &region, &caller, &req.target_key_id, IdForms::KeysOnly, "UpdateAlias", KeyOp::AliasTarget)?;
+            let key = usable_key(&*txn, &region, &access, &req.target_key_id, IdForms::KeysOnly, "UpdateAlias", KeyOp::AliasTarget)?;
             ev.resource = Some((key.arn(), key.account.clone()));
             if let Some(old) = txn.key(&existing.target) {
-                authorize(&caller, "UpdateAlias", &old)?;
+                access.check("UpdateAlias", &old, Facts::default())?;
                 if old.key_spec != key.key_spec || old.key_usage != key.key_usage {
                     return Err(KmsError::validation(format!(
                         "{} and {} are not the same key type and key usage. The new target of an alias must have the same type and usage as the current target.",
@@ -152,15 +161,21 @@ impl Kms {
         req: pb::DeleteAliasRequest,
     ) -> KmsResult<pb::DeleteAliasResponse> {
         let ev = AuditEvent::new("DeleteAlias", false, json!({"aliasName": req.alias_name}));
-        let (region, caller) = (self.region.clone(), ctx.caller.clone());
-        self.mutate(ctx, ev, move |txn, ev, _now| {
+        let (region, ctx2, policies) = (self.region.clone(), ctx.clone(), self.policies.clone());
+        self.mutate(ctx, ev, move |txn, ev, now| {
+            let access = Access {
+                policies: &policies,
+                ctx: &ctx2,
+                now,
+            };
+            let caller = &ctx2.caller;
             let name = parse_alias(&req.alias_name, false)?;
             let existing = txn
                 .alias(&caller.account, &name)
                 .ok_or_else(|| alias_not_found(&region, &caller.account, &name))?;
             if let Some(key) = txn.key(&existing.target) {
                 ev.resource = Some((key.arn(), key.account.clone()));
-                authorize(&caller, "DeleteAlias", &key)?;
+                access.check("DeleteAlias", &key, Facts::default())?;
             }
             txn.delete_alias(&caller.account, &name);
             Ok(pb::DeleteAliasResponse {})
@@ -185,10 +200,13 @@ impl Kms {
                 Some(raw) => {
                     let k = resolve(&*view, &self.region, &ctx.caller, raw, IdForms::KeysOnly)?;
                     ev.resource = Some((k.arn(), k.account.clone()));
-                    authorize(&ctx.caller, "ListAliases", &k)?;
+                    self.access(ctx).check("ListAliases", &k, Facts::default())?;
                     Some(k.key_id)
                 }
-                None => None,
+                None => {
+                    self.access(ctx).check_identity_only("ListAliases")?;
+                    None
+                }
             };
             let items = view
                 .aliases

@@ -17,10 +17,11 @@ use tern_proto::pb;
 use zeroize::Zeroizing;
 
 use crate::audit::AuditEvent;
+use crate::authz::Facts;
 use crate::caller::RequestContext;
 use crate::error::{ErrorKind, KmsError, KmsResult};
 use crate::kms::{random_bytes, Kms};
-use crate::resolve::{authorize, check_state, resolve, IdForms};
+use crate::resolve::{check_state, request_alias, resolve, IdForms};
 use crate::validate::{self, MAX_NUMBER_OF_BYTES};
 
 fn algorithm(v: Option<&str>, field: &str, key: &KeyRecord) -> KmsResult<EncryptionAlgorithm> {
@@ -142,12 +143,12 @@ impl Kms {
     fn open(&self, ctx: &RequestContext, action: &str, input: BlobInput<'_>, ev: &mut AuditEvent) -> KmsResult<Opened> {
         let BlobInput {
             blob: blob_bytes,
-            context,
+            context: raw_context,
             key_id,
             algorithm: algorithm_in,
         } = input;
         validate::blob_len(blob_bytes, "ciphertextBlob", MAX_CIPHERTEXT_BLOB_BYTES)?;
-        let context = validate::encryption_context(context)?;
+        let context = validate::encryption_context(raw_context)?;
         let parsed = blob::parse(blob_bytes).map_err(|_| KmsError::invalid_ciphertext())?;
         let key = {
             let view = self.store.read();
@@ -177,7 +178,11 @@ impl Kms {
             key
         };
         ev.resource = Some((key.arn(), key.account.clone()));
-        authorize(&ctx.caller, action, &key)?;
+        let facts = Facts {
+            encryption_context: Some(raw_context),
+            request_alias: key_id.and_then(request_alias),
+        };
+        self.access(ctx).check(action, &key, facts)?;
         check_state(&key, KeyOp::Cryptographic)?;
         check_usage(&key, action)?;
         algorithm(algorithm_in, "encryptionAlgorithm", &key)?;
@@ -198,6 +203,7 @@ impl Kms {
         ctx: &RequestContext,
         raw: &str,
         action: &str,
+        context: &BTreeMap<String, String>,
         ev: &mut AuditEvent,
     ) -> KmsResult<Arc<KeyRecord>> {
         validate::required(raw, "keyId")?;
@@ -205,7 +211,11 @@ impl Kms {
         let key = resolve(&*view, &self.region, &ctx.caller, raw, IdForms::WithAliases)?;
         drop(view);
         ev.resource = Some((key.arn(), key.account.clone()));
-        authorize(&ctx.caller, action, &key)?;
+        let facts = Facts {
+            encryption_context: Some(context),
+            request_alias: request_alias(raw),
+        };
+        self.access(ctx).check(action, &key, facts)?;
         check_state(&key, KeyOp::Cryptographic)?;
         check_usage(&key, action)?;
         Ok(key)
@@ -225,7 +235,7 @@ impl Kms {
             validate::blob_len(&req.plaintext, "plaintext", MAX_PLAINTEXT_BYTES)?;
             let context = validate::encryption_context(&req.encryption_context)?;
             validate::grant_tokens(&req.grant_tokens)?;
-            let key = self.encrypt_key(ctx, &req.key_id, "Encrypt", &mut ev)?;
+            let key = self.encrypt_key(ctx, &req.key_id, "Encrypt", &req.encryption_context, &mut ev)?;
             let alg = algorithm(req.encryption_algorithm.as_deref(), "encryptionAlgorithm", &key)?;
             if req.dry_run == Some(true) {
                 return Err(KmsError::dry_run());
@@ -299,7 +309,13 @@ impl Kms {
             };
             let src = self.open(ctx, "ReEncryptFrom", input, &mut ev)?;
             let mut dest_ev = AuditEvent::new("ReEncrypt", true, serde_json::Value::Null);
-            let dest = self.encrypt_key(ctx, &req.destination_key_id, "ReEncryptTo", &mut dest_ev)?;
+            let dest = self.encrypt_key(
+                ctx,
+                &req.destination_key_id,
+                "ReEncryptTo",
+                &req.destination_encryption_context,
+                &mut dest_ev,
+            )?;
             let alg = algorithm(
                 req.destination_encryption_algorithm.as_deref(),
                 "destinationEncryptionAlgorithm",
@@ -332,7 +348,7 @@ impl Kms {
         let len = data_key_len(i.number_of_bytes, i.key_spec)?;
         let context = validate::encryption_context(i.context)?;
         validate::grant_tokens(i.grant_tokens)?;
-        let key = self.encrypt_key(ctx, i.key_id, i.action, ev)?;
+        let key = self.encrypt_key(ctx, i.key_id, i.action, i.context, ev)?;
         if i.dry_run == Some(true) {
             return Err(KmsError::dry_run());
         }

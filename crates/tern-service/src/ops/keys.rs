@@ -10,6 +10,7 @@ use tern_core::key::{
 use tern_proto::pb;
 
 use crate::audit::AuditEvent;
+use crate::authz::{Access, Facts};
 use crate::caller::RequestContext;
 use crate::error::{ErrorKind, KmsError, KmsResult};
 use crate::kms::{random_bytes, Kms};
@@ -135,7 +136,18 @@ impl Kms {
                 "tags": req.tags.iter().map(|t| json!({"tagKey": t.tag_key, "tagValue": t.tag_value})).collect::<Vec<_>>(),
             }),
         );
-        let record = match plan_key(self, &ctx.caller.account, &req) {
+        let planned = self
+            .access(ctx)
+            .check_identity_only("CreateKey")
+            .and_then(|_| plan_key(self, &ctx.caller.account, &req));
+        let planned = planned.and_then(|r| {
+            if req.policy.is_some() && req.bypass_policy_lockout_safety_check != Some(true) {
+                let p = tern_policy::Policy::parse_key_policy(&r.policy).map_err(crate::authz::policy_error)?;
+                self.access(ctx).check_lockout(&p, &r.arn())?;
+            }
+            Ok(r)
+        });
+        let record = match planned {
             Ok(r) => r,
             Err(e) => return self.complete(ctx, ev, Err(e)).await,
         };
@@ -166,7 +178,7 @@ impl Kms {
             let k = usable_key(
                 &*self.store.read(),
                 &self.region,
-                &ctx.caller,
+                &self.access(ctx),
                 &req.key_id,
                 IdForms::WithAliases,
                 "DescribeKey",
@@ -183,6 +195,7 @@ impl Kms {
     pub async fn list_keys(&self, ctx: &RequestContext, req: pb::ListKeysRequest) -> KmsResult<pb::ListKeysResponse> {
         let ev = AuditEvent::new("ListKeys", true, json!({"limit": req.limit, "marker": req.marker}));
         let r = (|| {
+            self.access(ctx).check_identity_only("ListKeys")?;
             let limit = validate::int_in_range(req.limit, "limit", 1, 1000, 100)? as usize;
             let mut items: Vec<(String, pb::KeyListEntry)> = self
                 .store
@@ -226,13 +239,17 @@ impl Kms {
         F: FnOnce(&mut KeyRecord, tern_core::time::UnixMillis) -> KmsResult<R> + Send + 'static,
     {
         let ev = AuditEvent::new(name, false, params);
-        let region = self.region.clone();
-        let caller = ctx.caller.clone();
+        let (region, ctx2, policies) = (self.region.clone(), ctx.clone(), self.policies.clone());
         self.mutate(ctx, ev, move |txn, ev, now| {
+            let access = Access {
+                policies: &policies,
+                ctx: &ctx2,
+                now,
+            };
             validate::required(&key_id, "keyId")?;
-            let k = resolve(&*txn, &region, &caller, &key_id, IdForms::KeysOnly)?;
+            let k = resolve(&*txn, &region, &ctx2.caller, &key_id, IdForms::KeysOnly)?;
             ev.resource = Some((k.arn(), k.account.clone()));
-            crate::resolve::authorize(&caller, name, &k)?;
+            access.check(name, &k, Facts::default())?;
             crate::resolve::check_state(&k, op)?;
             let mut next = (*k).clone();
             let r = f(&mut next, now)?;

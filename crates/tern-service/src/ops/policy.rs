@@ -6,6 +6,7 @@ use tern_core::key::KeyOp;
 use tern_proto::pb;
 
 use crate::audit::AuditEvent;
+use crate::authz::Access;
 use crate::caller::RequestContext;
 use crate::error::KmsResult;
 use crate::kms::Kms;
@@ -29,7 +30,7 @@ impl Kms {
             let k = usable_key(
                 &*self.store.read(),
                 &self.region,
-                &ctx.caller,
+                &self.access(ctx),
                 &req.key_id,
                 IdForms::KeysOnly,
                 "GetKeyPolicy",
@@ -56,15 +57,28 @@ impl Kms {
             "bypassPolicyLockoutSafetyCheck": req.bypass_policy_lockout_safety_check.unwrap_or(false),
         });
         let (policy, name) = (req.policy, req.policy_name);
+        let bypass = req.bypass_policy_lockout_safety_check == Some(true);
+        let (ctx2, policies) = (ctx.clone(), self.policies.clone());
         self.change_key(
             ctx,
             "PutKeyPolicy",
             req.key_id,
             params,
             KeyOp::PutKeyPolicy,
-            move |k, _| {
+            move |k, now| {
                 validate::policy_name(name.as_deref())?;
-                validate::policy(&policy)?;
+                if policy.is_empty() {
+                    validate::policy(&policy)?;
+                }
+                let compiled = tern_policy::Policy::parse_key_policy(&policy).map_err(crate::authz::policy_error)?;
+                if !bypass {
+                    Access {
+                        policies: &policies,
+                        ctx: &ctx2,
+                        now,
+                    }
+                    .check_lockout(&compiled, &k.arn())?;
+                }
                 k.policy = policy;
                 Ok(pb::PutKeyPolicyResponse {})
             },
@@ -88,7 +102,7 @@ impl Kms {
             let k = usable_key(
                 &*self.store.read(),
                 &self.region,
-                &ctx.caller,
+                &self.access(ctx),
                 &req.key_id,
                 IdForms::KeysOnly,
                 "ListKeyPolicies",

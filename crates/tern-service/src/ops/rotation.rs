@@ -110,7 +110,7 @@ impl Kms {
             let k = usable_key(
                 &*self.store.read(),
                 &self.region,
-                &ctx.caller,
+                &self.access(ctx),
                 &req.key_id,
                 IdForms::KeysOnly,
                 "GetKeyRotationStatus",
@@ -199,7 +199,7 @@ impl Kms {
             let k = usable_key(
                 &*self.store.read(),
                 &self.region,
-                &ctx.caller,
+                &self.access(ctx),
                 &req.key_id,
                 IdForms::KeysOnly,
                 "ListKeyRotations",

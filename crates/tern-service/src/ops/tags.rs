@@ -75,7 +75,7 @@ impl Kms {
             let k = usable_key(
                 &*self.store.read(),
                 &self.region,
-                &ctx.caller,
+                &self.access(ctx),
                 &req.key_id,
                 IdForms::KeysOnly,
                 "ListResourceTags",
