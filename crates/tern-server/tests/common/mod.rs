@@ -36,6 +36,15 @@ pub const ADMIN_AKID: &str = "AKIAIOSFODNN7EXAMPLE";
 pub const ADMIN_SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
 
 /// Account 444455556666, user `carol`.
+pub const ALICE_ARN: &str = "arn:aws:iam::111122223333:user/alice";
+pub const ALICE_AKID: &str = "AKIAALICEEXAMPLE0001";
+pub const ALICE_SECRET: &str = "alice/K7MDENG/bPxRfiCYEXAMPLEKEY";
+pub const BOB_ARN: &str = "arn:aws:iam::111122223333:user/bob";
+pub const BOB_AKID: &str = "AKIABOBEXAMPLE000001";
+pub const BOB_SECRET: &str = "bob/K7MDENG/bPxRfiCYEXAMPLEKEY";
+/// An identity with no identity policy at all.
+pub const NOBODY_AKID: &str = "AKIANOBODYEXAMPLE001";
+pub const NOBODY_SECRET: &str = "nobody/K7MDENG/bPxRfiCYEXAMPLEKEY";
 pub const CAROL_ACCOUNT: &str = "444455556666";
 pub const CAROL_ARN: &str = "arn:aws:iam::444455556666:user/carol";
 pub const CAROL_AKID: &str = "AKIACAROLEXAMPLE4444";
@@ -55,6 +64,20 @@ name = "admin"
 access_key_id = "{ADMIN_AKID}"
 secret_access_key = "{ADMIN_SECRET}"
 policies = ['{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"kms:*","Resource":"*"}}]}}']
+[[accounts.users]]
+name = "alice"
+access_key_id = "{ALICE_AKID}"
+secret_access_key = "{ALICE_SECRET}"
+policies = ['{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"kms:*","Resource":"*"}}]}}']
+[[accounts.users]]
+name = "bob"
+access_key_id = "{BOB_AKID}"
+secret_access_key = "{BOB_SECRET}"
+policies = ['{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"kms:*","Resource":"*"}}]}}']
+[[accounts.users]]
+name = "nobody"
+access_key_id = "{NOBODY_AKID}"
+secret_access_key = "{NOBODY_SECRET}"
 
 [[accounts]]
 id = "{CAROL_ACCOUNT}"

@@ -1,0 +1,307 @@
+//! Key policies and identity policies, enforced end to end over the API with
+//! several principals: alice may Encrypt but not Decrypt, bob is denied by a
+//! condition on the encryption context, carol reaches across accounts only
+//! when both sides allow it, a lockout is refused, and every denial is
+//! audited as AccessDeniedException.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::*;
+use tern_client::Credentials;
+use tern_proto::pb;
+
+fn key_policy(extra_statements: &str) -> String {
+    format!(
+        r#"{{"Version":"2012-10-17","Statement":[
+  {{"Sid":"Admin","Effect":"Allow","Principal":{{"AWS":"{ADMIN_ARN}"}},"Action":"kms:*","Resource":"*"}}{extra_statements}
+]}}"#
+    )
+}
+
+async fn key_with_policy(n: &TestNode, policy: &str) -> String {
+    let mut admin = n.admin().await;
+    admin
+        .create_key(pb::CreateKeyRequest {
+            policy: Some(policy.to_string()),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .key_metadata
+        .unwrap()
+        .arn
+}
+
+#[tokio::test]
+async fn alice_may_encrypt_but_not_decrypt() {
+    let n = TestNode::start(REGION).await;
+    let policy = key_policy(&format!(
+        r#",{{"Sid":"AliceEncrypts","Effect":"Allow","Principal":{{"AWS":"{ALICE_ARN}"}},"Action":["kms:Encrypt","kms:DescribeKey"],"Resource":"*"}}"#
+    ));
+    let key = key_with_policy(&n, &policy).await;
+    let mut alice = n.client(Credentials::new(ALICE_AKID, ALICE_SECRET)).await;
+    let blob = alice
+        .encrypt(pb::EncryptRequest {
+            key_id: key.clone(),
+            plaintext: b"for alice".to_vec(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .ciphertext_blob;
+    let (kind, msg) = err(alice
+        .decrypt(pb::DecryptRequest {
+            ciphertext_blob: blob.clone(),
+            ..Default::default()
+        })
+        .await);
+    assert_eq!(kind, "AccessDeniedException");
+    assert_eq!(
+        msg,
+        format!("User: {ALICE_ARN} is not authorized to perform: kms:Decrypt on resource: {key} because no resource-based policy allows the kms:Decrypt action")
+    );
+    // The key's owner still decrypts it.
+    let mut admin = n.admin().await;
+    assert_eq!(
+        admin
+            .decrypt(pb::DecryptRequest {
+                ciphertext_blob: blob,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .plaintext,
+        b"for alice"
+    );
+    // Alice may not manage the key either.
+    assert_kind(
+        alice.disable_key(pb::DisableKeyRequest { key_id: key.clone() }).await,
+        "AccessDeniedException",
+    );
+    // Every denial is audited with errorCode AccessDeniedException.
+    let denied: Vec<_> = n
+        .audit_records()
+        .into_iter()
+        .filter(|r| r["errorCode"] == "AccessDeniedException")
+        .map(|r| r["eventName"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(denied, vec!["Decrypt", "DisableKey"]);
+    n.shutdown().await;
+}
+
+#[tokio::test]
+async fn bob_is_denied_by_a_condition_on_the_encryption_context() {
+    let n = TestNode::start(REGION).await;
+    let policy = key_policy(&format!(
+        r#",{{"Sid":"BobForPayroll","Effect":"Allow","Principal":{{"AWS":"{BOB_ARN}"}},"Action":["kms:Encrypt","kms:Decrypt"],"Resource":"*",
+          "Condition":{{"StringEquals":{{"kms:EncryptionContext:dept":"payroll"}}}}}},
+        {{"Sid":"NeverTest","Effect":"Deny","Principal":{{"AWS":"*"}},"Action":"kms:*","Resource":"*",
+          "Condition":{{"StringEquals":{{"kms:EncryptionContext:stage":"test"}}}}}}"#
+    ));
+    let key = key_with_policy(&n, &policy).await;
+    let mut bob = n.client(Credentials::new(BOB_AKID, BOB_SECRET)).await;
+    let enc = |dept: &str| pb::EncryptRequest {
+        key_id: key.clone(),
+        plaintext: b"salary".to_vec(),
+        encryption_context: context(&[("dept", dept)]),
+        ..Default::default()
+    };
+    let blob = bob.encrypt(enc("payroll")).await.unwrap().into_inner().ciphertext_blob;
+    assert_kind(bob.encrypt(enc("sales")).await, "AccessDeniedException");
+    assert_kind(
+        bob.encrypt(pb::EncryptRequest {
+            key_id: key.clone(),
+            plaintext: b"x".to_vec(),
+            ..Default::default()
+        })
+        .await,
+        "AccessDeniedException",
+    );
+    let d = bob
+        .decrypt(pb::DecryptRequest {
+            ciphertext_blob: blob,
+            encryption_context: context(&[("dept", "payroll")]),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(d.plaintext, b"salary");
+    // The explicit Deny beats the admin's Allow.
+    let mut admin = n.admin().await;
+    let (kind, msg) = err(admin
+        .encrypt(pb::EncryptRequest {
+            key_id: key.clone(),
+            plaintext: b"x".to_vec(),
+            encryption_context: context(&[("stage", "test")]),
+            ..Default::default()
+        })
+        .await);
+    assert_eq!(kind, "AccessDeniedException");
+    assert!(
+        msg.ends_with("with an explicit deny in a resource-based policy"),
+        "{msg}"
+    );
+    n.shutdown().await;
+}
+
+#[tokio::test]
+async fn carol_crosses_accounts_only_when_the_key_policy_names_her_account() {
+    let n = TestNode::start(REGION).await;
+    // Default policy: only account 111122223333.
+    let mut admin = n.admin().await;
+    let private = admin
+        .create_key(pb::CreateKeyRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .key_metadata
+        .unwrap()
+        .arn;
+    let shared = key_with_policy(
+        &n,
+        &key_policy(&format!(
+            r#",{{"Sid":"CarolsAccount","Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{CAROL_ACCOUNT}:root"}},"Action":["kms:Encrypt","kms:Decrypt"],"Resource":"*"}}"#
+        )),
+    )
+    .await;
+    let mut carol = n.carol().await;
+    let enc = |key: &str| pb::EncryptRequest {
+        key_id: key.to_string(),
+        plaintext: b"shared".to_vec(),
+        ..Default::default()
+    };
+    assert_kind(carol.encrypt(enc(&private)).await, "AccessDeniedException");
+    let blob = carol.encrypt(enc(&shared)).await.unwrap().into_inner().ciphertext_blob;
+    let d = carol
+        .decrypt(pb::DecryptRequest {
+            ciphertext_blob: blob,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(d.into_inner().plaintext, b"shared");
+    // Not granted in the key policy: DescribeKey.
+    assert_kind(
+        carol
+            .describe_key(pb::DescribeKeyRequest {
+                key_id: shared.clone(),
+                ..Default::default()
+            })
+            .await,
+        "AccessDeniedException",
+    );
+    n.shutdown().await;
+}
+
+#[tokio::test]
+async fn identity_side_is_required_when_the_key_policy_delegates_to_the_account() {
+    let n = TestNode::start(REGION).await;
+    let mut admin = n.admin().await;
+    let key = admin
+        .create_key(pb::CreateKeyRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .key_metadata
+        .unwrap()
+        .arn;
+    // "nobody" has no identity policy: the default policy delegates to the
+    // account, so nobody is refused.
+    let mut nobody = n.client(Credentials::new(NOBODY_AKID, NOBODY_SECRET)).await;
+    let (kind, msg) = err(nobody
+        .describe_key(pb::DescribeKeyRequest {
+            key_id: key.clone(),
+            ..Default::default()
+        })
+        .await);
+    assert_eq!(kind, "AccessDeniedException");
+    assert!(
+        msg.contains("because no identity-based policy allows the kms:DescribeKey action"),
+        "{msg}"
+    );
+    assert_kind(
+        nobody.create_key(pb::CreateKeyRequest::default()).await,
+        "AccessDeniedException",
+    );
+    assert_kind(
+        nobody.list_keys(pb::ListKeysRequest::default()).await,
+        "AccessDeniedException",
+    );
+    n.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_policy_that_would_lock_the_caller_out_is_refused() {
+    let n = TestNode::start(REGION).await;
+    let mut admin = n.admin().await;
+    let key = admin
+        .create_key(pb::CreateKeyRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .key_metadata
+        .unwrap()
+        .arn;
+    let lockout = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"{ALICE_ARN}"}},"Action":"kms:*","Resource":"*"}}]}}"#
+    );
+    let put = |bypass: Option<bool>| pb::PutKeyPolicyRequest {
+        key_id: key.clone(),
+        policy: lockout.clone(),
+        bypass_policy_lockout_safety_check: bypass,
+        ..Default::default()
+    };
+    let (kind, msg) = err(admin.put_key_policy(put(None)).await);
+    assert_eq!(kind, "MalformedPolicyDocumentException");
+    assert_eq!(
+        msg,
+        "The new key policy will not allow you to update the key policy in the future."
+    );
+    assert_kind(
+        admin
+            .create_key(pb::CreateKeyRequest {
+                policy: Some(lockout.clone()),
+                ..Default::default()
+            })
+            .await,
+        "MalformedPolicyDocumentException",
+    );
+    // With the bypass flag the policy is accepted, and the admin is locked out.
+    admin.put_key_policy(put(Some(true))).await.unwrap();
+    assert_kind(
+        admin
+            .get_key_policy(pb::GetKeyPolicyRequest {
+                key_id: key.clone(),
+                ..Default::default()
+            })
+            .await,
+        "AccessDeniedException",
+    );
+    let mut alice = n.client(Credentials::new(ALICE_AKID, ALICE_SECRET)).await;
+    let got = alice
+        .get_key_policy(pb::GetKeyPolicyRequest {
+            key_id: key.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(got.into_inner().policy, lockout);
+    // A malformed policy points at the problem.
+    let (kind, msg) = err(
+        alice
+            .put_key_policy(pb::PutKeyPolicyRequest {
+                key_id: key,
+                policy: r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"kms:*","Resource":"*","Condition":{"StringEqualz":{"a":"b"}}}]}"#.into(),
+                ..Default::default()
+            })
+            .await,
+    );
+    assert_eq!(kind, "MalformedPolicyDocumentException");
+    assert!(msg.contains("StringEqualz"), "{msg}");
+    n.shutdown().await;
+}
