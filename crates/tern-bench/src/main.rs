@@ -31,6 +31,8 @@ const REGION: &str = "us-east-1";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Op {
     Decrypt,
+    /// Decrypt under a key whose policy has 20 statements with conditions.
+    DecryptPolicy20,
     Encrypt,
     GenerateDataKey,
     CreateKey,
@@ -195,7 +197,7 @@ struct KmsWorker {
 impl Worker for KmsWorker {
     async fn step(&mut self) -> Result<(), Status> {
         match self.op {
-            Op::Decrypt => {
+            Op::Decrypt | Op::DecryptPolicy20 => {
                 let r = self
                     .client
                     .decrypt(pb::DecryptRequest {
@@ -343,6 +345,28 @@ async fn main_async(args: Args) -> Result<()> {
         .context("no key metadata")?
         .key_id;
     let plaintext = vec![0x5a; args.payload_bytes];
+    let policy_key = setup
+        .create_key(pb::CreateKeyRequest {
+            description: Some("tern-bench 20-statement policy".into()),
+            policy: Some(twenty_statement_policy()),
+            // Its conditions read request facts the lockout check cannot see.
+            bypass_policy_lockout_safety_check: Some(true),
+            ..Default::default()
+        })
+        .await?
+        .into_inner()
+        .key_metadata
+        .context("no key metadata")?
+        .key_id;
+    let policy_blob = setup
+        .encrypt(pb::EncryptRequest {
+            key_id: policy_key.clone(),
+            plaintext: plaintext.clone(),
+            ..Default::default()
+        })
+        .await?
+        .into_inner()
+        .ciphertext_blob;
     let blob = setup
         .encrypt(pb::EncryptRequest {
             key_id: key_id.clone(),
@@ -353,7 +377,12 @@ async fn main_async(args: Args) -> Result<()> {
         .into_inner()
         .ciphertext_blob;
 
+    let mut normalized: Vec<(Op, f64)> = Vec::new();
     for op in &args.op {
+        let (key_id, blob) = match op {
+            Op::DecryptPolicy20 => (policy_key.clone(), policy_blob.clone()),
+            _ => (key_id.clone(), blob.clone()),
+        };
         let stats_before = node.as_ref().map(|n| {
             let s = n.kms().store().stats();
             (s.batches.load(Ordering::Relaxed), s.txns.load(Ordering::Relaxed))
@@ -416,6 +445,7 @@ async fn main_async(args: Args) -> Result<()> {
             sorted.sort_by(f64::total_cmp);
             let median = sorted[sorted.len() / 2];
             let shown: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
+            normalized.push((*op, median));
             println!(
                 "  ratio tern/echo = {median:.2} (median of {} interleaved rounds: {}); p50 {:.2}x",
                 ratios.len(),
@@ -425,10 +455,40 @@ async fn main_async(args: Args) -> Result<()> {
         }
         println!("{batch_line}");
     }
+    let find = |o: Op| normalized.iter().find(|(x, _)| *x == o).map(|(_, r)| *r);
+    if let (Some(plain), Some(twenty)) = (find(Op::Decrypt), find(Op::DecryptPolicy20)) {
+        println!(
+            "decrypt with a 20-statement policy / with the default policy = {:.2} (each normalized by its own echo rounds)",
+            twenty / plain.max(1e-9)
+        );
+    }
     if let Some(n) = node {
         n.shutdown().await;
     }
     Ok(())
+}
+
+/// A key policy of 20 statements with conditions: 19 that do not apply to
+/// the bench principal (other principals, other contexts, denies that do
+/// not match) and one that allows it with conditions that hold. Every
+/// statement is evaluated on every request.
+fn twenty_statement_policy() -> String {
+    let mut st = Vec::new();
+    for i in 0..10 {
+        st.push(format!(
+            r#"{{"Sid":"Other{i}","Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::111122223333:user/other{i}"}},"Action":["kms:Decrypt","kms:Encrypt"],"Resource":"*","Condition":{{"StringEquals":{{"kms:EncryptionContext:team":"t{i}"}},"IpAddress":{{"aws:SourceIp":"10.{i}.0.0/16"}}}}}}"#
+        ));
+    }
+    for i in 0..9 {
+        st.push(format!(
+            r#"{{"Sid":"Deny{i}","Effect":"Deny","Principal":{{"AWS":"*"}},"Action":"kms:*","Resource":"*","Condition":{{"StringLike":{{"kms:EncryptionContext:purpose":"forbidden-{i}-*"}},"DateGreaterThan":{{"aws:CurrentTime":"2020-01-01T00:00:00Z"}}}}}}"#
+        ));
+    }
+    st.push(format!(
+        r#"{{"Sid":"Bench","Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::111122223333:user/admin"}},"Action":"kms:*","Resource":"*","Condition":{{"StringEqualsIfExists":{{"kms:EncryptionContext:purpose":"bench"}},"Bool":{{"aws:SecureTransport":"false"}},"NumericLessThanEquals":{{"aws:EpochTime":"{}"}}}}}}"#,
+        u32::MAX
+    ));
+    format!(r#"{{"Version":"2012-10-17","Statement":[{}]}}"#, st.join(","))
 }
 
 fn main() -> Result<()> {
