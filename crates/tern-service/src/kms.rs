@@ -18,6 +18,8 @@ use crate::authz::{Access, PolicyCache};
 use crate::caller::RequestContext;
 use crate::clock::Clock;
 use crate::error::{KmsError, KmsResult};
+use crate::resolve::{usable_key, IdForms};
+use tern_core::key::KeyOp;
 
 /// One region's KMS.
 pub struct Kms {
@@ -104,6 +106,31 @@ impl Kms {
             })
             .await?;
         result
+    }
+
+    /// Resolves, authorizes and state-checks the key a read operation
+    /// names, and records it as the audit event's resource.
+    pub(crate) fn read_key(
+        &self,
+        ctx: &RequestContext,
+        raw: &str,
+        forms: IdForms,
+        action: &str,
+        op: KeyOp,
+        ev: &mut AuditEvent,
+    ) -> KmsResult<Arc<KeyRecord>> {
+        crate::validate::required(raw, "keyId")?;
+        let k = usable_key(
+            &*self.store.read(),
+            &self.region,
+            &self.access(ctx),
+            raw,
+            forms,
+            action,
+            op,
+        )?;
+        ev.resource = Some((k.arn(), k.account.clone()));
+        Ok(k)
     }
 
     /// Fresh material for `key`, wrapped under the root key.

@@ -15,7 +15,7 @@ use crate::caller::RequestContext;
 use crate::error::{ErrorKind, KmsError, KmsResult};
 use crate::kms::{random_bytes, Kms};
 use crate::metadata::key_metadata;
-use crate::resolve::{resolve, usable_key, IdForms};
+use crate::resolve::{resolve, IdForms};
 use crate::validate;
 
 fn enum_error(field: &str, value: &str, set: String) -> KmsError {
@@ -174,17 +174,14 @@ impl Kms {
     ) -> KmsResult<pb::DescribeKeyResponse> {
         let mut ev = AuditEvent::new("DescribeKey", true, json!({"keyId": req.key_id}));
         let r = (|| {
-            validate::required(&req.key_id, "keyId")?;
-            let k = usable_key(
-                &*self.store.read(),
-                &self.region,
-                &self.access(ctx),
+            let k = self.read_key(
+                ctx,
                 &req.key_id,
                 IdForms::WithAliases,
                 "DescribeKey",
                 KeyOp::DescribeKey,
+                &mut ev,
             )?;
-            ev.resource = Some((k.arn(), k.account.clone()));
             Ok(pb::DescribeKeyResponse {
                 key_metadata: Some(key_metadata(&k)),
             })

@@ -10,7 +10,7 @@ use crate::authz::Access;
 use crate::caller::RequestContext;
 use crate::error::KmsResult;
 use crate::kms::Kms;
-use crate::resolve::{usable_key, IdForms};
+use crate::resolve::IdForms;
 use crate::validate::{self, DEFAULT_POLICY_NAME};
 
 impl Kms {
@@ -25,18 +25,15 @@ impl Kms {
             json!({"keyId": req.key_id, "policyName": req.policy_name}),
         );
         let r = (|| {
-            validate::required(&req.key_id, "keyId")?;
             validate::policy_name(req.policy_name.as_deref())?;
-            let k = usable_key(
-                &*self.store.read(),
-                &self.region,
-                &self.access(ctx),
+            let k = self.read_key(
+                ctx,
                 &req.key_id,
                 IdForms::KeysOnly,
                 "GetKeyPolicy",
                 KeyOp::GetKeyPolicy,
+                &mut ev,
             )?;
-            ev.resource = Some((k.arn(), k.account.clone()));
             Ok(pb::GetKeyPolicyResponse {
                 policy: k.policy.clone(),
                 policy_name: DEFAULT_POLICY_NAME.to_string(),
@@ -97,18 +94,15 @@ impl Kms {
             json!({"keyId": req.key_id, "limit": req.limit, "marker": req.marker}),
         );
         let r = (|| {
-            validate::required(&req.key_id, "keyId")?;
             let limit = validate::int_in_range(req.limit, "limit", 1, 1000, 100)? as usize;
-            let k = usable_key(
-                &*self.store.read(),
-                &self.region,
-                &self.access(ctx),
+            self.read_key(
+                ctx,
                 &req.key_id,
                 IdForms::KeysOnly,
                 "ListKeyPolicies",
                 KeyOp::ListKeyPolicies,
+                &mut ev,
             )?;
-            ev.resource = Some((k.arn(), k.account.clone()));
             let items = std::iter::once((DEFAULT_POLICY_NAME.to_string(), DEFAULT_POLICY_NAME.to_string()));
             let (policy_names, next) = validate::page(items, req.marker.as_deref(), limit)?;
             Ok(pb::ListKeyPoliciesResponse {

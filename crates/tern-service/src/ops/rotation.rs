@@ -106,17 +106,14 @@ impl Kms {
     ) -> KmsResult<pb::GetKeyRotationStatusResponse> {
         let mut ev = AuditEvent::new("GetKeyRotationStatus", true, json!({"keyId": req.key_id}));
         let r = (|| {
-            validate::required(&req.key_id, "keyId")?;
-            let k = usable_key(
-                &*self.store.read(),
-                &self.region,
-                &self.access(ctx),
+            let k = self.read_key(
+                ctx,
                 &req.key_id,
                 IdForms::KeysOnly,
                 "GetKeyRotationStatus",
                 KeyOp::GetKeyRotationStatus,
+                &mut ev,
             )?;
-            ev.resource = Some((k.arn(), k.account.clone()));
             rotatable(&k)?;
             let on = k.rotation.enabled;
             Ok(pb::GetKeyRotationStatusResponse {
