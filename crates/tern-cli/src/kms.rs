@@ -117,7 +117,8 @@ fn member_value(member: &str, values: &[String]) -> Result<Value> {
                 .with_context(|| format!("{member} must be an integer"))?,
         ),
         "Tags" => tags_value(values)?,
-        "TagKeys" | "GrantTokens" => Value::Array(values.iter().cloned().map(Value::String).collect()),
+        "TagKeys" | "GrantTokens" | "Operations" => Value::Array(values.iter().cloned().map(Value::String).collect()),
+        "Constraints" => serde_json::from_str(&text_value(one()?)?).context("--constraints takes JSON")?,
         _ => Value::String(text_value(one()?)?),
     })
 }
@@ -247,6 +248,11 @@ operations! {
     "get-key-rotation-status" => get_key_rotation_status(GetKeyRotationStatusRequest);
     "rotate-key-on-demand" => rotate_key_on_demand(RotateKeyOnDemandRequest);
     "list-key-rotations" => list_key_rotations(ListKeyRotationsRequest);
+    "create-grant" => create_grant(CreateGrantRequest);
+    "list-grants" => list_grants(ListGrantsRequest);
+    "list-retirable-grants" => list_retirable_grants(ListRetirableGrantsRequest);
+    "retire-grant" => retire_grant(RetireGrantRequest);
+    "revoke-grant" => revoke_grant(RevokeGrantRequest);
     "get-key-policy" => get_key_policy(GetKeyPolicyRequest);
     "put-key-policy" => put_key_policy(PutKeyPolicyRequest);
     "list-key-policies" => list_key_policies(ListKeyPoliciesRequest);

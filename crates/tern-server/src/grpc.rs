@@ -85,6 +85,11 @@ grpc_api! {
     get_key_rotation_status(GetKeyRotationStatusRequest) -> GetKeyRotationStatusResponse;
     rotate_key_on_demand(RotateKeyOnDemandRequest) -> RotateKeyOnDemandResponse;
     list_key_rotations(ListKeyRotationsRequest) -> ListKeyRotationsResponse;
+    create_grant(CreateGrantRequest) -> CreateGrantResponse;
+    list_grants(ListGrantsRequest) -> ListGrantsResponse;
+    list_retirable_grants(ListRetirableGrantsRequest) -> ListGrantsResponse;
+    retire_grant(RetireGrantRequest) -> RetireGrantResponse;
+    revoke_grant(RevokeGrantRequest) -> RevokeGrantResponse;
     get_key_policy(GetKeyPolicyRequest) -> GetKeyPolicyResponse;
     put_key_policy(PutKeyPolicyRequest) -> PutKeyPolicyResponse;
     list_key_policies(ListKeyPoliciesRequest) -> ListKeyPoliciesResponse;

@@ -305,3 +305,187 @@ async fn a_policy_that_would_lock_the_caller_out_is_refused() {
     assert!(msg.contains("StringEqualz"), "{msg}");
     n.shutdown().await;
 }
+
+#[tokio::test]
+async fn grants_give_scoped_access_until_retired_or_revoked() {
+    let n = TestNode::start(REGION).await;
+    // A key only the admin may use; alice gets in through a grant.
+    let key = key_with_policy(&n, &key_policy("")).await;
+    let mut admin = n.admin().await;
+    let mut alice = n.client(Credentials::new(ALICE_AKID, ALICE_SECRET)).await;
+    let blob = |ctx: &[(&str, &str)]| pb::EncryptRequest {
+        key_id: key.clone(),
+        plaintext: b"granted".to_vec(),
+        encryption_context: context(ctx),
+        ..Default::default()
+    };
+    let ct = admin
+        .encrypt(blob(&[("app", "billing"), ("env", "prod")]))
+        .await
+        .unwrap()
+        .into_inner()
+        .ciphertext_blob;
+    let other = admin
+        .encrypt(blob(&[("app", "search")]))
+        .await
+        .unwrap()
+        .into_inner()
+        .ciphertext_blob;
+    let dec = |ct: &Vec<u8>, ctx: &[(&str, &str)]| pb::DecryptRequest {
+        ciphertext_blob: ct.clone(),
+        encryption_context: context(ctx),
+        ..Default::default()
+    };
+    assert_kind(
+        alice.decrypt(dec(&ct, &[("app", "billing"), ("env", "prod")])).await,
+        "AccessDeniedException",
+    );
+
+    let create = |name: &str| pb::CreateGrantRequest {
+        key_id: key.clone(),
+        grantee_principal: ALICE_ARN.into(),
+        retiring_principal: Some(BOB_ARN.into()),
+        operations: vec!["Decrypt".into(), "RetireGrant".into()],
+        constraints: Some(pb::GrantConstraints {
+            encryption_context_subset: context(&[("app", "billing")]),
+            ..Default::default()
+        }),
+        name: Some(name.into()),
+        ..Default::default()
+    };
+    let g = admin.create_grant(create("billing-reader")).await.unwrap().into_inner();
+    assert_eq!(g.grant_id.len(), 64);
+    // Name idempotency: the same request answers the same grant.
+    let again = admin.create_grant(create("billing-reader")).await.unwrap().into_inner();
+    assert_eq!(again.grant_id, g.grant_id);
+
+    // The grant token is usable at once; the subset constraint holds.
+    let ok = alice
+        .decrypt(pb::DecryptRequest {
+            grant_tokens: vec![g.grant_token.clone()],
+            ..dec(&ct, &[("app", "billing"), ("env", "prod")])
+        })
+        .await
+        .unwrap();
+    assert_eq!(ok.into_inner().plaintext, b"granted");
+    assert_kind(
+        alice.decrypt(dec(&other, &[("app", "search")])).await,
+        "AccessDeniedException",
+    );
+    // A grant gives no more than its operations.
+    assert_kind(
+        alice.encrypt(blob(&[("app", "billing")])).await,
+        "AccessDeniedException",
+    );
+    // Bad input gets the AWS errors.
+    assert_kind(
+        alice
+            .decrypt(pb::DecryptRequest {
+                grant_tokens: vec!["not-a-token".into()],
+                ..dec(&ct, &[])
+            })
+            .await,
+        "InvalidGrantTokenException",
+    );
+    assert_kind(
+        admin
+            .create_grant(pb::CreateGrantRequest {
+                operations: vec!["Fly".into()],
+                ..create("x")
+            })
+            .await,
+        "ValidationException",
+    );
+    assert_kind(
+        admin
+            .create_grant(pb::CreateGrantRequest {
+                operations: vec!["DescribeKey".into()],
+                ..create("y")
+            })
+            .await,
+        "ValidationException",
+    );
+    assert_kind(
+        admin
+            .create_grant(pb::CreateGrantRequest {
+                grantee_principal: "alice".into(),
+                ..create("z")
+            })
+            .await,
+        "InvalidArnException",
+    );
+
+    let listed = admin
+        .list_grants(pb::ListGrantsRequest {
+            key_id: key.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.grants.len(), 1);
+    assert_eq!(listed.grants[0].grantee_principal, ALICE_ARN);
+    assert_eq!(listed.grants[0].operations, vec!["Decrypt", "RetireGrant"]);
+    let retirable = admin
+        .list_retirable_grants(pb::ListRetirableGrantsRequest {
+            retiring_principal: BOB_ARN.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(retirable.grants.len(), 1);
+
+    // carol may not retire it; alice (grantee with RetireGrant) may.
+    let mut carol = n.carol().await;
+    assert_kind(
+        carol
+            .retire_grant(pb::RetireGrantRequest {
+                grant_token: Some(g.grant_token.clone()),
+                ..Default::default()
+            })
+            .await,
+        "AccessDeniedException",
+    );
+    alice
+        .retire_grant(pb::RetireGrantRequest {
+            grant_token: Some(g.grant_token.clone()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_kind(
+        alice.decrypt(dec(&ct, &[("app", "billing"), ("env", "prod")])).await,
+        "AccessDeniedException",
+    );
+
+    // A revoked grant stops working too.
+    let g2 = admin.create_grant(create("second")).await.unwrap().into_inner();
+    alice
+        .decrypt(dec(&ct, &[("app", "billing"), ("env", "prod")]))
+        .await
+        .unwrap();
+    admin
+        .revoke_grant(pb::RevokeGrantRequest {
+            key_id: key.clone(),
+            grant_id: g2.grant_id.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_kind(
+        alice.decrypt(dec(&ct, &[("app", "billing"), ("env", "prod")])).await,
+        "AccessDeniedException",
+    );
+    assert_kind(
+        admin
+            .revoke_grant(pb::RevokeGrantRequest {
+                key_id: key.clone(),
+                grant_id: g2.grant_id,
+                ..Default::default()
+            })
+            .await,
+        "NotFoundException",
+    );
+    n.shutdown().await;
+}

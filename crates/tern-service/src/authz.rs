@@ -4,6 +4,7 @@
 //! cached, so the hot path never reparses JSON.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use parking_lot::RwLock;
 use tern_core::ids::KeyId;
@@ -12,6 +13,7 @@ use tern_core::time::UnixMillis;
 use tern_policy::{
     authorize as decide, keys, ConditionContext, Decision, DenyReason, ImplicitDenyReason, Policy, PolicyError, Request,
 };
+use tern_store::GrantRecord;
 
 use crate::caller::{PrincipalKind, RequestContext};
 use crate::error::{ErrorKind, KmsError, KmsResult};
@@ -65,6 +67,10 @@ pub struct Facts<'a> {
     pub encryption_context: Option<&'a BTreeMap<String, String>>,
     /// The alias the request named the key by (`kms:RequestAlias`).
     pub request_alias: Option<&'a str>,
+    /// The key's grants; one that covers the request allows it.
+    pub grants: &'a [Arc<GrantRecord>],
+    /// CreateGrant's operations, grantee and retiring principal.
+    pub grant_request: Option<(&'a [String], &'a str, Option<&'a str>)>,
 }
 
 /// One request's authorization inputs.
@@ -137,6 +143,13 @@ impl Access<'_> {
         if let Some(a) = facts.request_alias {
             c.set(keys::REQUEST_ALIAS, a);
         }
+        if let Some((ops, grantee, retiring)) = facts.grant_request {
+            c.set_multi(keys::GRANT_OPERATIONS, ops.iter().map(String::as_str));
+            c.set("kms:granteeprincipal", grantee);
+            if let Some(r) = retiring {
+                c.set("kms:retiringprincipal", r);
+            }
+        }
         let full_action = format!("kms:{action}");
         let arn = key.arn();
         let req = Request {
@@ -147,7 +160,9 @@ impl Access<'_> {
             context: &c,
         };
         let identity = self.ctx.caller.identity_policies.as_refs();
-        let decision = decide(&policy, &identity, false, &req);
+        let grant_allows =
+            crate::ops::grants::grants_allow(facts.grants, &self.ctx.caller.arn, action, facts.encryption_context);
+        let decision = decide(&policy, &identity, grant_allows, &req);
         if decision.is_allowed() {
             Ok(())
         } else {

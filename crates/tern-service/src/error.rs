@@ -37,6 +37,7 @@ error_kinds! {
     InvalidArnException => 400,
     InvalidMarkerException => 400,
     InvalidGrantTokenException => 400,
+    InvalidGrantIdException => 400,
     AlreadyExistsException => 400,
     MalformedPolicyDocumentException => 400,
     LimitExceededException => 400,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use tern_core::ids::{key_arn, AccountId, AliasName, IdError, KeyId, KeyRef, Region};
 use tern_core::key::{KeyOp, KeyRecord, StateRefusal};
-use tern_store::{AliasRecord, Published, Txn};
+use tern_store::{AliasRecord, GrantRecord, Published, Txn};
 
 use crate::authz::{Access, Facts};
 use crate::caller::Caller;
@@ -16,6 +16,7 @@ use crate::error::{ErrorKind, KmsError, KmsResult};
 pub(crate) trait KeyLookup {
     fn key(&self, id: &KeyId) -> Option<Arc<KeyRecord>>;
     fn alias(&self, account: &AccountId, name: &AliasName) -> Option<Arc<AliasRecord>>;
+    fn grants_of(&self, key: &KeyId) -> Vec<Arc<GrantRecord>>;
 }
 
 impl KeyLookup for Published {
@@ -25,6 +26,9 @@ impl KeyLookup for Published {
     fn alias(&self, account: &AccountId, name: &AliasName) -> Option<Arc<AliasRecord>> {
         self.aliases.get(&(account.clone(), name.clone())).cloned()
     }
+    fn grants_of(&self, key: &KeyId) -> Vec<Arc<GrantRecord>> {
+        Published::grants_of(self, key).cloned().collect()
+    }
 }
 
 impl KeyLookup for Txn<'_> {
@@ -33,6 +37,9 @@ impl KeyLookup for Txn<'_> {
     }
     fn alias(&self, account: &AccountId, name: &AliasName) -> Option<Arc<AliasRecord>> {
         Txn::alias(self, account, name)
+    }
+    fn grants_of(&self, key: &KeyId) -> Vec<Arc<GrantRecord>> {
+        Txn::grants_of(self, key)
     }
 }
 
@@ -142,14 +149,13 @@ pub(crate) fn usable_key(
     op: KeyOp,
 ) -> KmsResult<Arc<KeyRecord>> {
     let k = resolve(view, region, &access.ctx.caller, raw, forms)?;
-    access.check(
-        action,
-        &k,
-        Facts {
-            request_alias: request_alias(raw),
-            ..Default::default()
-        },
-    )?;
+    let grants = view.grants_of(&k.key_id);
+    let facts = Facts {
+        request_alias: request_alias(raw),
+        grants: &grants,
+        ..Default::default()
+    };
+    access.check(action, &k, facts)?;
     check_state(&k, op)?;
     Ok(k)
 }

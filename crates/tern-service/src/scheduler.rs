@@ -105,6 +105,9 @@ impl Kms {
                     for a in txn.aliases_of(&id) {
                         txn.delete_alias(&a.account, &a.name);
                     }
+                    for g in txn.grants_of(&id) {
+                        txn.delete_grant(&id, &g.grant_id);
+                    }
                     txn.audit(service_event_record(&region, "DeleteKey", &k.arn(), &k.account, now));
                     txn.delete_key(&id);
                     true

@@ -175,12 +175,16 @@ impl Kms {
                     ));
                 }
             }
-            key
+            let grants: Vec<_> = view.grants_of(&key.key_id).cloned().collect();
+            (key, grants)
         };
+        let (key, grants) = key;
         ev.resource = Some((key.arn(), key.account.clone()));
         let facts = Facts {
             encryption_context: Some(raw_context),
             request_alias: key_id.and_then(request_alias),
+            grants: &grants,
+            grant_request: None,
         };
         self.access(ctx).check(action, &key, facts)?;
         check_state(&key, KeyOp::Cryptographic)?;
@@ -209,11 +213,14 @@ impl Kms {
         validate::required(raw, "keyId")?;
         let view = self.store.read();
         let key = resolve(&*view, &self.region, &ctx.caller, raw, IdForms::WithAliases)?;
+        let grants: Vec<_> = view.grants_of(&key.key_id).cloned().collect();
         drop(view);
         ev.resource = Some((key.arn(), key.account.clone()));
         let facts = Facts {
             encryption_context: Some(context),
             request_alias: request_alias(raw),
+            grants: &grants,
+            grant_request: None,
         };
         self.access(ctx).check(action, &key, facts)?;
         check_state(&key, KeyOp::Cryptographic)?;
@@ -448,6 +455,7 @@ impl Kms {
             if req.custom_key_store_id.is_some() {
                 return Err(KmsError::unsupported("Custom key stores are not supported by tern."));
             }
+            self.access(ctx).check_identity_only("GenerateRandom")?;
             let n = req
                 .number_of_bytes
                 .ok_or_else(|| KmsError::validation("NumberOfBytes is required."))?;

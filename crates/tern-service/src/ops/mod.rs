@@ -3,6 +3,7 @@
 
 mod aliases;
 mod crypto;
+pub(crate) mod grants;
 mod keys;
 mod policy;
 mod rotation;

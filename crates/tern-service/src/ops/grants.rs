@@ -1,0 +1,461 @@
+//! Grants: CreateGrant, ListGrants, ListRetirableGrants, RetireGrant,
+//! RevokeGrant. A grant gives one grantee a list of operations on one key,
+//! optionally constrained by the encryption context; it is visible as soon
+//! as CreateGrant is acknowledged, so its token is usable at once.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use base64::Engine as _;
+use serde_json::json;
+use tern_core::ids::KeyId;
+use tern_core::key::KeyOp;
+use tern_policy::GrantOperation;
+use tern_proto::pb;
+use tern_store::GrantRecord;
+
+use crate::audit::AuditEvent;
+use crate::authz::{Access, Facts};
+use crate::caller::{PrincipalKind, RequestContext};
+use crate::error::{ErrorKind, KmsError, KmsResult};
+use crate::kms::{random_bytes, Kms};
+use crate::resolve::{check_state, resolve, IdForms};
+use crate::validate;
+
+/// Grants one key may carry.
+pub const MAX_GRANTS_PER_KEY: usize = 50_000;
+/// Pairs an encryption context constraint may hold.
+pub const MAX_CONSTRAINT_PAIRS: usize = 8;
+const TOKEN_PREFIX: &str = "tern-grant-v1:";
+
+/// The token of a grant: opaque to clients, names the key and the grant.
+pub(crate) fn grant_token(key: &KeyId, grant_id: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{TOKEN_PREFIX}{key}:{grant_id}"))
+}
+
+/// Decodes a grant token into (key, grant id).
+pub(crate) fn parse_grant_token(token: &str) -> KmsResult<(KeyId, String)> {
+    let bad = || KmsError::new(ErrorKind::InvalidGrantTokenException, "Invalid grant token.");
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token)
+        .map_err(|_| bad())?;
+    let s = String::from_utf8(raw).map_err(|_| bad())?;
+    let rest = s.strip_prefix(TOKEN_PREFIX).ok_or_else(bad)?;
+    let (key, id) = rest.rsplit_once(':').ok_or_else(bad)?;
+    let key = KeyId::parse(key).map_err(|_| bad())?;
+    if !valid_grant_id(id) {
+        return Err(bad());
+    }
+    Ok((key, id.to_string()))
+}
+
+fn valid_grant_id(id: &str) -> bool {
+    id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+}
+
+fn principal_arn_ok(p: &str) -> bool {
+    let iam = p
+        .strip_prefix("arn:aws:iam::")
+        .and_then(|r| r.split_once(':'))
+        .is_some_and(|(acct, res)| {
+            acct.len() == 12
+                && acct.bytes().all(|b| b.is_ascii_digit())
+                && (res == "root" || res.starts_with("user/") || res.starts_with("role/"))
+        });
+    let service = p.ends_with(".amazonaws.com") && !p.contains(' ');
+    (iam || service) && p.len() <= 256
+}
+
+fn non_empty(m: &BTreeMap<String, String>) -> Option<BTreeMap<String, String>> {
+    (!m.is_empty()).then(|| m.clone())
+}
+
+fn entry(g: &GrantRecord) -> pb::GrantListEntry {
+    let constraints = (g.encryption_context_subset.is_some() || g.encryption_context_equals.is_some()).then(|| {
+        pb::GrantConstraints {
+            encryption_context_subset: g.encryption_context_subset.clone().unwrap_or_default(),
+            encryption_context_equals: g.encryption_context_equals.clone().unwrap_or_default(),
+        }
+    });
+    pb::GrantListEntry {
+        key_id: g.key_id.to_string(),
+        grant_id: g.grant_id.clone(),
+        name: g.name.clone(),
+        creation_date: g.created.as_epoch_seconds(),
+        grantee_principal: g.grantee_principal.clone(),
+        retiring_principal: g.retiring_principal.clone(),
+        issuing_account: format!("arn:aws:iam::{}:root", g.issuing_account),
+        operations: g.operations.clone(),
+        constraints,
+    }
+}
+
+/// Whether any of `grants` lets the caller do `action` under `context`.
+pub(crate) fn grants_allow(
+    grants: &[Arc<GrantRecord>],
+    caller_arn: &str,
+    action: &str,
+    context: Option<&BTreeMap<String, String>>,
+) -> bool {
+    let Ok(op) = GrantOperation::parse(action) else {
+        return false;
+    };
+    let empty = BTreeMap::new();
+    grants.iter().any(|g| {
+        g.grantee_principal == caller_arn
+            && g.operations.iter().any(|o| o == op.as_str())
+            && (!op.takes_encryption_context()
+                || tern_policy::GrantConstraints {
+                    encryption_context_equals: g.encryption_context_equals.clone(),
+                    encryption_context_subset: g.encryption_context_subset.clone(),
+                }
+                .permits(context.unwrap_or(&empty)))
+    })
+}
+
+impl Kms {
+    pub async fn create_grant(
+        &self,
+        ctx: &RequestContext,
+        req: pb::CreateGrantRequest,
+    ) -> KmsResult<pb::CreateGrantResponse> {
+        let ev = AuditEvent::new(
+            "CreateGrant",
+            false,
+            json!({
+                "keyId": req.key_id, "granteePrincipal": req.grantee_principal, "retiringPrincipal": req.retiring_principal,
+                "operations": req.operations, "name": req.name, "constraints": req.constraints,
+            }),
+        );
+        let grant_id = hex::encode(random_bytes::<32>());
+        let (region, ctx2, policies) = (self.region.clone(), ctx.clone(), self.policies.clone());
+        self.mutate(ctx, ev, move |txn, ev, now| {
+            let access = Access {
+                policies: &policies,
+                ctx: &ctx2,
+                now,
+            };
+            validate::required(&req.key_id, "keyId")?;
+            validate::grant_tokens(&req.grant_tokens)?;
+            if !principal_arn_ok(&req.grantee_principal) {
+                return Err(KmsError::new(
+                    ErrorKind::InvalidArnException,
+                    format!(
+                        "The grantee principal {} is not a valid principal.",
+                        req.grantee_principal
+                    ),
+                ));
+            }
+            if let Some(r) = &req.retiring_principal {
+                if !principal_arn_ok(r) {
+                    return Err(KmsError::new(
+                        ErrorKind::InvalidArnException,
+                        format!("The retiring principal {r} is not a valid principal."),
+                    ));
+                }
+            }
+            let ops = GrantOperation::parse_list(&req.operations).map_err(|e| KmsError::validation(e.to_string()))?;
+            let (subset, equals) = match &req.constraints {
+                Some(c) => (
+                    non_empty(&c.encryption_context_subset),
+                    non_empty(&c.encryption_context_equals),
+                ),
+                None => (None, None),
+            };
+            if subset.is_some() || equals.is_some() {
+                if subset
+                    .iter()
+                    .chain(equals.iter())
+                    .any(|m| m.len() > MAX_CONSTRAINT_PAIRS)
+                {
+                    return Err(KmsError::validation(format!(
+                        "An encryption context constraint may hold at most {MAX_CONSTRAINT_PAIRS} pairs."
+                    )));
+                }
+                // Constraints apply only to the operations that take an
+                // encryption context (as in AWS, DescribeKey, RetireGrant and
+                // CreateGrant in the same grant are not constrained); a grant
+                // with none of those cannot carry constraints.
+                if !ops.iter().any(|o| o.takes_encryption_context()) {
+                    return Err(KmsError::validation(
+                        "Encryption context constraints need an operation that takes an encryption context.",
+                    ));
+                }
+            }
+            if let Some(n) = &req.name {
+                if n.is_empty()
+                    || n.len() > 256
+                    || !n.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_:/".contains(&b))
+                {
+                    return Err(KmsError::constraint(
+                        Some(n),
+                        "name",
+                        "Member must satisfy regular expression pattern: ^[a-zA-Z0-9:/_-]+$",
+                    ));
+                }
+            }
+            let key = resolve(&*txn, &region, &ctx2.caller, &req.key_id, IdForms::KeysOnly)?;
+            ev.resource = Some((key.arn(), key.account.clone()));
+            let grants = txn.grants_of(&key.key_id);
+            let facts = Facts {
+                grants: &grants,
+                grant_request: Some((
+                    &req.operations,
+                    &req.grantee_principal,
+                    req.retiring_principal.as_deref(),
+                )),
+                ..Default::default()
+            };
+            access.check("CreateGrant", &key, facts)?;
+            check_state(&key, KeyOp::Cryptographic)?;
+            let operations: Vec<String> = ops.iter().map(|o| o.as_str().to_string()).collect();
+            // Name idempotency: the same grant again answers the existing one.
+            if let Some(n) = &req.name {
+                if let Some(g) = grants.iter().find(|g| {
+                    g.name.as_deref() == Some(n.as_str())
+                        && g.grantee_principal == req.grantee_principal
+                        && g.retiring_principal == req.retiring_principal
+                        && g.operations == operations
+                        && g.encryption_context_subset == subset
+                        && g.encryption_context_equals == equals
+                }) {
+                    ev.response = Some(json!({"grantId": g.grant_id}));
+                    return Ok(pb::CreateGrantResponse {
+                        grant_token: grant_token(&key.key_id, &g.grant_id),
+                        grant_id: g.grant_id.clone(),
+                    });
+                }
+            }
+            if grants.len() >= MAX_GRANTS_PER_KEY {
+                return Err(KmsError::new(
+                    ErrorKind::LimitExceededException,
+                    format!(
+                        "The maximum number of grants ({MAX_GRANTS_PER_KEY}) for {} has been reached.",
+                        key.arn()
+                    ),
+                ));
+            }
+            if req.dry_run == Some(true) {
+                return Err(KmsError::dry_run());
+            }
+            txn.put_grant(GrantRecord {
+                key_id: key.key_id,
+                grant_id: grant_id.clone(),
+                name: req.name.clone(),
+                created: now,
+                issuing_account: ctx2.caller.account.clone(),
+                grantee_principal: req.grantee_principal.clone(),
+                retiring_principal: req.retiring_principal.clone(),
+                operations,
+                encryption_context_subset: subset,
+                encryption_context_equals: equals,
+            });
+            ev.response = Some(json!({"grantId": grant_id}));
+            Ok(pb::CreateGrantResponse {
+                grant_token: grant_token(&key.key_id, &grant_id),
+                grant_id,
+            })
+        })
+        .await
+    }
+
+    pub async fn list_grants(
+        &self,
+        ctx: &RequestContext,
+        req: pb::ListGrantsRequest,
+    ) -> KmsResult<pb::ListGrantsResponse> {
+        let mut ev = AuditEvent::new(
+            "ListGrants",
+            true,
+            json!({"keyId": req.key_id, "limit": req.limit, "marker": req.marker}),
+        );
+        let r = (|| {
+            let limit = validate::int_in_range(req.limit, "limit", 1, 100, 50)? as usize;
+            let k = self.read_key(
+                ctx,
+                &req.key_id,
+                IdForms::KeysOnly,
+                "ListGrants",
+                KeyOp::DescribeKey,
+                &mut ev,
+            )?;
+            let grants: Vec<Arc<GrantRecord>> = self.store.read().grants_of(&k.key_id).cloned().collect();
+            let items = grants
+                .iter()
+                .filter(|g| req.grant_id.as_ref().is_none_or(|id| *id == g.grant_id))
+                .filter(|g| req.grantee_principal.as_ref().is_none_or(|p| *p == g.grantee_principal))
+                .map(|g| (g.grant_id.clone(), entry(g)));
+            let (grants, next) = validate::page(items, req.marker.as_deref(), limit)?;
+            Ok(pb::ListGrantsResponse {
+                grants,
+                truncated: next.is_some(),
+                next_marker: next,
+            })
+        })();
+        self.complete(ctx, ev, r).await
+    }
+
+    pub async fn list_retirable_grants(
+        &self,
+        ctx: &RequestContext,
+        req: pb::ListRetirableGrantsRequest,
+    ) -> KmsResult<pb::ListGrantsResponse> {
+        let ev = AuditEvent::new(
+            "ListRetirableGrants",
+            true,
+            json!({"retiringPrincipal": req.retiring_principal}),
+        );
+        let r = (|| {
+            validate::required(&req.retiring_principal, "retiringPrincipal")?;
+            let limit = validate::int_in_range(req.limit, "limit", 1, 100, 50)? as usize;
+            self.access(ctx).check_identity_only("ListRetirableGrants")?;
+            let view = self.store.read();
+            let items = view
+                .grants
+                .values()
+                .filter(|g| g.retiring_principal.as_deref() == Some(req.retiring_principal.as_str()))
+                .map(|g| (format!("{}/{}", g.key_id, g.grant_id), entry(g)));
+            let (grants, next) = validate::page(items, req.marker.as_deref(), limit)?;
+            Ok(pb::ListGrantsResponse {
+                grants,
+                truncated: next.is_some(),
+                next_marker: next,
+            })
+        })();
+        self.complete(ctx, ev, r).await
+    }
+
+    pub async fn retire_grant(
+        &self,
+        ctx: &RequestContext,
+        req: pb::RetireGrantRequest,
+    ) -> KmsResult<pb::RetireGrantResponse> {
+        let ev = AuditEvent::new(
+            "RetireGrant",
+            false,
+            json!({"keyId": req.key_id, "grantId": req.grant_id}),
+        );
+        let (region, ctx2) = (self.region.clone(), ctx.clone());
+        self.mutate(ctx, ev, move |txn, ev, _now| {
+            let (key_id, grant_id) = match (&req.grant_token, &req.key_id, &req.grant_id) {
+                (Some(t), _, _) => parse_grant_token(t)?,
+                (None, Some(k), Some(g)) => {
+                    let key = resolve(&*txn, &region, &ctx2.caller, k, IdForms::KeysOnly).or_else(|e| {
+                        // The key of a grant may belong to another account: accept its ARN.
+                        match tern_core::ids::KeyRef::parse(k) {
+                            Ok(tern_core::ids::KeyRef::Arn { key, .. }) => txn.key(&key).ok_or(e),
+                            _ => Err(e),
+                        }
+                    })?;
+                    (key.key_id, g.clone())
+                }
+                _ => {
+                    return Err(KmsError::validation(
+                        "Specify either GrantToken or both KeyId and GrantId.",
+                    ))
+                }
+            };
+            if !valid_grant_id(&grant_id) {
+                return Err(KmsError::new(ErrorKind::InvalidGrantIdException, "Invalid grant ID."));
+            }
+            let g = txn
+                .grant(&key_id, &grant_id)
+                .ok_or_else(|| KmsError::not_found(format!("Grant ID {grant_id} not found")))?;
+            if let Some(k) = txn.key(&key_id) {
+                ev.resource = Some((k.arn(), k.account.clone()));
+            }
+            let c = &ctx2.caller;
+            let may = g.retiring_principal.as_deref() == Some(c.arn.as_str())
+                || (g.grantee_principal == c.arn && g.operations.iter().any(|o| o == "RetireGrant"))
+                || (c.kind == PrincipalKind::Root && c.account == g.issuing_account);
+            if !may {
+                return Err(KmsError::new(
+                    ErrorKind::AccessDeniedException,
+                    format!("User: {} is not authorized to retire grant {grant_id}", c.arn),
+                ));
+            }
+            if req.dry_run == Some(true) {
+                return Err(KmsError::dry_run());
+            }
+            txn.delete_grant(&key_id, &grant_id);
+            Ok(pb::RetireGrantResponse {})
+        })
+        .await
+    }
+
+    pub async fn revoke_grant(
+        &self,
+        ctx: &RequestContext,
+        req: pb::RevokeGrantRequest,
+    ) -> KmsResult<pb::RevokeGrantResponse> {
+        let ev = AuditEvent::new(
+            "RevokeGrant",
+            false,
+            json!({"keyId": req.key_id, "grantId": req.grant_id}),
+        );
+        let (region, ctx2, policies) = (self.region.clone(), ctx.clone(), self.policies.clone());
+        self.mutate(ctx, ev, move |txn, ev, now| {
+            let access = Access {
+                policies: &policies,
+                ctx: &ctx2,
+                now,
+            };
+            validate::required(&req.key_id, "keyId")?;
+            let key = resolve(&*txn, &region, &ctx2.caller, &req.key_id, IdForms::KeysOnly)?;
+            ev.resource = Some((key.arn(), key.account.clone()));
+            access.check("RevokeGrant", &key, Facts::default())?;
+            if !valid_grant_id(&req.grant_id) {
+                return Err(KmsError::new(ErrorKind::InvalidGrantIdException, "Invalid grant ID."));
+            }
+            if txn.grant(&key.key_id, &req.grant_id).is_none() {
+                return Err(KmsError::not_found(format!("Grant ID {} not found", req.grant_id)));
+            }
+            if req.dry_run == Some(true) {
+                return Err(KmsError::dry_run());
+            }
+            txn.delete_grant(&key.key_id, &req.grant_id);
+            Ok(pb::RevokeGrantResponse {})
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_round_trip_and_reject_garbage() {
+        let k = KeyId::new_single_region([3; 16]);
+        let id = "a".repeat(64);
+        assert_eq!(parse_grant_token(&grant_token(&k, &id)).unwrap(), (k, id));
+        for bad in [
+            "",
+            "!!",
+            "dGVybg",
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD.encode("tern-grant-v1:x:y"),
+        ] {
+            assert_eq!(
+                parse_grant_token(bad).unwrap_err().kind,
+                ErrorKind::InvalidGrantTokenException
+            );
+        }
+    }
+
+    #[test]
+    fn real_ids_round_trip() {
+        let k = KeyId::new_single_region(random_bytes());
+        let id = hex::encode(random_bytes::<32>());
+        let t = grant_token(&k, &id);
+        assert_eq!(parse_grant_token(&t).unwrap(), (k, id), "{t}");
+    }
+
+    #[test]
+    fn principals() {
+        assert!(principal_arn_ok("arn:aws:iam::111122223333:user/alice"));
+        assert!(principal_arn_ok("arn:aws:iam::111122223333:root"));
+        assert!(principal_arn_ok("dynamodb.amazonaws.com"));
+        assert!(!principal_arn_ok("alice"));
+        assert!(!principal_arn_ok("arn:aws:iam::1:user/x"));
+    }
+}
