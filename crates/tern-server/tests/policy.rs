@@ -489,3 +489,40 @@ async fn grants_give_scoped_access_until_retired_or_revoked() {
     );
     n.shutdown().await;
 }
+
+#[tokio::test]
+async fn conditions_on_rotation_period_deletion_window_and_request_tags() {
+    let n = TestNode::start(REGION).await;
+    let key = key_with_policy(
+        &n,
+        &key_policy(
+            r#",{"Sid":"ShortRotation","Effect":"Deny","Principal":{"AWS":"*"},"Action":"kms:EnableKeyRotation","Resource":"*",
+                 "Condition":{"NumericGreaterThan":{"kms:RotationPeriodInDays":"180"}}},
+               {"Sid":"LongWindow","Effect":"Deny","Principal":{"AWS":"*"},"Action":"kms:ScheduleKeyDeletion","Resource":"*",
+                 "Condition":{"NumericLessThan":{"kms:ScheduleKeyDeletionPendingWindowInDays":"14"}}},
+               {"Sid":"NoProdTags","Effect":"Deny","Principal":{"AWS":"*"},"Action":"kms:TagResource","Resource":"*",
+                 "Condition":{"StringEquals":{"aws:RequestTag/env":"prod"}}}"#,
+        ),
+    )
+    .await;
+    let mut admin = n.admin().await;
+    let rot = |days| pb::EnableKeyRotationRequest {
+        key_id: key.clone(),
+        rotation_period_in_days: Some(days),
+    };
+    assert_kind(admin.enable_key_rotation(rot(365)).await, "AccessDeniedException");
+    admin.enable_key_rotation(rot(90)).await.unwrap();
+    let tag = |v: &str| pb::TagResourceRequest {
+        key_id: key.clone(),
+        tags: vec![tag("env", v)],
+    };
+    assert_kind(admin.tag_resource(tag("prod")).await, "AccessDeniedException");
+    admin.tag_resource(tag("dev")).await.unwrap();
+    let del = |d| pb::ScheduleKeyDeletionRequest {
+        key_id: key.clone(),
+        pending_window_in_days: Some(d),
+    };
+    assert_kind(admin.schedule_key_deletion(del(7)).await, "AccessDeniedException");
+    admin.schedule_key_deletion(del(30)).await.unwrap();
+    n.shutdown().await;
+}

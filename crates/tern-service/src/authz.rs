@@ -71,6 +71,8 @@ pub struct Facts<'a> {
     pub grants: &'a [Arc<GrantRecord>],
     /// CreateGrant's operations, grantee and retiring principal.
     pub grant_request: Option<(&'a [String], &'a str, Option<&'a str>)>,
+    /// Operation-specific condition keys (lowercase) and their values.
+    pub extra: &'a [(String, Vec<String>)],
 }
 
 /// One request's authorization inputs.
@@ -142,6 +144,9 @@ impl Access<'_> {
         }
         if let Some(a) = facts.request_alias {
             c.set(keys::REQUEST_ALIAS, a);
+        }
+        for (k, v) in facts.extra {
+            c.set_multi(k, v.iter().map(String::as_str));
         }
         if let Some((ops, grantee, retiring)) = facts.grant_request {
             c.set_multi(keys::GRANT_OPERATIONS, ops.iter().map(String::as_str));

@@ -185,6 +185,7 @@ impl Kms {
             request_alias: key_id.and_then(request_alias),
             grants: &grants,
             grant_request: None,
+            extra: &[],
         };
         self.access(ctx).check(action, &key, facts)?;
         check_state(&key, KeyOp::Cryptographic)?;
@@ -221,6 +222,7 @@ impl Kms {
             request_alias: request_alias(raw),
             grants: &grants,
             grant_request: None,
+            extra: &[],
         };
         self.access(ctx).check(action, &key, facts)?;
         check_state(&key, KeyOp::Cryptographic)?;

@@ -235,6 +235,26 @@ impl Kms {
         R: Send + 'static,
         F: FnOnce(&mut KeyRecord, tern_core::time::UnixMillis) -> KmsResult<R> + Send + 'static,
     {
+        self.change_key_with(ctx, name, key_id, params, op, Vec::new(), f).await
+    }
+
+    /// [`Kms::change_key`] with request-specific condition keys (e.g.
+    /// `kms:RotationPeriodInDays`) for the policy decision.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn change_key_with<R, F>(
+        &self,
+        ctx: &RequestContext,
+        name: &'static str,
+        key_id: String,
+        params: serde_json::Value,
+        op: KeyOp,
+        extra: Vec<(String, Vec<String>)>,
+        f: F,
+    ) -> KmsResult<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut KeyRecord, tern_core::time::UnixMillis) -> KmsResult<R> + Send + 'static,
+    {
         let ev = AuditEvent::new(name, false, params);
         let (region, ctx2, policies) = (self.region.clone(), ctx.clone(), self.policies.clone());
         self.mutate(ctx, ev, move |txn, ev, now| {
@@ -246,7 +266,16 @@ impl Kms {
             validate::required(&key_id, "keyId")?;
             let k = resolve(&*txn, &region, &ctx2.caller, &key_id, IdForms::KeysOnly)?;
             ev.resource = Some((k.arn(), k.account.clone()));
-            access.check(name, &k, Facts::default())?;
+            let grants = txn.grants_of(&k.key_id);
+            access.check(
+                name,
+                &k,
+                Facts {
+                    grants: &grants,
+                    extra: &extra,
+                    ..Default::default()
+                },
+            )?;
             crate::resolve::check_state(&k, op)?;
             let mut next = (*k).clone();
             let r = f(&mut next, now)?;
@@ -289,12 +318,21 @@ impl Kms {
     ) -> KmsResult<pb::ScheduleKeyDeletionResponse> {
         let params = json!({"keyId": req.key_id, "pendingWindowInDays": req.pending_window_in_days});
         let window = req.pending_window_in_days;
-        self.change_key(
+        let extra = window
+            .map(|w| {
+                vec![(
+                    "kms:schedulekeydeletionpendingwindowindays".to_string(),
+                    vec![w.to_string()],
+                )]
+            })
+            .unwrap_or_default();
+        self.change_key_with(
             ctx,
             "ScheduleKeyDeletion",
             req.key_id,
             params,
             KeyOp::ScheduleKeyDeletion,
+            extra,
             move |k, now| {
                 let days = validate::int_in_range(
                     window,

@@ -45,12 +45,17 @@ impl Kms {
     ) -> KmsResult<pb::EnableKeyRotationResponse> {
         let params = json!({"keyId": req.key_id, "rotationPeriodInDays": req.rotation_period_in_days});
         let period = req.rotation_period_in_days;
-        self.change_key(
+        let extra = vec![(
+            "kms:rotationperiodindays".to_string(),
+            vec![period.unwrap_or(DEFAULT_ROTATION_PERIOD_DAYS as i32).to_string()],
+        )];
+        self.change_key_with(
             ctx,
             "EnableKeyRotation",
             req.key_id,
             params,
             KeyOp::EnableKeyRotation,
+            extra,
             move |k, now| {
                 rotatable(k)?;
                 let days = validate::int_in_range(

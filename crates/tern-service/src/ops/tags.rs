@@ -22,12 +22,24 @@ impl Kms {
             "tags": req.tags.iter().map(|t| json!({"tagKey": t.tag_key, "tagValue": t.tag_value})).collect::<Vec<_>>(),
         });
         let tags = req.tags;
-        self.change_key(
+        // aws:TagKeys and aws:RequestTag/<key> for the policy decision.
+        let mut extra: Vec<(String, Vec<String>)> = vec![(
+            "aws:tagkeys".to_string(),
+            tags.iter().map(|t| t.tag_key.clone()).collect(),
+        )];
+        extra.extend(tags.iter().map(|t| {
+            (
+                format!("aws:requesttag/{}", t.tag_key.to_lowercase()),
+                vec![t.tag_value.clone()],
+            )
+        }));
+        self.change_key_with(
             ctx,
             "TagResource",
             req.key_id,
             params,
             KeyOp::TagResource,
+            extra,
             move |k, _| {
                 validate::merge_tags(&mut k.tags, &tags)?;
                 Ok(pb::TagResourceResponse {})
@@ -43,12 +55,14 @@ impl Kms {
     ) -> KmsResult<pb::UntagResourceResponse> {
         let params = json!({"keyId": req.key_id, "tagKeys": req.tag_keys});
         let keys = req.tag_keys;
-        self.change_key(
+        let extra = vec![("aws:tagkeys".to_string(), keys.clone())];
+        self.change_key_with(
             ctx,
             "UntagResource",
             req.key_id,
             params,
             KeyOp::UntagResource,
+            extra,
             move |k, _| {
                 validate::untag_keys(&keys)?;
                 k.tags.retain(|(tk, _)| !keys.contains(tk));
