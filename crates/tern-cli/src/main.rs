@@ -7,6 +7,11 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
+/// mimalloc: glibc malloc showed up as ~8% of the decrypt path's CPU
+/// (malloc, free, consolidation); mimalloc's thread-local pages avoid it.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod audit;
 mod cluster;
 mod kms;
