@@ -526,3 +526,49 @@ async fn conditions_on_rotation_period_deletion_window_and_request_tags() {
     admin.schedule_key_deletion(del(30)).await.unwrap();
     n.shutdown().await;
 }
+
+#[tokio::test]
+async fn resource_aliases_and_request_alias_conditions() {
+    let n = TestNode::start(REGION).await;
+    // Alice may use a key only while it carries the alias alias/finance-*,
+    // and only when she names it through that alias.
+    let key = key_with_policy(
+        &n,
+        &key_policy(&format!(
+            r#",{{"Sid":"FinanceKeys","Effect":"Allow","Principal":{{"AWS":"{ALICE_ARN}"}},"Action":"kms:Encrypt","Resource":"*",
+                 "Condition":{{"ForAnyValue:StringLike":{{"kms:ResourceAliases":"alias/finance-*"}},"StringLike":{{"kms:RequestAlias":"alias/finance-*"}}}}}}"#
+        )),
+    )
+    .await;
+    let mut admin = n.admin().await;
+    let mut alice = n.client(Credentials::new(ALICE_AKID, ALICE_SECRET)).await;
+    let enc = |id: &str| pb::EncryptRequest {
+        key_id: id.to_string(),
+        plaintext: b"x".to_vec(),
+        ..Default::default()
+    };
+    admin
+        .create_alias(pb::CreateAliasRequest {
+            alias_name: "alias/finance-ledger".into(),
+            target_key_id: key.clone(),
+        })
+        .await
+        .unwrap();
+    alice.encrypt(enc("alias/finance-ledger")).await.unwrap();
+    assert_kind(alice.encrypt(enc(&key)).await, "AccessDeniedException");
+    admin
+        .delete_alias(pb::DeleteAliasRequest {
+            alias_name: "alias/finance-ledger".into(),
+        })
+        .await
+        .unwrap();
+    admin
+        .create_alias(pb::CreateAliasRequest {
+            alias_name: "alias/other".into(),
+            target_key_id: key.clone(),
+        })
+        .await
+        .unwrap();
+    assert_kind(alice.encrypt(enc("alias/other")).await, "AccessDeniedException");
+    n.shutdown().await;
+}

@@ -73,6 +73,8 @@ pub struct Facts<'a> {
     pub grant_request: Option<(&'a [String], &'a str, Option<&'a str>)>,
     /// Operation-specific condition keys (lowercase) and their values.
     pub extra: &'a [(String, Vec<String>)],
+    /// The aliases pointing at the key (`kms:ResourceAliases`).
+    pub resource_aliases: &'a [String],
 }
 
 /// One request's authorization inputs.
@@ -144,6 +146,12 @@ impl Access<'_> {
         }
         if let Some(a) = facts.request_alias {
             c.set(keys::REQUEST_ALIAS, a);
+        }
+        if !facts.resource_aliases.is_empty() {
+            c.set_multi(
+                keys::RESOURCE_ALIASES,
+                facts.resource_aliases.iter().map(String::as_str),
+            );
         }
         for (k, v) in facts.extra {
             c.set_multi(k, v.iter().map(String::as_str));

@@ -17,6 +17,8 @@ pub(crate) trait KeyLookup {
     fn key(&self, id: &KeyId) -> Option<Arc<KeyRecord>>;
     fn alias(&self, account: &AccountId, name: &AliasName) -> Option<Arc<AliasRecord>>;
     fn grants_of(&self, key: &KeyId) -> Vec<Arc<GrantRecord>>;
+    /// Names of the aliases pointing at `key`.
+    fn alias_names_of(&self, key: &KeyId) -> Vec<String>;
 }
 
 impl KeyLookup for Published {
@@ -29,6 +31,9 @@ impl KeyLookup for Published {
     fn grants_of(&self, key: &KeyId) -> Vec<Arc<GrantRecord>> {
         Published::grants_of(self, key).cloned().collect()
     }
+    fn alias_names_of(&self, key: &KeyId) -> Vec<String> {
+        Published::aliases_of(self, key).map(|a| a.name.to_string()).collect()
+    }
 }
 
 impl KeyLookup for Txn<'_> {
@@ -40,6 +45,9 @@ impl KeyLookup for Txn<'_> {
     }
     fn grants_of(&self, key: &KeyId) -> Vec<Arc<GrantRecord>> {
         Txn::grants_of(self, key)
+    }
+    fn alias_names_of(&self, key: &KeyId) -> Vec<String> {
+        Txn::aliases_of(self, key).iter().map(|a| a.name.to_string()).collect()
     }
 }
 
@@ -150,9 +158,11 @@ pub(crate) fn usable_key(
 ) -> KmsResult<Arc<KeyRecord>> {
     let k = resolve(view, region, &access.ctx.caller, raw, forms)?;
     let grants = view.grants_of(&k.key_id);
+    let aliases = view.alias_names_of(&k.key_id);
     let facts = Facts {
         request_alias: request_alias(raw),
         grants: &grants,
+        resource_aliases: &aliases,
         ..Default::default()
     };
     access.check(action, &k, facts)?;

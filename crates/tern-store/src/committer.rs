@@ -163,8 +163,8 @@ impl<'a> Txn<'a> {
     /// Aliases pointing at `key`, pending changes included.
     pub fn aliases_of(&self, key: &KeyId) -> Vec<Arc<AliasRecord>> {
         let mut names: std::collections::BTreeSet<&crate::state::AliasKey> = std::collections::BTreeSet::new();
-        for (k, a) in &self.published.aliases {
-            if a.target == *key {
+        for a in self.published.aliases_of(key) {
+            if let Some((k, _)) = self.published.aliases.get_key_value(&a.key()) {
                 names.insert(k);
             }
         }

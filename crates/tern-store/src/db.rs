@@ -93,7 +93,7 @@ fn load(db: &DB) -> Result<Published, StoreError> {
     for item in db.iterator_cf(cf, IteratorMode::Start) {
         let (_, v) = item.map_err(read_err)?;
         let a: AliasRecord = serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt(format!("alias: {e}")))?;
-        p.aliases.insert(a.key(), Arc::new(a));
+        p.put_alias(a.key(), Arc::new(a));
     }
     let cf = db
         .cf_handle(CF_GRANTS)

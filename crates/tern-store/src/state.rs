@@ -72,13 +72,37 @@ pub struct Published {
     pub keys: BTreeMap<KeyId, Arc<KeyRecord>>,
     pub aliases: BTreeMap<AliasKey, Arc<AliasRecord>>,
     pub grants: BTreeMap<GrantKey, Arc<GrantRecord>>,
+    /// Reverse index: the aliases pointing at each key.
+    pub aliases_by_key: HashMap<KeyId, std::collections::BTreeSet<AliasKey>>,
     pub audit_head: ChainHead,
 }
 
 impl Published {
     pub fn aliases_of(&self, key: &KeyId) -> impl Iterator<Item = &Arc<AliasRecord>> + '_ {
-        let key = *key;
-        self.aliases.values().filter(move |a| a.target == key)
+        self.aliases_by_key
+            .get(key)
+            .into_iter()
+            .flatten()
+            .filter_map(|k| self.aliases.get(k))
+    }
+
+    /// Adds or replaces an alias, keeping the reverse index.
+    pub(crate) fn put_alias(&mut self, k: AliasKey, r: Arc<AliasRecord>) {
+        self.remove_alias(&k);
+        self.aliases_by_key.entry(r.target).or_default().insert(k.clone());
+        self.aliases.insert(k, r);
+    }
+
+    /// Removes an alias, keeping the reverse index.
+    pub(crate) fn remove_alias(&mut self, k: &AliasKey) {
+        if let Some(old) = self.aliases.remove(k) {
+            if let Some(set) = self.aliases_by_key.get_mut(&old.target) {
+                set.remove(k);
+                if set.is_empty() {
+                    self.aliases_by_key.remove(&old.target);
+                }
+            }
+        }
     }
 
     pub fn grants_of(&self, key: &KeyId) -> impl Iterator<Item = &Arc<GrantRecord>> + '_ {
@@ -118,12 +142,8 @@ impl Overlay {
         }
         for (k, v) in self.aliases {
             match v {
-                Some(r) => {
-                    p.aliases.insert(k, r);
-                }
-                None => {
-                    p.aliases.remove(&k);
-                }
+                Some(r) => p.put_alias(k, r),
+                None => p.remove_alias(&k),
             }
         }
         for (k, v) in self.grants {

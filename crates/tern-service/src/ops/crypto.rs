@@ -176,9 +176,10 @@ impl Kms {
                 }
             }
             let grants: Vec<_> = view.grants_of(&key.key_id).cloned().collect();
-            (key, grants)
+            let aliases: Vec<String> = view.aliases_of(&key.key_id).map(|a| a.name.to_string()).collect();
+            (key, grants, aliases)
         };
-        let (key, grants) = key;
+        let (key, grants, aliases) = key;
         ev.resource = Some((key.arn(), key.account.clone()));
         let facts = Facts {
             encryption_context: Some(raw_context),
@@ -186,6 +187,7 @@ impl Kms {
             grants: &grants,
             grant_request: None,
             extra: &[],
+            resource_aliases: &aliases,
         };
         self.access(ctx).check(action, &key, facts)?;
         check_state(&key, KeyOp::Cryptographic)?;
@@ -215,6 +217,7 @@ impl Kms {
         let view = self.store.read();
         let key = resolve(&*view, &self.region, &ctx.caller, raw, IdForms::WithAliases)?;
         let grants: Vec<_> = view.grants_of(&key.key_id).cloned().collect();
+        let aliases: Vec<String> = view.aliases_of(&key.key_id).map(|a| a.name.to_string()).collect();
         drop(view);
         ev.resource = Some((key.arn(), key.account.clone()));
         let facts = Facts {
@@ -223,6 +226,7 @@ impl Kms {
             grants: &grants,
             grant_request: None,
             extra: &[],
+            resource_aliases: &aliases,
         };
         self.access(ctx).check(action, &key, facts)?;
         check_state(&key, KeyOp::Cryptographic)?;

@@ -267,15 +267,14 @@ impl Kms {
             let k = resolve(&*txn, &region, &ctx2.caller, &key_id, IdForms::KeysOnly)?;
             ev.resource = Some((k.arn(), k.account.clone()));
             let grants = txn.grants_of(&k.key_id);
-            access.check(
-                name,
-                &k,
-                Facts {
-                    grants: &grants,
-                    extra: &extra,
-                    ..Default::default()
-                },
-            )?;
+            let aliases = crate::resolve::KeyLookup::alias_names_of(&*txn, &k.key_id);
+            let facts = Facts {
+                grants: &grants,
+                extra: &extra,
+                resource_aliases: &aliases,
+                ..Default::default()
+            };
+            access.check(name, &k, facts)?;
             crate::resolve::check_state(&k, op)?;
             let mut next = (*k).clone();
             let r = f(&mut next, now)?;
