@@ -196,6 +196,8 @@ pub async fn dev(args: DevArgs) -> Result<()> {
     println!("  account            {DEV_ACCOUNT}");
     println!("  AWS_ACCESS_KEY_ID={}", args.access_key_id);
     println!("  AWS_SECRET_ACCESS_KEY={}", args.secret_access_key);
+    println!("  also: user/alice {ALICE_ACCESS_KEY_ID}, user/bob {BOB_ACCESS_KEY_ID} (account {DEV_ACCOUNT}),");
+    println!("        user/carol {CAROL_ACCESS_KEY_ID} (account {CAROL_ACCOUNT}); secrets in the README");
     println!("Try: tern kms create-key --region us-east-1");
     println!("Ctrl-C stops every region.");
     wait_for_ctrl_c().await;
