@@ -95,11 +95,14 @@ fn percent_decode(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(v);
-                i += 3;
-                continue;
+        if b[i] == b'%' {
+            // Work on bytes: the path may hold multi-byte UTF-8 right after '%'.
+            if let Some(&[h, l]) = b.get(i + 1..i + 3) {
+                if let (Some(h), Some(l)) = ((h as char).to_digit(16), (l as char).to_digit(16)) {
+                    out.push((h * 16 + l) as u8);
+                    i += 3;
+                    continue;
+                }
             }
         }
         out.push(b[i]);
@@ -291,6 +294,15 @@ mod tests {
         assert_eq!(a.signed_headers, signed);
         assert!(parse_authorization("Basic abc").is_err());
         assert!(parse_authorization("AWS4-HMAC-SHA256 Credential=a/b, SignedHeaders=host, Signature=00").is_err());
+    }
+
+    #[test]
+    fn percent_decoding_never_panics_and_decodes_the_last_escape() {
+        assert_eq!(percent_decode("/a%20b%2F"), "/a b/");
+        for s in ["/%a\u{e9}", "%", "%e", "%\u{e9}\u{e9}", "/%zz", "\u{1F600}%41"] {
+            let _ = percent_decode(s);
+            let _ = canonical_request("POST", s, s, &[], &[], "");
+        }
     }
 
     #[test]

@@ -141,8 +141,13 @@ pub fn write_root_key_file(path: &Path, key: &RootKey) -> Result<(), ConfigError
         path: path.into(),
         source,
     })?;
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     f.write_all(key.to_hex().as_bytes())
         .and_then(|_| f.sync_all())
+        .and_then(|_| sync_dir(dir))
         .map_err(|source| ConfigError::Read {
             path: path.into(),
             source,

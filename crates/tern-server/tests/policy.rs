@@ -572,3 +572,77 @@ async fn resource_aliases_and_request_alias_conditions() {
     assert_kind(alice.encrypt(enc("alias/other")).await, "AccessDeniedException");
     n.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_grant_holder_can_only_create_narrower_grants_and_aliases_stay_in_their_account() {
+    let n = TestNode::start(REGION).await;
+    let key = key_with_policy(&n, &key_policy("")).await;
+    let mut admin = n.admin().await;
+    let mut alice = n.client(Credentials::new(ALICE_AKID, ALICE_SECRET)).await;
+    let grant = |grantee: &str, ops: &[&str], subset: &[(&str, &str)]| pb::CreateGrantRequest {
+        key_id: key.clone(),
+        grantee_principal: grantee.into(),
+        operations: ops.iter().map(|o| o.to_string()).collect(),
+        constraints: Some(pb::GrantConstraints {
+            encryption_context_subset: context(subset),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    admin
+        .create_grant(grant(ALICE_ARN, &["Decrypt", "CreateGrant"], &[("app", "billing")]))
+        .await
+        .unwrap();
+    // Wider operations or looser constraints are refused; a narrower grant is fine.
+    assert_kind(
+        alice
+            .create_grant(grant(BOB_ARN, &["Decrypt", "Encrypt"], &[("app", "billing")]))
+            .await,
+        "AccessDeniedException",
+    );
+    assert_kind(
+        alice.create_grant(grant(BOB_ARN, &["Decrypt"], &[])).await,
+        "AccessDeniedException",
+    );
+    assert_kind(
+        alice
+            .create_grant(grant(BOB_ARN, &["Decrypt"], &[("app", "search")]))
+            .await,
+        "AccessDeniedException",
+    );
+    alice
+        .create_grant(grant(BOB_ARN, &["Decrypt"], &[("app", "billing"), ("env", "prod")]))
+        .await
+        .unwrap();
+
+    // Listing retirable grants is limited to the caller's own account.
+    let mut carol = n.carol().await;
+    assert_kind(
+        carol
+            .list_retirable_grants(pb::ListRetirableGrantsRequest {
+                retiring_principal: ALICE_ARN.into(),
+                ..Default::default()
+            })
+            .await,
+        "AccessDeniedException",
+    );
+
+    // An alias cannot point at another account's key, even one it may use.
+    let shared = key_with_policy(
+        &n,
+        &key_policy(&format!(
+            r#",{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{CAROL_ACCOUNT}:root"}},"Action":"kms:*","Resource":"*"}}"#
+        )),
+    )
+    .await;
+    assert_kind(
+        carol
+            .create_alias(pb::CreateAliasRequest {
+                alias_name: "alias/borrowed".into(),
+                target_key_id: shared,
+            })
+            .await,
+        "NotFoundException",
+    );
+    n.shutdown().await;
+}

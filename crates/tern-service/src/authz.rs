@@ -61,6 +61,16 @@ pub fn policy_error(e: PolicyError) -> KmsError {
     KmsError::new(kind, e.to_string())
 }
 
+/// What a CreateGrant request asks for.
+#[derive(Debug, Clone, Copy)]
+pub struct GrantRequest<'a> {
+    pub operations: &'a [String],
+    pub grantee: &'a str,
+    pub retiring: Option<&'a str>,
+    pub subset: Option<&'a BTreeMap<String, String>>,
+    pub equals: Option<&'a BTreeMap<String, String>>,
+}
+
 /// Request facts the condition keys see, beyond the caller and the key.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Facts<'a> {
@@ -70,7 +80,7 @@ pub struct Facts<'a> {
     /// The key's grants; one that covers the request allows it.
     pub grants: &'a [Arc<GrantRecord>],
     /// CreateGrant's operations, grantee and retiring principal.
-    pub grant_request: Option<(&'a [String], &'a str, Option<&'a str>)>,
+    pub grant_request: Option<GrantRequest<'a>>,
     /// Operation-specific condition keys (lowercase) and their values.
     pub extra: &'a [(String, Vec<String>)],
     /// The aliases pointing at the key (`kms:ResourceAliases`).
@@ -156,10 +166,10 @@ impl Access<'_> {
         for (k, v) in facts.extra {
             c.set_multi(k, v.iter().map(String::as_str));
         }
-        if let Some((ops, grantee, retiring)) = facts.grant_request {
-            c.set_multi(keys::GRANT_OPERATIONS, ops.iter().map(String::as_str));
-            c.set("kms:granteeprincipal", grantee);
-            if let Some(r) = retiring {
+        if let Some(g) = facts.grant_request {
+            c.set_multi(keys::GRANT_OPERATIONS, g.operations.iter().map(String::as_str));
+            c.set("kms:granteeprincipal", g.grantee);
+            if let Some(r) = g.retiring {
                 c.set("kms:retiringprincipal", r);
             }
         }
@@ -173,8 +183,13 @@ impl Access<'_> {
             context: &c,
         };
         let identity = self.ctx.caller.identity_policies.as_refs();
-        let grant_allows =
-            crate::ops::grants::grants_allow(facts.grants, &self.ctx.caller.arn, action, facts.encryption_context);
+        let grant_allows = crate::ops::grants::grants_allow(
+            facts.grants,
+            &self.ctx.caller.arn,
+            action,
+            facts.encryption_context,
+            facts.grant_request.as_ref(),
+        );
         let decision = decide(&policy, &identity, grant_allows, &req);
         if decision.is_allowed() {
             Ok(())

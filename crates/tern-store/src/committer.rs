@@ -243,6 +243,7 @@ fn commit_group(
     let mut group = Overlay::default();
     let mut batch = WriteBatch::default();
     let mut completions: Vec<(Completion, u64)> = Vec::with_capacity(jobs.len());
+    let mut encode_error: Option<String> = None;
     let (Some(cf_keys), Some(cf_aliases), Some(cf_audit), Some(cf_grants)) = (
         db.cf_handle(CF_KEYS),
         db.cf_handle(CF_ALIASES),
@@ -284,7 +285,7 @@ fn commit_group(
                 match v {
                     Some(r) => match serde_json::to_vec(r.as_ref()) {
                         Ok(bytes) => batch.put_cf(cf_keys, k.as_bytes(), bytes),
-                        Err(_) => continue,
+                        Err(e) => encode_error = Some(e.to_string()),
                     },
                     None => batch.delete_cf(cf_keys, k.as_bytes()),
                 }
@@ -294,7 +295,7 @@ fn commit_group(
                 match v {
                     Some(a) => match serde_json::to_vec(a.as_ref()) {
                         Ok(bytes) => batch.put_cf(cf_aliases, k.as_bytes(), bytes),
-                        Err(_) => continue,
+                        Err(e) => encode_error = Some(e.to_string()),
                     },
                     None => batch.delete_cf(cf_aliases, k.as_bytes()),
                 }
@@ -304,7 +305,7 @@ fn commit_group(
                 match v {
                     Some(g) => match serde_json::to_vec(g.as_ref()) {
                         Ok(bytes) => batch.put_cf(cf_grants, k.as_bytes(), bytes),
-                        Err(_) => continue,
+                        Err(e) => encode_error = Some(e.to_string()),
                     },
                     None => batch.delete_cf(cf_grants, k.as_bytes()),
                 }
@@ -314,7 +315,11 @@ fn commit_group(
         }
     }
 
-    let result = if stats
+    // A record that cannot be encoded fails the whole batch closed: nothing
+    // is written, published or acknowledged.
+    let result = if let Some(e) = encode_error {
+        Err(StoreError::Corrupt(format!("cannot encode a record: {e}")))
+    } else if stats
         .inject_write_failures
         .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
         .is_ok()

@@ -42,6 +42,16 @@ fn parse_alias(raw: &str, for_create: bool) -> KmsResult<AliasName> {
     })
 }
 
+/// An alias and its key live in the same account (as in AWS): another
+/// account's alias names must never show up in this key's
+/// `kms:ResourceAliases`.
+fn same_account(caller: &crate::caller::Caller, key: &tern_core::key::KeyRecord) -> KmsResult<()> {
+    if key.account != caller.account {
+        return Err(KmsError::not_found(format!("Key '{}' does not exist", key.arn())));
+    }
+    Ok(())
+}
+
 fn target_is_alias(raw: &str) -> KmsResult<()> {
     if KeyRef::parse(raw).is_ok_and(|r| r.is_alias()) {
         return Err(KmsError::validation(
@@ -83,6 +93,7 @@ impl Kms {
                 KeyOp::AliasTarget,
             )?;
             ev.resource = Some((key.arn(), key.account.clone()));
+            same_account(caller, &key)?;
             if txn.alias(&caller.account, &name).is_some() {
                 return Err(KmsError::new(
                     ErrorKind::AlreadyExistsException,
@@ -133,6 +144,7 @@ impl Kms {
             let existing = txn.alias(&caller.account, &name).ok_or_else(|| alias_not_found(&region, &caller.account, &name))?;
             let key = usable_key(&*txn, &region, &access, &req.target_key_id, IdForms::KeysOnly, "UpdateAlias", KeyOp::AliasTarget)?;
             ev.resource = Some((key.arn(), key.account.clone()));
+            same_account(caller, &key)?;
             if let Some(old) = txn.key(&existing.target) {
                 access.check("UpdateAlias", &old, Facts::default())?;
                 if old.key_spec != key.key_spec || old.key_usage != key.key_usage {

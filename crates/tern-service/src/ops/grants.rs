@@ -15,7 +15,7 @@ use tern_proto::pb;
 use tern_store::GrantRecord;
 
 use crate::audit::AuditEvent;
-use crate::authz::{Access, Facts};
+use crate::authz::{Access, Facts, GrantRequest};
 use crate::caller::{PrincipalKind, RequestContext};
 use crate::error::{ErrorKind, KmsError, KmsResult};
 use crate::kms::{random_bytes, Kms};
@@ -54,6 +54,12 @@ fn valid_grant_id(id: &str) -> bool {
 }
 
 fn principal_arn_ok(p: &str) -> bool {
+    let sts = p
+        .strip_prefix("arn:aws:sts::")
+        .and_then(|r| r.split_once(':'))
+        .is_some_and(|(acct, res)| {
+            acct.len() == 12 && acct.bytes().all(|b| b.is_ascii_digit()) && res.starts_with("assumed-role/")
+        });
     let iam = p
         .strip_prefix("arn:aws:iam::")
         .and_then(|r| r.split_once(':'))
@@ -63,7 +69,7 @@ fn principal_arn_ok(p: &str) -> bool {
                 && (res == "root" || res.starts_with("user/") || res.starts_with("role/"))
         });
     let service = p.ends_with(".amazonaws.com") && !p.contains(' ');
-    (iam || service) && p.len() <= 256
+    (iam || sts || service) && p.len() <= 256
 }
 
 fn non_empty(m: &BTreeMap<String, String>) -> Option<BTreeMap<String, String>> {
@@ -96,6 +102,7 @@ pub(crate) fn grants_allow(
     caller_arn: &str,
     action: &str,
     context: Option<&BTreeMap<String, String>>,
+    grant_request: Option<&GrantRequest<'_>>,
 ) -> bool {
     let Ok(op) = GrantOperation::parse(action) else {
         return false;
@@ -110,7 +117,26 @@ pub(crate) fn grants_allow(
                     encryption_context_subset: g.encryption_context_subset.clone(),
                 }
                 .permits(context.unwrap_or(&empty)))
+            && (op != GrantOperation::CreateGrant || grant_request.is_some_and(|r| narrower(g, r)))
     })
+}
+
+/// A grant holding CreateGrant may only create grants no wider than itself:
+/// a subset of its operations, under constraints at least as strict.
+fn narrower(parent: &GrantRecord, child: &GrantRequest<'_>) -> bool {
+    let ops_ok = child.operations.iter().all(|o| parent.operations.contains(o));
+    let equals_ok = parent
+        .encryption_context_equals
+        .as_ref()
+        .is_none_or(|e| child.equals == Some(e));
+    let contains = |outer: Option<&BTreeMap<String, String>>, inner: &BTreeMap<String, String>| {
+        outer.is_some_and(|o| inner.iter().all(|(k, v)| o.get(k) == Some(v)))
+    };
+    let subset_ok = parent
+        .encryption_context_subset
+        .as_ref()
+        .is_none_or(|s| contains(child.subset, s) || contains(child.equals, s));
+    ops_ok && equals_ok && subset_ok
 }
 
 impl Kms {
@@ -199,11 +225,13 @@ impl Kms {
             let grants = txn.grants_of(&key.key_id);
             let facts = Facts {
                 grants: &grants,
-                grant_request: Some((
-                    &req.operations,
-                    &req.grantee_principal,
-                    req.retiring_principal.as_deref(),
-                )),
+                grant_request: Some(GrantRequest {
+                    operations: &req.operations,
+                    grantee: &req.grantee_principal,
+                    retiring: req.retiring_principal.as_deref(),
+                    subset: subset.as_ref(),
+                    equals: equals.as_ref(),
+                }),
                 ..Default::default()
             };
             access.check("CreateGrant", &key, facts)?;
@@ -309,6 +337,17 @@ impl Kms {
             validate::required(&req.retiring_principal, "retiringPrincipal")?;
             let limit = validate::int_in_range(req.limit, "limit", 1, 100, 50)? as usize;
             self.access(ctx).check_identity_only("ListRetirableGrants")?;
+            // Only the retiring principals of the caller's own account.
+            let account_of = |arn: &str| arn.split(':').nth(4).map(str::to_string);
+            if account_of(&req.retiring_principal).as_deref() != Some(ctx.caller.account.as_str()) {
+                return Err(KmsError::new(
+                    ErrorKind::AccessDeniedException,
+                    format!(
+                        "User: {} is not authorized to list the retirable grants of {}",
+                        ctx.caller.arn, req.retiring_principal
+                    ),
+                ));
+            }
             let view = self.store.read();
             let items = view
                 .grants
