@@ -159,7 +159,8 @@ pub struct PrincipalRegistry {
 }
 
 fn valid_user_name(name: &str) -> bool {
-    // IAM: 1 to 64 of [A-Za-z0-9+=,.@_-].
+    // IAM: 1 to 64 of [A-Za-z0-9+=,.@_-]; `role/<name>` configures a role.
+    let name = name.strip_prefix("role/").unwrap_or(name);
     !name.is_empty()
         && name.len() <= 64
         && name
@@ -199,7 +200,12 @@ impl PrincipalRegistry {
                 if user.secret_access_key.is_empty() {
                     return Err(PrincipalsError::EmptySecret(user.access_key_id.clone()));
                 }
-                let (arn, kind, principal_id) = if user.name == "root" {
+                let (arn, kind, principal_id) = if let Some(role) = user.name.strip_prefix("role/") {
+                    // A role's credentials act as an assumed-role session.
+                    let arn = format!("arn:aws:sts::{}:assumed-role/{role}/tern", account.id);
+                    let id = format!("AROA{}:tern", &user_principal_id(&arn)[4..]);
+                    (arn, PrincipalKind::AssumedRole, id)
+                } else if user.name == "root" {
                     // CloudTrail shows the account root's principalId as the account id.
                     (
                         format!("arn:aws:iam::{}:root", account.id),

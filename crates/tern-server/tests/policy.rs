@@ -646,3 +646,63 @@ async fn a_grant_holder_can_only_create_narrower_grants_and_aliases_stay_in_thei
     );
     n.shutdown().await;
 }
+
+#[tokio::test]
+async fn roles_are_assumed_role_sessions_matched_by_their_role_arn() {
+    // The role is configured in the last account of the harness's
+    // principals (carol's, 444455556666), so its use of the admin's key is
+    // cross-account: key policy and identity policy must both allow it.
+    let n = TestNode::start_with_principals(
+        REGION,
+        &format!(
+            r#"{}
+[[accounts.users]]
+name = "role/Auditor"
+access_key_id = "AKIAROLEAUDITOR00001"
+secret_access_key = "auditor-secret"
+policies = ['{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"kms:*","Resource":"*"}}]}}']
+"#,
+            principals_toml()
+        ),
+    )
+    .await;
+    let role_arn = "arn:aws:iam::444455556666:role/Auditor";
+    let key = key_with_policy(
+        &n,
+        &key_policy(&format!(
+            r#",{{"Effect":"Allow","Principal":{{"AWS":"{role_arn}"}},"Action":"kms:DescribeKey","Resource":"*","Condition":{{"ArnEquals":{{"aws:PrincipalArn":"{role_arn}"}}}}}}"#
+        )),
+    )
+    .await;
+    let mut auditor = n
+        .client(Credentials::new("AKIAROLEAUDITOR00001", "auditor-secret"))
+        .await;
+    auditor
+        .describe_key(pb::DescribeKeyRequest {
+            key_id: key.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_kind(
+        auditor
+            .encrypt(pb::EncryptRequest {
+                key_id: key,
+                plaintext: b"x".to_vec(),
+                ..Default::default()
+            })
+            .await,
+        "AccessDeniedException",
+    );
+    let rec = n
+        .audit_records()
+        .into_iter()
+        .find(|r| r["eventName"] == "DescribeKey")
+        .unwrap();
+    assert_eq!(rec["userIdentity"]["type"], "AssumedRole");
+    assert_eq!(
+        rec["userIdentity"]["arn"],
+        "arn:aws:sts::444455556666:assumed-role/Auditor/tern"
+    );
+    n.shutdown().await;
+}

@@ -95,8 +95,23 @@ pub struct Access<'a> {
     pub now: UnixMillis,
 }
 
+/// The role ARN behind an assumed-role session ARN
+/// (`arn:aws:sts::<acct>:assumed-role/<role>/<session>`), which is what
+/// `aws:PrincipalArn` holds for such callers.
+fn role_of_session(arn: &str) -> Option<String> {
+    let rest = arn.strip_prefix("arn:aws:sts::")?;
+    let (acct, res) = rest.split_once(':')?;
+    let role = res.strip_prefix("assumed-role/")?.split('/').next()?;
+    Some(format!("arn:aws:iam::{acct}:role/{role}"))
+}
+
 fn base_context(ctx: &RequestContext, now: UnixMillis) -> ConditionContext {
     let mut c = ConditionContext::new();
+    if ctx.caller.kind == PrincipalKind::AssumedRole {
+        if let Some(role) = role_of_session(&ctx.caller.arn) {
+            c.set(keys::PRINCIPAL_ARN, role);
+        }
+    }
     c.set(keys::CURRENT_TIME, now.to_rfc3339());
     c.set(keys::EPOCH_TIME, (now.0 / 1000).to_string());
     c.set(

@@ -106,6 +106,15 @@ impl TestNode {
 
     /// Starts a node of `region` reading `clock` (several nodes may share one).
     pub async fn start_with_clock(region: &str, clock: Arc<FakeClock>) -> TestNode {
+        Self::start_full(region, clock, &principals_toml()).await
+    }
+
+    /// Starts a node of `region` with its own principals configuration.
+    pub async fn start_with_principals(region: &str, principals: &str) -> TestNode {
+        Self::start_full(region, Arc::new(FakeClock::new(START)), principals).await
+    }
+
+    async fn start_full(region: &str, clock: Arc<FakeClock>, principals: &str) -> TestNode {
         let dir = tempfile::Builder::new().prefix("tern-test-").tempdir().unwrap();
         let mut root = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut root);
@@ -114,7 +123,7 @@ impl TestNode {
             data_dir: dir.path().join("data"),
             listen: "127.0.0.1:0".parse().unwrap(),
             root_key: RootKey::from_bytes(root),
-            principals: Arc::new(PrincipalRegistry::from_toml(&principals_toml()).unwrap()),
+            principals: Arc::new(PrincipalRegistry::from_toml(principals).unwrap()),
             clock: clock.clone(),
             scheduler_interval: None,
         })
