@@ -133,6 +133,26 @@ impl Kms {
         Ok(k)
     }
 
+    /// [`Kms::mutate`] for operations that authorize inside the transaction:
+    /// the closure also gets the request's [`Access`] (at the transaction's
+    /// time) and the region.
+    pub(crate) async fn mutate_authorized<R, F>(&self, ctx: &RequestContext, ev: AuditEvent, f: F) -> KmsResult<R>
+    where
+        R: Send + 'static,
+        F: for<'a> FnOnce(&mut Txn<'a>, &mut AuditEvent, &Access<'_>, &Region) -> KmsResult<R> + Send + 'static,
+    {
+        let (region, ctx2, policies) = (self.region.clone(), ctx.clone(), self.policies.clone());
+        self.mutate(ctx, ev, move |txn, ev, now| {
+            let access = Access {
+                policies: &policies,
+                ctx: &ctx2,
+                now,
+            };
+            f(txn, ev, &access, &region)
+        })
+        .await
+    }
+
     /// Fresh material for `key`, wrapped under the root key.
     pub(crate) fn new_material(
         &self,

@@ -8,7 +8,7 @@ use tern_proto::pb;
 use tern_store::AliasRecord;
 
 use crate::audit::AuditEvent;
-use crate::authz::{Access, Facts};
+use crate::authz::Facts;
 use crate::caller::RequestContext;
 use crate::error::{ErrorKind, KmsError, KmsResult};
 use crate::kms::Kms;
@@ -72,21 +72,16 @@ impl Kms {
             false,
             json!({"aliasName": req.alias_name, "targetKeyId": req.target_key_id}),
         );
-        let (region, ctx2, policies) = (self.region.clone(), ctx.clone(), self.policies.clone());
-        self.mutate(ctx, ev, move |txn, ev, now| {
-            let access = Access {
-                policies: &policies,
-                ctx: &ctx2,
-                now,
-            };
+        self.mutate_authorized(ctx, ev, move |txn, ev, access, region| {
+            let (ctx2, now) = (access.ctx, access.now);
             let caller = &ctx2.caller;
             let name = parse_alias(&req.alias_name, true)?;
             validate::required(&req.target_key_id, "targetKeyId")?;
             target_is_alias(&req.target_key_id)?;
             let key = usable_key(
                 &*txn,
-                &region,
-                &access,
+                region,
+                access,
                 &req.target_key_id,
                 IdForms::KeysOnly,
                 "CreateAlias",
@@ -99,7 +94,7 @@ impl Kms {
                     ErrorKind::AlreadyExistsException,
                     format!(
                         "An alias with the name {} already exists",
-                        alias_arn(&region, &caller.account, &name)
+                        alias_arn(region, &caller.account, &name)
                     ),
                 ));
             }
@@ -134,15 +129,14 @@ impl Kms {
             false,
             json!({"aliasName": req.alias_name, "targetKeyId": req.target_key_id}),
         );
-        let (region, ctx2, policies) = (self.region.clone(), ctx.clone(), self.policies.clone());
-        self.mutate(ctx, ev, move |txn, ev, now| {
-            let access = Access { policies: &policies, ctx: &ctx2, now };
+        self.mutate_authorized(ctx, ev, move |txn, ev, access, region| {
+            let (ctx2, now) = (access.ctx, access.now);
             let caller = &ctx2.caller;
             let name = parse_alias(&req.alias_name, true)?;
             validate::required(&req.target_key_id, "targetKeyId")?;
             target_is_alias(&req.target_key_id)?;
-            let existing = txn.alias(&caller.account, &name).ok_or_else(|| alias_not_found(&region, &caller.account, &name))?;
-            let key = usable_key(&*txn, &region, &access, &req.target_key_id, IdForms::KeysOnly, "UpdateAlias", KeyOp::AliasTarget)?;
+            let existing = txn.alias(&caller.account, &name).ok_or_else(|| alias_not_found(region, &caller.account, &name))?;
+            let key = usable_key(&*txn, region, access, &req.target_key_id, IdForms::KeysOnly, "UpdateAlias", KeyOp::AliasTarget)?;
             ev.resource = Some((key.arn(), key.account.clone()));
             same_account(caller, &key)?;
             if let Some(old) = txn.key(&existing.target) {
@@ -173,18 +167,13 @@ impl Kms {
         req: pb::DeleteAliasRequest,
     ) -> KmsResult<pb::DeleteAliasResponse> {
         let ev = AuditEvent::new("DeleteAlias", false, json!({"aliasName": req.alias_name}));
-        let (region, ctx2, policies) = (self.region.clone(), ctx.clone(), self.policies.clone());
-        self.mutate(ctx, ev, move |txn, ev, now| {
-            let access = Access {
-                policies: &policies,
-                ctx: &ctx2,
-                now,
-            };
+        self.mutate_authorized(ctx, ev, move |txn, ev, access, region| {
+            let ctx2 = access.ctx;
             let caller = &ctx2.caller;
             let name = parse_alias(&req.alias_name, false)?;
             let existing = txn
                 .alias(&caller.account, &name)
-                .ok_or_else(|| alias_not_found(&region, &caller.account, &name))?;
+                .ok_or_else(|| alias_not_found(region, &caller.account, &name))?;
             if let Some(key) = txn.key(&existing.target) {
                 ev.resource = Some((key.arn(), key.account.clone()));
                 access.check("DeleteAlias", &key, Facts::default())?;

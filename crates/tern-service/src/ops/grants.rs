@@ -15,7 +15,7 @@ use tern_proto::pb;
 use tern_store::GrantRecord;
 
 use crate::audit::AuditEvent;
-use crate::authz::{Access, Facts, GrantRequest};
+use crate::authz::{Facts, GrantRequest};
 use crate::caller::{PrincipalKind, RequestContext};
 use crate::error::{ErrorKind, KmsError, KmsResult};
 use crate::kms::{random_bytes, Kms};
@@ -154,13 +154,8 @@ impl Kms {
             }),
         );
         let grant_id = hex::encode(random_bytes::<32>());
-        let (region, ctx2, policies) = (self.region.clone(), ctx.clone(), self.policies.clone());
-        self.mutate(ctx, ev, move |txn, ev, now| {
-            let access = Access {
-                policies: &policies,
-                ctx: &ctx2,
-                now,
-            };
+        self.mutate_authorized(ctx, ev, move |txn, ev, access, region| {
+            let (ctx2, now) = (access.ctx, access.now);
             validate::required(&req.key_id, "keyId")?;
             validate::grant_tokens(&req.grant_tokens)?;
             if !principal_arn_ok(&req.grantee_principal) {
@@ -220,7 +215,7 @@ impl Kms {
                     ));
                 }
             }
-            let key = resolve(&*txn, &region, &ctx2.caller, &req.key_id, IdForms::KeysOnly)?;
+            let key = resolve(&*txn, region, &ctx2.caller, &req.key_id, IdForms::KeysOnly)?;
             ev.resource = Some((key.arn(), key.account.clone()));
             let grants = txn.grants_of(&key.key_id);
             let facts = Facts {
@@ -432,15 +427,10 @@ impl Kms {
             false,
             json!({"keyId": req.key_id, "grantId": req.grant_id}),
         );
-        let (region, ctx2, policies) = (self.region.clone(), ctx.clone(), self.policies.clone());
-        self.mutate(ctx, ev, move |txn, ev, now| {
-            let access = Access {
-                policies: &policies,
-                ctx: &ctx2,
-                now,
-            };
+        self.mutate_authorized(ctx, ev, move |txn, ev, access, region| {
+            let ctx2 = access.ctx;
             validate::required(&req.key_id, "keyId")?;
-            let key = resolve(&*txn, &region, &ctx2.caller, &req.key_id, IdForms::KeysOnly)?;
+            let key = resolve(&*txn, region, &ctx2.caller, &req.key_id, IdForms::KeysOnly)?;
             ev.resource = Some((key.arn(), key.account.clone()));
             access.check("RevokeGrant", &key, Facts::default())?;
             if !valid_grant_id(&req.grant_id) {

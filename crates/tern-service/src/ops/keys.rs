@@ -10,7 +10,7 @@ use tern_core::key::{
 use tern_proto::pb;
 
 use crate::audit::AuditEvent;
-use crate::authz::{Access, Facts};
+use crate::authz::Facts;
 use crate::caller::RequestContext;
 use crate::error::{ErrorKind, KmsError, KmsResult};
 use crate::kms::{random_bytes, Kms};
@@ -256,15 +256,10 @@ impl Kms {
         F: FnOnce(&mut KeyRecord, tern_core::time::UnixMillis) -> KmsResult<R> + Send + 'static,
     {
         let ev = AuditEvent::new(name, false, params);
-        let (region, ctx2, policies) = (self.region.clone(), ctx.clone(), self.policies.clone());
-        self.mutate(ctx, ev, move |txn, ev, now| {
-            let access = Access {
-                policies: &policies,
-                ctx: &ctx2,
-                now,
-            };
+        self.mutate_authorized(ctx, ev, move |txn, ev, access, region| {
+            let (ctx2, now) = (access.ctx, access.now);
             validate::required(&key_id, "keyId")?;
-            let k = resolve(&*txn, &region, &ctx2.caller, &key_id, IdForms::KeysOnly)?;
+            let k = resolve(&*txn, region, &ctx2.caller, &key_id, IdForms::KeysOnly)?;
             ev.resource = Some((k.arn(), k.account.clone()));
             let grants = txn.grants_of(&k.key_id);
             let aliases = crate::resolve::KeyLookup::alias_names_of(&*txn, &k.key_id);
