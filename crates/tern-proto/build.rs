@@ -7,7 +7,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::env::set_var("PROTOC", protoc);
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../proto");
     let kms = root.join("tern/kms/v1/kms.proto");
+    let raft = root.join("tern/raft/v1/raft.proto");
     println!("cargo:rerun-if-changed={}", kms.display());
+    println!("cargo:rerun-if-changed={}", raft.display());
     let b64 = "#[serde(with = \"crate::b64\")]";
     tonic_build::configure()
         // BTreeMap: deterministic encoding and canonical ordering of contexts.
@@ -19,6 +21,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .field_attribute("plaintext", b64)
         .field_attribute("ciphertext_blob", b64)
         .field_attribute("KeyMetadata.aws_account_id", "#[serde(rename = \"AWSAccountId\")]")
-        .compile_protos(&[kms], &[root])?;
+        .compile_protos(&[kms, raft], &[root])?;
     Ok(())
 }

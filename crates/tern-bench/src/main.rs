@@ -302,6 +302,7 @@ async fn start_node(dir: &std::path::Path) -> Result<tern_server::Node> {
         principals: Arc::new(tern_server::auth::PrincipalRegistry::from_toml(&principals)?),
         clock: Arc::new(tern_service::SystemClock),
         scheduler_interval: None,
+        cluster: None,
     })
     .await?;
     Ok(node)

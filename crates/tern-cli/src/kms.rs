@@ -247,6 +247,8 @@ operations! {
     "disable-key-rotation" => disable_key_rotation(DisableKeyRotationRequest);
     "get-key-rotation-status" => get_key_rotation_status(GetKeyRotationStatusRequest);
     "rotate-key-on-demand" => rotate_key_on_demand(RotateKeyOnDemandRequest);
+    "replicate-key" => replicate_key(ReplicateKeyRequest);
+    "update-primary-region" => update_primary_region(UpdatePrimaryRegionRequest);
     "list-key-rotations" => list_key_rotations(ListKeyRotationsRequest);
     "create-grant" => create_grant(CreateGrantRequest);
     "list-grants" => list_grants(ListGrantsRequest);

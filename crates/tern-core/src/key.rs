@@ -309,6 +309,32 @@ pub struct KeyRecord {
     pub rotation: RotationConfig,
     /// Oldest first; the last one encrypts.
     pub materials: Vec<MaterialRecord>,
+    /// Multi-Region keys: material this region holds but that does not
+    /// encrypt yet, because not every replica region has acknowledged it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending_materials: Vec<MaterialRecord>,
+    /// Multi-Region keys: this region's copy of the replicated shared state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multi_region: Option<MultiRegionView>,
+}
+
+/// A Multi-Region key's shared properties as one region last applied them
+/// from the replication log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MultiRegionView {
+    pub primary: Region,
+    /// Replica regions (the primary excluded), in the order they were added.
+    pub replicas: Vec<Region>,
+}
+
+impl MultiRegionView {
+    /// Every region holding the key, primary first.
+    pub fn regions(&self) -> impl Iterator<Item = &Region> {
+        std::iter::once(&self.primary).chain(self.replicas.iter())
+    }
+    pub fn is_primary(&self, r: &Region) -> bool {
+        &self.primary == r
+    }
 }
 
 impl KeyRecord {
@@ -320,8 +346,12 @@ impl KeyRecord {
         self.materials.last()
     }
 
+    /// A material this region holds, current, old or awaiting activation.
     pub fn material(&self, id: &KeyMaterialId) -> Option<&MaterialRecord> {
-        self.materials.iter().find(|m| &m.id == id)
+        self.materials
+            .iter()
+            .chain(self.pending_materials.iter())
+            .find(|m| &m.id == id)
     }
 
     pub fn tag_map(&self) -> BTreeMap<&str, &str> {

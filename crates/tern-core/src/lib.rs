@@ -14,5 +14,6 @@ pub mod context;
 pub mod crypto;
 pub mod ids;
 pub mod key;
+pub mod seal;
 pub mod sigv4;
 pub mod time;

@@ -1,5 +1,6 @@
 //! Generated protobuf messages and tonic stubs for tern's client API
-//! (`proto/tern/kms/v1/kms.proto`).
+//! (`proto/tern/kms/v1/kms.proto`) and the peer API between regions
+//! (`proto/tern/raft/v1/raft.proto`).
 //!
 //! This crate holds no logic. The service layer uses the messages as its
 //! request and response types; only tern-server and tern-client touch the
@@ -13,7 +14,15 @@ pub mod kms {
     }
 }
 
+pub mod raft {
+    pub mod v1 {
+        tonic::include_proto!("tern.raft.v1");
+    }
+}
+
 pub use kms::v1 as pb;
+/// The peer API between regions (`proto/tern/raft/v1/raft.proto`).
+pub use raft::v1 as raft_pb;
 
 /// Serde for blob members: standard base64 strings, as on the AWS wire.
 pub mod b64 {

@@ -84,6 +84,8 @@ grpc_api! {
     disable_key_rotation(DisableKeyRotationRequest) -> DisableKeyRotationResponse;
     get_key_rotation_status(GetKeyRotationStatusRequest) -> GetKeyRotationStatusResponse;
     rotate_key_on_demand(RotateKeyOnDemandRequest) -> RotateKeyOnDemandResponse;
+    replicate_key(ReplicateKeyRequest) -> ReplicateKeyResponse;
+    update_primary_region(UpdatePrimaryRegionRequest) -> UpdatePrimaryRegionResponse;
     list_key_rotations(ListKeyRotationsRequest) -> ListKeyRotationsResponse;
     create_grant(CreateGrantRequest) -> CreateGrantResponse;
     list_grants(ListGrantsRequest) -> ListGrantsResponse;

@@ -16,4 +16,4 @@ pub mod grpc_error;
 pub mod node;
 pub mod telemetry;
 
-pub use node::{Node, NodeError, NodeOptions};
+pub use node::{ClusterOptions, Node, NodeError, NodeOptions};

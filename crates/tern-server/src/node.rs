@@ -29,6 +29,25 @@ pub enum NodeError {
     Store(#[from] tern_store::StoreError),
     #[error("cannot listen on {addr}: {source}")]
     Listen { addr: SocketAddr, source: std::io::Error },
+    #[error("replication: {0}")]
+    Replication(String),
+}
+
+/// How a node joins its Multi-Region cluster.
+#[derive(Debug)]
+pub struct ClusterOptions {
+    pub node_id: tern_replication::NodeId,
+    /// Every region of the cluster, this one included.
+    pub members: Vec<tern_replication::Member>,
+    /// The peer port, already bound (so its address can be in `members`
+    /// before the node starts).
+    pub peer_listener: std::net::TcpListener,
+    pub sealing_key: tern_core::seal::SealingKey,
+    pub timing: tern_replication::Timing,
+    /// Snapshot and compact the Raft log every this many entries.
+    pub snapshot_every: u64,
+    /// Injected faults on the peer transport (empty in production).
+    pub faults: Arc<tern_replication::fault::FaultPlan>,
 }
 
 /// Everything a node needs to start.
@@ -43,6 +62,8 @@ pub struct NodeOptions {
     /// How often automatic rotation and deletion are checked; `None` turns
     /// the background scheduler off (tests drive it by hand).
     pub scheduler_interval: Option<Duration>,
+    /// `None`: a standalone region without Multi-Region keys.
+    pub cluster: Option<ClusterOptions>,
 }
 
 /// A running region node.
@@ -52,6 +73,8 @@ pub struct Node {
     addr: SocketAddr,
     cancel: CancellationToken,
     server: JoinHandle<Result<(), tonic::transport::Error>>,
+    peer_server: Option<JoinHandle<Result<(), tonic::transport::Error>>>,
+    peer_addr: Option<SocketAddr>,
     scheduler: Option<JoinHandle<()>>,
 }
 
@@ -60,7 +83,43 @@ impl Node {
         let store = Store::open(&StoreConfig {
             path: opts.data_dir.clone(),
         })?;
-        let kms = Arc::new(Kms::new(opts.region.clone(), store, opts.root_key, opts.clock.clone()));
+        let cancel = CancellationToken::new();
+        let mut kms = Kms::new(opts.region.clone(), store.clone(), opts.root_key.clone(), opts.clock.clone());
+        let mut peer_server = None;
+        let mut peer_addr = None;
+        if let Some(c) = opts.cluster {
+            let cfg = tern_replication::ReplicationConfig {
+                region: opts.region.clone(),
+                node_id: c.node_id,
+                members: c.members,
+                dir: opts.data_dir.join("raft"),
+                timing: c.timing,
+                snapshot_every: c.snapshot_every,
+                plan: c.faults,
+                sealing: c.sealing_key,
+                root: opts.root_key.clone(),
+            };
+            let repl = tern_replication::Replication::start(cfg, store)
+                .await
+                .map_err(NodeError::Replication)?;
+            let listen_err = |source| NodeError::Listen {
+                addr: opts.listen,
+                source,
+            };
+            c.peer_listener.set_nonblocking(true).map_err(listen_err)?;
+            let addr = c.peer_listener.local_addr().map_err(listen_err)?;
+            let listener = TcpListener::from_std(c.peer_listener).map_err(listen_err)?;
+            let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+            let shutdown = cancel.clone();
+            peer_server = Some(tokio::spawn(
+                tonic::transport::Server::builder()
+                    .add_service(repl.peer_service())
+                    .serve_with_incoming_shutdown(incoming, async move { shutdown.cancelled().await }),
+            ));
+            peer_addr = Some(addr);
+            kms = kms.with_replication(repl);
+        }
+        let kms = Arc::new(kms);
         let listener = TcpListener::bind(opts.listen)
             .await
             .map_err(|source| NodeError::Listen {
@@ -71,7 +130,6 @@ impl Node {
             addr: opts.listen,
             source,
         })?;
-        let cancel = CancellationToken::new();
 
         let clock = opts.clock.clone();
         let auth = SigV4AuthLayer::new(opts.principals.clone(), opts.region.as_str())
@@ -100,6 +158,8 @@ impl Node {
             addr,
             cancel,
             server,
+            peer_server,
+            peer_addr,
             scheduler,
         })
     }
@@ -117,6 +177,15 @@ impl Node {
         &self.kms
     }
 
+    /// The peer (Raft) address, when the node is part of a cluster.
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        self.peer_addr
+    }
+
+    pub fn replication(&self) -> Option<&tern_replication::Replication> {
+        self.kms.replication_handle()
+    }
+
     /// Stops accepting requests, lets in-flight ones finish, stops the
     /// scheduler and the store's committer.
     pub async fn shutdown(self) {
@@ -126,6 +195,12 @@ impl Node {
         }
         if let Some(s) = self.scheduler {
             let _ = s.await;
+        }
+        if let Some(r) = self.kms.replication_handle() {
+            r.shutdown().await;
+        }
+        if let Some(p) = self.peer_server {
+            let _ = p.await;
         }
         self.kms.store().shutdown();
     }

@@ -42,6 +42,7 @@ async fn no_plaintext_or_material_in_any_file() {
         principals: Arc::new(PrincipalRegistry::from_toml(PRINCIPALS).unwrap()),
         clock: Arc::new(tern_service::SystemClock),
         scheduler_interval: None,
+        cluster: None,
     })
     .await
     .unwrap();

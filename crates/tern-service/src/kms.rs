@@ -31,6 +31,8 @@ pub struct Kms {
     ciphers: RwLock<HashMap<(KeyId, KeyMaterialId), Arc<DataCipher>>>,
     /// Compiled key policies.
     pub(crate) policies: Arc<PolicyCache>,
+    /// The Multi-Region group, when this node is part of a cluster.
+    pub(crate) repl: Option<tern_replication::Replication>,
 }
 
 impl std::fmt::Debug for Kms {
@@ -50,7 +52,18 @@ impl Kms {
             clock,
             ciphers: RwLock::new(HashMap::new()),
             policies: Arc::default(),
+            repl: None,
         }
+    }
+
+    /// Makes this region part of a Multi-Region cluster.
+    pub fn with_replication(mut self, repl: tern_replication::Replication) -> Self {
+        self.repl = Some(repl);
+        self
+    }
+
+    pub fn replication_handle(&self) -> Option<&tern_replication::Replication> {
+        self.repl.as_ref()
     }
 
     pub fn region(&self) -> &Region {
@@ -191,12 +204,7 @@ pub(crate) fn fresh_material(
     rotation_type: Option<RotationType>,
 ) -> MaterialRecord {
     let mut rng = rand::rngs::OsRng;
-    let mut bytes = zeroize::Zeroizing::new([0u8; crypto::KEY_LEN]);
-    rng.fill_bytes(bytes.as_mut());
-    let material = Material::from_bytes(*bytes);
-    let mut id = [0u8; 32];
-    rng.fill_bytes(&mut id);
-    let id = KeyMaterialId::from_bytes(id);
+    let (id, material) = fresh_raw_material();
     let mut nonce = [0u8; 12];
     rng.fill_bytes(&mut nonce);
     let wrapped = crypto::wrap_material(root, key, &id, &material, nonce);
@@ -206,6 +214,17 @@ pub(crate) fn fresh_material(
         rotation_type,
         wrapped,
     }
+}
+
+/// Fresh material and a random 256-bit material id, not yet wrapped.
+pub(crate) fn fresh_raw_material() -> (KeyMaterialId, Material) {
+    let mut rng = rand::rngs::OsRng;
+    let mut bytes = zeroize::Zeroizing::new([0u8; crypto::KEY_LEN]);
+    rng.fill_bytes(bytes.as_mut());
+    let material = Material::from_bytes(*bytes);
+    let mut id = [0u8; 32];
+    rng.fill_bytes(&mut id);
+    (KeyMaterialId::from_bytes(id), material)
 }
 
 /// Fresh random bytes for the data plane (nonces, data keys).

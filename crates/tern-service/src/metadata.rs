@@ -29,5 +29,16 @@ pub(crate) fn key_metadata(k: &KeyRecord) -> pb::KeyMetadata {
         pending_deletion_window_in_days: k.pending_window_days.map(|d| d as i32),
         current_key_material_id: k.current_material().map(|m| m.id.to_string()),
         expiration_model: None,
+        multi_region_configuration: k.multi_region.as_ref().map(|mr| {
+            let key = |r: &tern_core::ids::Region| pb::MultiRegionKey {
+                arn: tern_core::ids::key_arn(r, &k.account, &k.key_id),
+                region: r.to_string(),
+            };
+            pb::MultiRegionConfiguration {
+                multi_region_key_type: if mr.is_primary(&k.region) { "PRIMARY" } else { "REPLICA" }.to_string(),
+                primary_key: Some(key(&mr.primary)),
+                replica_keys: mr.replicas.iter().map(key).collect(),
+            }
+        }),
     }
 }

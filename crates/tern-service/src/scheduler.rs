@@ -32,7 +32,7 @@ fn rotation_due(k: &KeyRecord, now: UnixMillis) -> bool {
 /// date, so a pass that runs late does not shift the schedule; after an
 /// outage longer than a period, one period from now (one catch-up rotation,
 /// not one per missed period).
-fn next_rotation_after(due: Option<UnixMillis>, period_days: u32, now: UnixMillis) -> UnixMillis {
+pub(crate) fn next_rotation_after(due: Option<UnixMillis>, period_days: u32, now: UnixMillis) -> UnixMillis {
     match due.map(|d| d.plus_days(period_days)) {
         Some(next) if next > now => next,
         _ => now.plus_days(period_days),
@@ -64,6 +64,25 @@ impl Kms {
             )
         };
         let mut report = DueReport::default();
+        // Multi-Region keys rotate and delete through the replication log.
+        let (mrk_rotate, rotate): (Vec<KeyId>, Vec<KeyId>) = rotate.into_iter().partition(|k| k.is_multi_region());
+        let (mrk_delete, delete): (Vec<KeyId>, Vec<KeyId>) = delete.into_iter().partition(|k| k.is_multi_region());
+        for id in mrk_rotate {
+            let k = self.store.read().keys.get(&id).cloned();
+            if let Some(k) = k {
+                report.rotated += usize::from(self.rotate_multi_region_automatically(&k, now).await?);
+            }
+        }
+        for id in mrk_delete {
+            let k = self.store.read().keys.get(&id).cloned();
+            if let Some(k) = k {
+                if self.delete_multi_region_copy(&k, now).await? {
+                    self.forget_key(&id);
+                    report.deleted += 1;
+                }
+            }
+        }
+        self.start_primary_deletions(now).await?;
         for id in rotate {
             let (root, region) = (self.root.clone(), self.region.clone());
             let (done, _) = self
@@ -119,6 +138,37 @@ impl Kms {
             }
         }
         Ok(report)
+    }
+
+    /// A primary key waiting in `PendingReplicaDeletion` whose last replica
+    /// is gone starts its own waiting period.
+    async fn start_primary_deletions(&self, now: UnixMillis) -> KmsResult<()> {
+        let ready: Vec<KeyId> = self
+            .store
+            .read()
+            .keys
+            .values()
+            .filter(|k| k.state == KeyState::PendingReplicaDeletion)
+            .filter(|k| k.multi_region.as_ref().is_some_and(|m| m.replicas.is_empty()))
+            .map(|k| k.key_id)
+            .collect();
+        for id in ready {
+            self.store
+                .transact(move |txn| {
+                    let Some(k) = txn.key(&id).filter(|k| k.state == KeyState::PendingReplicaDeletion) else {
+                        return;
+                    };
+                    let mut next = (*k).clone();
+                    let days = next
+                        .pending_window_days
+                        .unwrap_or(tern_core::key::DEFAULT_PENDING_WINDOW_DAYS);
+                    next.state = KeyState::PendingDeletion;
+                    next.deletion_date = Some(now.plus_days(days));
+                    txn.put_key(next);
+                })
+                .await?;
+        }
+        Ok(())
     }
 
     /// Runs [`Kms::run_due_tasks`] every `interval` until `cancel` fires.

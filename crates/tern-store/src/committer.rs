@@ -13,7 +13,7 @@ use tern_core::key::KeyRecord;
 use tokio::sync::mpsc;
 
 use crate::audit::{chain_hash, encode_value, seq_key, ChainHead};
-use crate::db::{CF_ALIASES, CF_AUDIT, CF_GRANTS, CF_KEYS};
+use crate::db::{CF_ALIASES, CF_AUDIT, CF_GRANTS, CF_KEYS, CF_REPL};
 use crate::state::{grant_storage_key, AliasRecord, GrantRecord, Overlay, Published};
 use crate::StoreError;
 
@@ -180,6 +180,66 @@ impl<'a> Txn<'a> {
             .collect()
     }
 
+    /// A value of the replicated family, pending changes included.
+    pub fn repl(&self, k: &[u8]) -> Option<Arc<Vec<u8>>> {
+        if let Some(v) = self.local.repl.get(k) {
+            return v.clone();
+        }
+        if self.local.repl_clear {
+            return None;
+        }
+        if let Some(v) = self.group.repl.get(k) {
+            return v.clone();
+        }
+        if self.group.repl_clear {
+            return None;
+        }
+        self.published.repl.get(k).cloned()
+    }
+
+    pub fn put_repl(&mut self, k: Vec<u8>, v: Vec<u8>) {
+        self.local.repl.insert(k, Some(Arc::new(v)));
+    }
+
+    pub fn delete_repl(&mut self, k: Vec<u8>) {
+        self.local.repl.insert(k, None);
+    }
+
+    /// Keys of the replicated family that start with `prefix`, pending
+    /// changes included, in order.
+    pub fn repl_keys_with_prefix(&self, prefix: &[u8]) -> Vec<Vec<u8>> {
+        let mut keys: std::collections::BTreeSet<Vec<u8>> = std::collections::BTreeSet::new();
+        let layers: [&Overlay; 2] = [self.group, &self.local];
+        if !self.local.repl_clear && !self.group.repl_clear {
+            keys.extend(
+                self.published
+                    .repl
+                    .range(prefix.to_vec()..)
+                    .take_while(|(k, _)| k.starts_with(prefix))
+                    .map(|(k, _)| k.clone()),
+            );
+        }
+        for (i, layer) in layers.iter().enumerate() {
+            if i == 0 && self.local.repl_clear {
+                continue;
+            }
+            for (k, v) in layer.repl.range(prefix.to_vec()..).take_while(|(k, _)| k.starts_with(prefix)) {
+                if v.is_some() {
+                    keys.insert(k.clone());
+                } else {
+                    keys.remove(k);
+                }
+            }
+        }
+        keys.into_iter().filter(|k| self.repl(k).is_some()).collect()
+    }
+
+    /// Empties the replicated family (before a snapshot's contents are put).
+    pub fn clear_repl(&mut self) {
+        self.local.repl.clear();
+        self.local.repl_clear = true;
+    }
+
     /// Appends an audit record (JSON) to this transaction.
     pub fn audit(&mut self, record: Vec<u8>) {
         self.audit.push(record);
@@ -244,11 +304,12 @@ fn commit_group(
     let mut batch = WriteBatch::default();
     let mut completions: Vec<(Completion, u64)> = Vec::with_capacity(jobs.len());
     let mut encode_error: Option<String> = None;
-    let (Some(cf_keys), Some(cf_aliases), Some(cf_audit), Some(cf_grants)) = (
+    let (Some(cf_keys), Some(cf_aliases), Some(cf_audit), Some(cf_grants), Some(cf_repl)) = (
         db.cf_handle(CF_KEYS),
         db.cf_handle(CF_ALIASES),
         db.cf_handle(CF_AUDIT),
         db.cf_handle(CF_GRANTS),
+        db.cf_handle(CF_REPL),
     ) else {
         // Column families are created at open; their absence is a bug.
         for f in jobs {
@@ -308,6 +369,16 @@ fn commit_group(
                         Err(e) => encode_error = Some(e.to_string()),
                     },
                     None => batch.delete_cf(cf_grants, k.as_bytes()),
+                }
+            }
+            if local.repl_clear {
+                // Every replicated key is short ASCII, below 0xff.
+                batch.delete_range_cf(cf_repl, [0u8].as_slice(), [0xffu8; 8].as_slice());
+            }
+            for (k, v) in &local.repl {
+                match v {
+                    Some(bytes) => batch.put_cf(cf_repl, k, bytes.as_slice()),
+                    None => batch.delete_cf(cf_repl, k),
                 }
             }
             group.merge(local);

@@ -20,7 +20,9 @@ pub(crate) const CF_ALIASES: &str = "aliases";
 pub(crate) const CF_AUDIT: &str = "audit";
 pub(crate) const CF_META: &str = "meta";
 pub(crate) const CF_GRANTS: &str = "grants";
-const ALL_CFS: [&str; 5] = [CF_KEYS, CF_ALIASES, CF_AUDIT, CF_META, CF_GRANTS];
+/// The replicated family: the Multi-Region Raft state machine's state.
+pub(crate) const CF_REPL: &str = "repl";
+const ALL_CFS: [&str; 6] = [CF_KEYS, CF_ALIASES, CF_AUDIT, CF_META, CF_GRANTS, CF_REPL];
 /// Transactions that may wait for the committer before senders wait.
 const QUEUE_DEPTH: usize = 8192;
 
@@ -102,6 +104,13 @@ fn load(db: &DB) -> Result<Published, StoreError> {
         let (_, v) = item.map_err(read_err)?;
         let g: GrantRecord = serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt(format!("grant: {e}")))?;
         p.grants.insert(g.key(), Arc::new(g));
+    }
+    let cf = db
+        .cf_handle(CF_REPL)
+        .ok_or_else(|| read_err("missing repl column family"))?;
+    for item in db.iterator_cf(cf, IteratorMode::Start) {
+        let (k, v) = item.map_err(read_err)?;
+        p.repl.insert(k.to_vec(), Arc::new(v.to_vec()));
     }
     p.audit_head = last_audit_head(db)?;
     Ok(p)

@@ -75,6 +75,9 @@ pub struct Published {
     /// Reverse index: the aliases pointing at each key.
     pub aliases_by_key: HashMap<KeyId, std::collections::BTreeSet<AliasKey>>,
     pub audit_head: ChainHead,
+    /// The replicated column family: what the Multi-Region Raft state
+    /// machine owns, as opaque bytes (tern-replication encodes it).
+    pub repl: BTreeMap<Vec<u8>, Arc<Vec<u8>>>,
 }
 
 impl Published {
@@ -120,6 +123,10 @@ pub(crate) struct Overlay {
     pub keys: HashMap<KeyId, Option<Arc<KeyRecord>>>,
     pub aliases: HashMap<AliasKey, Option<Arc<AliasRecord>>>,
     pub grants: HashMap<GrantKey, Option<Arc<GrantRecord>>>,
+    pub repl: BTreeMap<Vec<u8>, Option<Arc<Vec<u8>>>>,
+    /// The replicated family is replaced wholesale (snapshot install):
+    /// nothing below this overlay is visible for it.
+    pub repl_clear: bool,
 }
 
 impl Overlay {
@@ -127,6 +134,11 @@ impl Overlay {
         self.keys.extend(other.keys);
         self.aliases.extend(other.aliases);
         self.grants.extend(other.grants);
+        if other.repl_clear {
+            self.repl.clear();
+            self.repl_clear = true;
+        }
+        self.repl.extend(other.repl);
     }
 
     pub fn apply_to(self, p: &mut Published) {
@@ -153,6 +165,19 @@ impl Overlay {
                 }
                 None => {
                     p.grants.remove(&k);
+                }
+            }
+        }
+        if self.repl_clear {
+            p.repl.clear();
+        }
+        for (k, v) in self.repl {
+            match v {
+                Some(r) => {
+                    p.repl.insert(k, r);
+                }
+                None => {
+                    p.repl.remove(&k);
                 }
             }
         }

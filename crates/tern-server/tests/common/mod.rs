@@ -90,12 +90,15 @@ policies = ['{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"
     )
 }
 
+pub mod cluster;
+
 /// A running node, its clock and its data directory (removed on drop).
 pub struct TestNode {
     pub node: Node,
     pub clock: Arc<FakeClock>,
     pub region: String,
-    dir: tempfile::TempDir,
+    /// `None` when the directory belongs to a [`cluster::TestCluster`].
+    dir: Option<tempfile::TempDir>,
 }
 
 impl TestNode {
@@ -126,6 +129,7 @@ impl TestNode {
             principals: Arc::new(PrincipalRegistry::from_toml(principals).unwrap()),
             clock: clock.clone(),
             scheduler_interval: None,
+            cluster: None,
         })
         .await
         .unwrap();
@@ -133,7 +137,7 @@ impl TestNode {
             node,
             clock,
             region: region.to_string(),
-            dir,
+            dir: Some(dir),
         }
     }
 

@@ -272,6 +272,7 @@ impl Kms {
                 "encryptionAlgorithm": req.encryption_algorithm.as_deref().unwrap_or("SYMMETRIC_DEFAULT"),
             }),
         );
+        self.await_material(&req.ciphertext_blob).await;
         let r = (|| {
             validate::grant_tokens(&req.grant_tokens)?;
             let input = BlobInput {
@@ -310,6 +311,7 @@ impl Kms {
                 "destinationEncryptionAlgorithm": req.destination_encryption_algorithm.as_deref().unwrap_or("SYMMETRIC_DEFAULT"),
             }),
         );
+        self.await_material(&req.ciphertext_blob).await;
         let r = (|| {
             validate::grant_tokens(&req.grant_tokens)?;
             validate::required(&req.destination_key_id, "destinationKeyId")?;

@@ -71,10 +71,9 @@ fn plan_key(kms: &Kms, account: &AccountId, req: &pb::CreateKeyRequest) -> KmsRe
     if req.custom_key_store_id.is_some() || req.xks_key_id.is_some() {
         return Err(KmsError::unsupported("Custom key stores are not supported by tern."));
     }
-    if req.multi_region == Some(true) {
-        return Err(KmsError::unsupported(
-            "Multi-Region keys are not supported by this tern version yet.",
-        ));
+    let multi_region = req.multi_region == Some(true);
+    if multi_region {
+        kms.replication()?;
     }
     let description = req.description.clone().unwrap_or_default();
     validate::description(&description)?;
@@ -89,7 +88,11 @@ fn plan_key(kms: &Kms, account: &AccountId, req: &pb::CreateKeyRequest) -> KmsRe
     validate::merge_tags(&mut tags, &req.tags)?;
 
     let now = kms.now();
-    let key_id = KeyId::new_single_region(random_bytes());
+    let key_id = if multi_region {
+        KeyId::new_multi_region(random_bytes())
+    } else {
+        KeyId::new_single_region(random_bytes())
+    };
     let first = kms.new_material(&key_id, now, None);
     Ok(KeyRecord {
         key_id,
@@ -114,6 +117,8 @@ fn plan_key(kms: &Kms, account: &AccountId, req: &pb::CreateKeyRequest) -> KmsRe
             on_demand_started: None,
         },
         materials: vec![first],
+        pending_materials: Vec::new(),
+        multi_region: None,
     })
 }
 
@@ -151,6 +156,16 @@ impl Kms {
             Ok(r) => r,
             Err(e) => return self.complete(ctx, ev, Err(e)).await,
         };
+        if record.key_id.is_multi_region() {
+            if self.store.read().keys.len() >= MAX_KEYS_PER_REGION {
+                let e = KmsError::new(
+                    ErrorKind::LimitExceededException,
+                    format!("The maximum number of KMS keys ({MAX_KEYS_PER_REGION}) in this Region has been reached."),
+                );
+                return self.complete(ctx, ev, Err(e)).await;
+            }
+            return self.create_multi_region_key(ctx, ev, record).await;
+        }
         self.mutate(ctx, ev, move |txn, ev, _now| {
             if txn.key_count() >= MAX_KEYS_PER_REGION {
                 return Err(KmsError::new(
@@ -335,6 +350,19 @@ impl Kms {
                     MAX_PENDING_WINDOW_DAYS as i32,
                     DEFAULT_PENDING_WINDOW_DAYS as i32,
                 )? as u32;
+                // A primary with replicas waits for them: its own waiting
+                // period starts when the last replica is deleted.
+                if k.multi_region.as_ref().is_some_and(|m| m.is_primary(&k.region) && !m.replicas.is_empty()) {
+                    k.state = KeyState::PendingReplicaDeletion;
+                    k.deletion_date = None;
+                    k.pending_window_days = Some(days);
+                    return Ok(pb::ScheduleKeyDeletionResponse {
+                        key_id: k.arn(),
+                        deletion_date: None,
+                        key_state: KeyState::PendingReplicaDeletion.to_string(),
+                        pending_window_in_days: Some(days as i32),
+                    });
+                }
                 let when = now.plus_days(days);
                 k.state = KeyState::PendingDeletion;
                 k.deletion_date = Some(when);

@@ -5,6 +5,7 @@ mod aliases;
 mod crypto;
 pub(crate) mod grants;
 mod keys;
+mod multi_region;
 mod policy;
-mod rotation;
+pub(crate) mod rotation;
 mod tags;

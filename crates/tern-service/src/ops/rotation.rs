@@ -19,7 +19,7 @@ use crate::validate;
 /// RotateKeyOnDemand is refused while an automatic rotation is this close.
 pub const ON_DEMAND_CONFLICT_WINDOW_MILLIS: i64 = 20 * 60 * 1000;
 
-fn rotatable(k: &KeyRecord) -> KmsResult<()> {
+pub(crate) fn rotatable(k: &KeyRecord) -> KmsResult<()> {
     if k.origin != tern_core::key::Origin::AwsKms {
         return Err(KmsError::unsupported(format!(
             "{} origin is {} which is not valid for this operation.",
@@ -37,7 +37,37 @@ fn rotatable(k: &KeyRecord) -> KmsResult<()> {
     Ok(())
 }
 
+/// The on-demand rotation limit and the window before an automatic rotation.
+pub(crate) fn check_on_demand_allowed(k: &KeyRecord, now: tern_core::time::UnixMillis) -> KmsResult<()> {
+    if k.rotation.on_demand_count >= MAX_ON_DEMAND_ROTATIONS {
+        return Err(KmsError::new(
+            ErrorKind::LimitExceededException,
+            format!(
+                "The on-demand rotations limit has been reached for the given keyId. No more on-demand rotations can be performed for this key: {}",
+                k.arn()
+            ),
+        ));
+    }
+    if let (true, Some(next)) = (k.rotation.enabled, k.rotation.next_rotation) {
+        if next.0 - now.0 <= ON_DEMAND_CONFLICT_WINDOW_MILLIS {
+            return Err(KmsError::new(
+                ErrorKind::ConflictException,
+                format!("{} has an automatic rotation in progress or due within 20 minutes.", k.arn()),
+            ));
+        }
+    }
+    Ok(())
+}
+
 impl Kms {
+    /// Whether `raw` names a Multi-Region key this region holds (so the
+    /// operation goes through the replication log).
+    fn names_multi_region_key(&self, ctx: &RequestContext, raw: &str) -> bool {
+        self.repl.is_some()
+            && crate::resolve::resolve(&*self.store.read(), &self.region, &ctx.caller, raw, IdForms::KeysOnly)
+                .is_ok_and(|k| k.multi_region.is_some())
+    }
+
     pub async fn enable_key_rotation(
         &self,
         ctx: &RequestContext,
@@ -45,6 +75,25 @@ impl Kms {
     ) -> KmsResult<pb::EnableKeyRotationResponse> {
         let params = json!({"keyId": req.key_id, "rotationPeriodInDays": req.rotation_period_in_days});
         let period = req.rotation_period_in_days;
+        if self.names_multi_region_key(ctx, &req.key_id) {
+            let days = validate::int_in_range(
+                period,
+                "rotationPeriodInDays",
+                MIN_ROTATION_PERIOD_DAYS as i32,
+                MAX_ROTATION_PERIOD_DAYS as i32,
+                DEFAULT_ROTATION_PERIOD_DAYS as i32,
+            );
+            return match days {
+                Ok(d) => self
+                    .set_multi_region_rotation(ctx, "EnableKeyRotation", &req.key_id, params, Some(d as u32))
+                    .await
+                    .map(|_| pb::EnableKeyRotationResponse {}),
+                Err(e) => {
+                    let ev = AuditEvent::new("EnableKeyRotation", false, params);
+                    self.complete(ctx, ev, Err(e)).await
+                }
+            };
+        }
         let extra = vec![(
             "kms:rotationperiodindays".to_string(),
             vec![period.unwrap_or(DEFAULT_ROTATION_PERIOD_DAYS as i32).to_string()],
@@ -88,6 +137,12 @@ impl Kms {
         req: pb::DisableKeyRotationRequest,
     ) -> KmsResult<pb::DisableKeyRotationResponse> {
         let params = json!({"keyId": req.key_id});
+        if self.names_multi_region_key(ctx, &req.key_id) {
+            return self
+                .set_multi_region_rotation(ctx, "DisableKeyRotation", &req.key_id, params, None)
+                .await
+                .map(|_| pb::DisableKeyRotationResponse {});
+        }
         self.change_key(
             ctx,
             "DisableKeyRotation",
@@ -145,27 +200,14 @@ impl Kms {
         ctx: &RequestContext,
         req: pb::RotateKeyOnDemandRequest,
     ) -> KmsResult<pb::RotateKeyOnDemandResponse> {
+        if self.names_multi_region_key(ctx, &req.key_id) {
+            return self.rotate_multi_region_key(ctx, req).await;
+        }
         let params = json!({"keyId": req.key_id});
         let root = self.root.clone();
         self.change_key(ctx, "RotateKeyOnDemand", req.key_id, params, KeyOp::RotateKeyOnDemand, move |k, now| {
             rotatable(k)?;
-            if k.rotation.on_demand_count >= MAX_ON_DEMAND_ROTATIONS {
-                return Err(KmsError::new(
-                    ErrorKind::LimitExceededException,
-                    format!(
-                        "The on-demand rotations limit has been reached for the given keyId. No more on-demand rotations can be performed for this key: {}",
-                        k.arn()
-                    ),
-                ));
-            }
-            if let (true, Some(next)) = (k.rotation.enabled, k.rotation.next_rotation) {
-                if next.0 - now.0 <= ON_DEMAND_CONFLICT_WINDOW_MILLIS {
-                    return Err(KmsError::new(
-                        ErrorKind::ConflictException,
-                        format!("{} has an automatic rotation in progress or due within 20 minutes.", k.arn()),
-                    ));
-                }
-            }
+            check_on_demand_allowed(k, now)?;
             k.materials.push(fresh_material(&root, &k.key_id, now, Some(RotationType::OnDemand)));
             k.rotation.on_demand_count += 1;
             k.rotation.on_demand_started = Some(now);

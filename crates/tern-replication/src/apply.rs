@@ -1,0 +1,617 @@
+//! Applying log entries: the replicated family changes (a pure function of
+//! the state and the entry, identical in every region) and, in the same
+//! store transaction, this region's regional view is reconciled with it.
+//!
+//! Layout of the replicated family (tern-store's `repl` column family):
+//!
+//! | key | value |
+//! |---|---|
+//! | `k/<mrk id>` | [`MrkRecord`] |
+//! | `p/<mrk id>/<region>` | [`RegionProps`] waiting to become that region's copy |
+//! | `d/<request id>` | [`DedupRecord`]: the outcome of an applied request |
+//! | `m/applied` | the applied log id |
+//! | `m/membership` | the applied membership |
+//!
+//! Must never: return a storage error for anything a client sent (a failed
+//! precondition is an [`Outcome`]); read a clock or draw randomness for the
+//! replicated family (the regional re-wrap uses fresh nonces: regional state
+//! is not compared across regions).
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use openraft::{EntryPayload, LogId, StoredMembership};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use tern_core::crypto::{self, RootKey};
+use tern_core::ids::{KeyId, KeyMaterialId, Region};
+use tern_core::key::{
+    KeyManager, KeyRecord, KeyState, MaterialRecord, MultiRegionView, RotationConfig, RotationType,
+    MAX_ON_DEMAND_ROTATIONS,
+};
+use tern_core::seal::{open_material, SealingKey};
+use tern_core::time::UnixMillis;
+use tern_store::Txn;
+
+use crate::command::{
+    Command, MrkRecord, Op, Outcome, PendingMaterial, RegionProps, ReplicaStatus, SharedMaterial, SharedRotation,
+};
+use crate::types::{Entry, NodeId, RegionNode};
+
+pub(crate) const APPLIED_KEY: &[u8] = b"m/applied";
+pub(crate) const MEMBERSHIP_KEY: &[u8] = b"m/membership";
+
+pub(crate) fn mrk_key(id: &KeyId) -> Vec<u8> {
+    format!("k/{id}").into_bytes()
+}
+pub(crate) fn props_key(id: &KeyId, region: &Region) -> Vec<u8> {
+    format!("p/{id}/{region}").into_bytes()
+}
+fn dedup_key(request_id: &str) -> Vec<u8> {
+    format!("d/{request_id}").into_bytes()
+}
+
+/// The remembered outcome of an applied request, so a retry gets it again.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct DedupRecord {
+    pub outcome: Outcome,
+    pub index: u64,
+    pub at: UnixMillis,
+}
+
+/// What this region owes the log after an apply: acknowledgements.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Ack {
+    MaterialApplied { key: KeyId, material: KeyMaterialId },
+    ReplicaReady { key: KeyId },
+}
+
+/// The region-specific inputs of applying.
+#[derive(Clone)]
+pub(crate) struct Applier {
+    pub region: Region,
+    pub sealing: Arc<SealingKey>,
+    pub root: Arc<RootKey>,
+}
+
+impl std::fmt::Debug for Applier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Applier").field("region", &self.region).finish_non_exhaustive()
+    }
+}
+
+pub(crate) type ApplyError = String;
+
+fn decode<T: for<'de> Deserialize<'de>>(what: &str, b: &[u8]) -> Result<T, ApplyError> {
+    serde_json::from_slice(b).map_err(|e| format!("corrupt replicated {what}: {e}"))
+}
+
+fn encode<T: Serialize>(v: &T) -> Vec<u8> {
+    // Every replicated type is plain data; encoding cannot fail.
+    serde_json::to_vec(v).unwrap_or_default()
+}
+
+pub(crate) fn get_mrk(txn: &Txn<'_>, id: &KeyId) -> Result<Option<MrkRecord>, ApplyError> {
+    txn.repl(&mrk_key(id)).map(|b| decode("key", &b)).transpose()
+}
+
+fn put_mrk(txn: &mut Txn<'_>, r: &MrkRecord) {
+    txn.put_repl(mrk_key(&r.key), encode(r));
+}
+
+pub(crate) fn read_applied(repl: Option<Arc<Vec<u8>>>) -> Result<Option<LogId<NodeId>>, ApplyError> {
+    repl.map(|b| decode("applied log id", &b)).transpose().map(Option::flatten)
+}
+
+pub(crate) fn read_membership(
+    repl: Option<Arc<Vec<u8>>>,
+) -> Result<StoredMembership<NodeId, RegionNode>, ApplyError> {
+    Ok(repl.map(|b| decode("membership", &b)).transpose()?.unwrap_or_default())
+}
+
+/// Regions named by a membership's nodes.
+pub(crate) fn member_regions(m: &StoredMembership<NodeId, RegionNode>) -> BTreeSet<Region> {
+    m.membership()
+        .nodes()
+        .filter_map(|(_, n)| Region::parse(&n.region).ok())
+        .collect()
+}
+
+impl Applier {
+    /// Applies a run of entries inside one store transaction; returns one
+    /// outcome per entry and the acks this region now owes.
+    pub fn apply_entries(&self, txn: &mut Txn<'_>, entries: &[Entry]) -> Result<(Vec<Outcome>, Vec<Ack>), ApplyError> {
+        let mut outcomes = Vec::with_capacity(entries.len());
+        let mut acks = BTreeSet::new();
+        for e in entries {
+            let outcome = match &e.payload {
+                EntryPayload::Blank => Outcome::None,
+                EntryPayload::Normal(cmd) => self.apply_command(txn, e.log_id.index, cmd, &mut acks)?,
+                EntryPayload::Membership(m) => {
+                    let stored = StoredMembership::new(Some(e.log_id), m.clone());
+                    let regions = member_regions(&stored);
+                    txn.put_repl(MEMBERSHIP_KEY.to_vec(), encode(&stored));
+                    self.drop_departed_regions(txn, &regions, &mut acks)?;
+                    Outcome::None
+                }
+            };
+            outcomes.push(outcome);
+        }
+        if let Some(last) = entries.last() {
+            txn.put_repl(APPLIED_KEY.to_vec(), encode(&Some(last.log_id)));
+        }
+        Ok((outcomes, acks.into_iter().collect()))
+    }
+
+    fn apply_command(
+        &self,
+        txn: &mut Txn<'_>,
+        index: u64,
+        cmd: &Command,
+        acks: &mut BTreeSet<Ack>,
+    ) -> Result<Outcome, ApplyError> {
+        let dk = dedup_key(&cmd.request_id);
+        if let Some(b) = txn.repl(&dk) {
+            let d: DedupRecord = decode("dedup record", &b)?;
+            return Ok(d.outcome);
+        }
+        let outcome = self.apply_op(txn, cmd, acks)?;
+        txn.put_repl(
+            dk,
+            encode(&DedupRecord {
+                outcome: outcome.clone(),
+                index,
+                at: cmd.proposed_at,
+            }),
+        );
+        Ok(outcome)
+    }
+
+    fn apply_op(&self, txn: &mut Txn<'_>, cmd: &Command, acks: &mut BTreeSet<Ack>) -> Result<Outcome, ApplyError> {
+        let now = cmd.proposed_at;
+        let key = *cmd.op.key();
+        let existing = get_mrk(txn, &key)?;
+        let not_found = || Outcome::reject("NotFoundException", format!("Key '{key}' does not exist"));
+        let mut rec = match (&cmd.op, existing) {
+            (
+                Op::CreateKey {
+                    key,
+                    account,
+                    spec,
+                    usage,
+                    origin,
+                    primary,
+                    material,
+                    props,
+                },
+                existing,
+            ) => {
+                if existing.is_some() {
+                    return Ok(Outcome::reject("AlreadyExistsException", format!("Key '{key}' already exists")));
+                }
+                if !material.sealed.contains_key(primary) {
+                    return Ok(Outcome::reject("ValidationException", "material is not sealed to the primary region"));
+                }
+                let rec = MrkRecord {
+                    key: *key,
+                    account: account.clone(),
+                    created: now,
+                    spec: *spec,
+                    usage: *usage,
+                    origin: *origin,
+                    primary: primary.clone(),
+                    primary_status: ReplicaStatus::Creating,
+                    replicas: Vec::new(),
+                    materials: vec![material.clone().into()],
+                    pending: None,
+                    rotation: SharedRotation::default(),
+                };
+                txn.put_repl(props_key(key, primary), encode(props));
+                rec
+            }
+            (_, None) => return Ok(not_found()),
+            (op, Some(mut rec)) => {
+                match op {
+                    // Handled by the first arm.
+                    Op::CreateKey { .. } => {}
+                    Op::ReplicateKey {
+                        expected_primary,
+                        replica,
+                        materials,
+                        props,
+                        ..
+                    } => {
+                        if &rec.primary != expected_primary {
+                            return Ok(not_primary(&rec, expected_primary));
+                        }
+                        if rec.holds(replica) {
+                            return Ok(Outcome::reject(
+                                "AlreadyExistsException",
+                                format!("Key '{key}' already has a replica in {replica}"),
+                            ));
+                        }
+                        let members = member_regions(&read_membership(txn.repl(MEMBERSHIP_KEY))?);
+                        if !members.contains(replica) {
+                            return Ok(Outcome::reject(
+                                "UnsupportedOperationException",
+                                format!("{replica} is not a Region of this tern cluster."),
+                            ));
+                        }
+                        let mut ids: Vec<&KeyMaterialId> = rec.materials.iter().map(|m| &m.id).collect();
+                        if let Some(p) = &rec.pending {
+                            ids.push(&p.material.id);
+                        }
+                        if ids.len() != materials.0.len() || ids.iter().any(|id| !materials.0.contains_key(id)) {
+                            return Ok(Outcome::reject(
+                                "ConflictException",
+                                format!("The key material of '{key}' changed while it was being replicated; retry."),
+                            ));
+                        }
+                        for m in rec.materials.iter_mut() {
+                            if let Some(b) = materials.0.get(&m.id) {
+                                m.sealed.insert(replica.clone(), b.clone());
+                            }
+                        }
+                        if let Some(p) = rec.pending.as_mut() {
+                            if let Some(b) = materials.0.get(&p.material.id) {
+                                p.material.sealed.insert(replica.clone(), b.clone());
+                            }
+                        }
+                        rec.replicas.push((replica.clone(), ReplicaStatus::Creating));
+                        txn.put_repl(props_key(&key, replica), encode(props));
+                    }
+                    Op::ReplicaReady { region, .. } => {
+                        if rec.status_of(region) != Some(ReplicaStatus::Creating) {
+                            return Ok(Outcome::Applied);
+                        }
+                        rec.set_status(region, ReplicaStatus::Ready);
+                        txn.delete_repl(props_key(&key, region));
+                    }
+                    Op::AddMaterial {
+                        expected_primary,
+                        expected_current,
+                        material,
+                        on_demand,
+                        next_rotation,
+                        ..
+                    } => {
+                        if &rec.primary != expected_primary {
+                            return Ok(not_primary(&rec, expected_primary));
+                        }
+                        if rec.pending.is_some() {
+                            return Ok(Outcome::reject(
+                                "ConflictException",
+                                format!("A rotation of '{key}' is still being replicated; try again later."),
+                            ));
+                        }
+                        if rec.current().map(|m| &m.id) != Some(expected_current) {
+                            return Ok(Outcome::reject(
+                                "ConflictException",
+                                format!("The current key material of '{key}' changed; retry."),
+                            ));
+                        }
+                        if rec.regions().any(|r| !material.sealed.contains_key(r)) {
+                            return Ok(Outcome::reject(
+                                "ConflictException",
+                                format!("The Regions of '{key}' changed while it was being rotated; retry."),
+                            ));
+                        }
+                        if *on_demand {
+                            if rec.rotation.on_demand_count >= MAX_ON_DEMAND_ROTATIONS {
+                                return Ok(Outcome::reject(
+                                    "LimitExceededException",
+                                    format!("The on-demand rotation limit has been reached for '{key}'."),
+                                ));
+                            }
+                            rec.rotation.on_demand_count += 1;
+                        }
+                        rec.pending = Some(PendingMaterial {
+                            material: material.clone().into(),
+                            acks: BTreeSet::new(),
+                            next_rotation: *next_rotation,
+                        });
+                    }
+                    Op::MaterialApplied { material, region, .. } => {
+                        let holds = rec.holds(region);
+                        let Some(p) = rec.pending.as_mut() else {
+                            return Ok(Outcome::Applied);
+                        };
+                        if &p.material.id != material || !holds {
+                            return Ok(Outcome::Applied);
+                        }
+                        p.acks.insert(region.clone());
+                        activate_if_complete(&mut rec);
+                    }
+                    Op::UpdatePrimary {
+                        expected_primary,
+                        new_primary,
+                        ..
+                    } => {
+                        if &rec.primary != expected_primary {
+                            return Ok(Outcome::reject(
+                                "KMSInvalidStateException",
+                                format!(
+                                    "The primary Region of '{key}' is {}, not {expected_primary}.",
+                                    rec.primary
+                                ),
+                            ));
+                        }
+                        if &rec.primary == new_primary {
+                            return Ok(Outcome::Applied);
+                        }
+                        let Some(pos) = rec.replicas.iter().position(|(r, _)| r == new_primary) else {
+                            return Ok(Outcome::reject(
+                                "NotFoundException",
+                                format!("Key '{key}' has no replica in {new_primary}."),
+                            ));
+                        };
+                        let (r, status) = rec.replicas[pos].clone();
+                        rec.replicas[pos] = (rec.primary.clone(), rec.primary_status);
+                        rec.primary = r;
+                        rec.primary_status = status;
+                    }
+                    Op::SetRotation {
+                        expected_primary,
+                        enabled,
+                        period_days,
+                        next_rotation,
+                        ..
+                    } => {
+                        if &rec.primary != expected_primary {
+                            return Ok(not_primary(&rec, expected_primary));
+                        }
+                        rec.rotation.enabled = *enabled;
+                        rec.rotation.period_days = *period_days;
+                        rec.rotation.next_rotation = *next_rotation;
+                    }
+                    Op::RemoveReplica { region, .. } => {
+                        if rec.primary == *region {
+                            return Ok(Outcome::reject(
+                                "KMSInvalidStateException",
+                                format!("{region} is the primary Region of '{key}'."),
+                            ));
+                        }
+                        remove_region(&mut rec, region);
+                        txn.delete_repl(props_key(&key, region));
+                    }
+                    Op::DeleteKey { expected_primary, .. } => {
+                        if &rec.primary != expected_primary {
+                            return Ok(not_primary(&rec, expected_primary));
+                        }
+                        if !rec.replicas.is_empty() {
+                            return Ok(Outcome::reject(
+                                "KMSInvalidStateException",
+                                format!("'{key}' still has replica keys."),
+                            ));
+                        }
+                        txn.delete_repl(mrk_key(&key));
+                        txn.delete_repl(props_key(&key, &rec.primary));
+                        self.reconcile(txn, &key, None, now, acks)?;
+                        return Ok(Outcome::Applied);
+                    }
+                }
+                rec
+            }
+        };
+        if let Op::AddMaterial { next_rotation, .. } = &cmd.op {
+            if next_rotation.is_some() {
+                rec.rotation.next_rotation = *next_rotation;
+            }
+        }
+        put_mrk(txn, &rec);
+        self.reconcile(txn, &key, Some(&rec), now, acks)?;
+        Ok(Outcome::Applied)
+    }
+
+    /// Membership changed: regions that left the cluster leave every key.
+    fn drop_departed_regions(
+        &self,
+        txn: &mut Txn<'_>,
+        members: &BTreeSet<Region>,
+        acks: &mut BTreeSet<Ack>,
+    ) -> Result<(), ApplyError> {
+        for id in mrk_ids(txn) {
+            let Some(mut rec) = get_mrk(txn, &id)? else { continue };
+            let gone: Vec<Region> = rec
+                .replicas
+                .iter()
+                .map(|(r, _)| r.clone())
+                .filter(|r| !members.contains(r))
+                .collect();
+            if gone.is_empty() {
+                continue;
+            }
+            for r in &gone {
+                remove_region(&mut rec, r);
+                txn.delete_repl(props_key(&id, r));
+            }
+            put_mrk(txn, &rec);
+            self.reconcile(txn, &id, Some(&rec), rec.created, acks)?;
+        }
+        Ok(())
+    }
+
+    /// Brings this region's regional record of `key` in line with the
+    /// replicated record: creates the region's copy when it became a
+    /// replica, re-wraps new material under the root key, mirrors the
+    /// shared properties, retires the copy when the region left the key.
+    /// Never touches per-region properties of an existing copy.
+    pub(crate) fn reconcile(
+        &self,
+        txn: &mut Txn<'_>,
+        key: &KeyId,
+        rec: Option<&MrkRecord>,
+        now: UnixMillis,
+        acks: &mut BTreeSet<Ack>,
+    ) -> Result<(), ApplyError> {
+        let me = &self.region;
+        let current = txn.key(key);
+        let Some(rec) = rec.filter(|r| r.holds(me)) else {
+            if current.is_some() {
+                txn.delete_key(key);
+            }
+            return Ok(());
+        };
+        let status = rec.status_of(me).unwrap_or(ReplicaStatus::Creating);
+        let mut next = match &current {
+            Some(k) => (**k).clone(),
+            None => {
+                let props: RegionProps = match txn.repl(&props_key(key, me)) {
+                    Some(b) => decode("region props", &b)?,
+                    // The props were consumed but the copy is gone (data
+                    // lost outside tern): start from the defaults.
+                    None => RegionProps {
+                        policy: tern_policy_default(rec),
+                        description: String::new(),
+                        tags: Vec::new(),
+                    },
+                };
+                KeyRecord {
+                    key_id: *key,
+                    account: rec.account.clone(),
+                    region: me.clone(),
+                    created: now,
+                    description: props.description,
+                    key_spec: rec.spec,
+                    key_usage: rec.usage,
+                    origin: rec.origin,
+                    key_manager: KeyManager::Customer,
+                    state: if &rec.primary == me || status == ReplicaStatus::Ready {
+                        KeyState::Enabled
+                    } else {
+                        KeyState::Creating
+                    },
+                    deletion_date: None,
+                    pending_window_days: None,
+                    policy: props.policy,
+                    tags: props.tags,
+                    rotation: RotationConfig {
+                        enabled: false,
+                        period_days: None,
+                        next_rotation: None,
+                        on_demand_count: 0,
+                        on_demand_started: None,
+                    },
+                    materials: Vec::new(),
+                    pending_materials: Vec::new(),
+                    multi_region: None,
+                }
+            }
+        };
+        if status == ReplicaStatus::Ready && next.state == KeyState::Creating {
+            next.state = KeyState::Enabled;
+        }
+        let held = |id: &KeyMaterialId| next.material(id).cloned();
+        let mut materials = Vec::with_capacity(rec.materials.len());
+        for m in &rec.materials {
+            match held(&m.id) {
+                Some(w) => materials.push(w),
+                None => materials.extend(self.rewrap(key, m)),
+            }
+        }
+        let mut pending = Vec::new();
+        if let Some(p) = &rec.pending {
+            match held(&p.material.id) {
+                Some(w) => pending.push(w),
+                None => pending.extend(self.rewrap(key, &p.material)),
+            }
+            if !p.acks.contains(me) && !pending.is_empty() {
+                acks.insert(Ack::MaterialApplied {
+                    key: *key,
+                    material: p.material.id,
+                });
+            }
+        }
+        if status == ReplicaStatus::Creating {
+            acks.insert(Ack::ReplicaReady { key: *key });
+        }
+        next.materials = materials;
+        next.pending_materials = pending;
+        next.multi_region = Some(MultiRegionView {
+            primary: rec.primary.clone(),
+            replicas: rec.replicas.iter().map(|(r, _)| r.clone()).collect(),
+        });
+        next.rotation.enabled = rec.rotation.enabled;
+        next.rotation.period_days = rec.rotation.period_days;
+        next.rotation.next_rotation = rec.rotation.next_rotation;
+        next.rotation.on_demand_count = rec.rotation.on_demand_count;
+        if current.as_deref() != Some(&next) {
+            txn.put_key(next);
+        }
+        Ok(())
+    }
+
+    /// Opens this region's sealed copy and wraps it under the root key.
+    /// A copy that does not open is logged and skipped: the region then
+    /// does not hold that material and never acks it.
+    fn rewrap(&self, key: &KeyId, m: &SharedMaterial) -> Option<MaterialRecord> {
+        let sealed = m.sealed.get(&self.region)?;
+        let material = match open_material(&self.sealing, &self.region, key, &m.id, sealed) {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::error!(key = %key, material = %m.id, error = %e, "sealed material does not open for this region");
+                return None;
+            }
+        };
+        let mut nonce = [0u8; 12];
+        rand::rngs::OsRng.fill_bytes(&mut nonce);
+        Some(MaterialRecord {
+            id: m.id,
+            created: m.created,
+            rotation_type: m.rotation_type,
+            wrapped: crypto::wrap_material(&self.root, key, &m.id, &material, nonce),
+        })
+    }
+}
+
+fn tern_policy_default(rec: &MrkRecord) -> String {
+    tern_policy::default_key_policy(rec.account.as_str())
+}
+
+fn not_primary(rec: &MrkRecord, expected: &Region) -> Outcome {
+    Outcome::reject(
+        "UnsupportedOperationException",
+        format!(
+            "{} is not a multi-region primary key.",
+            tern_core::ids::key_arn(expected, &rec.account, &rec.key)
+        ),
+    )
+}
+
+fn remove_region(rec: &mut MrkRecord, region: &Region) {
+    rec.replicas.retain(|(r, _)| r != region);
+    for m in rec.materials.iter_mut() {
+        m.sealed.remove(region);
+    }
+    if let Some(p) = rec.pending.as_mut() {
+        p.material.sealed.remove(region);
+        p.acks.remove(region);
+    }
+    activate_if_complete(rec);
+}
+
+/// Makes the pending material current once every region holding the key
+/// has acknowledged it.
+fn activate_if_complete(rec: &mut MrkRecord) {
+    let done = match &rec.pending {
+        Some(p) => rec.regions().all(|r| p.acks.contains(r)),
+        None => false,
+    };
+    if done {
+        if let Some(p) = rec.pending.take() {
+            let mut m = p.material;
+            if m.rotation_type.is_none() {
+                m.rotation_type = Some(RotationType::OnDemand);
+            }
+            rec.materials.push(m);
+        }
+    }
+}
+
+/// Ids of every Multi-Region key in the replicated family.
+pub(crate) fn mrk_ids(txn: &Txn<'_>) -> Vec<KeyId> {
+    txn.repl_keys_with_prefix(b"k/")
+        .into_iter()
+        .filter_map(|k| std::str::from_utf8(&k[2..]).ok().and_then(|s| KeyId::parse(s).ok()))
+        .collect()
+}

@@ -1,0 +1,358 @@
+//! What travels in the Multi-Region log: commands, their outcomes, and the
+//! shared records the state machine keeps.
+//!
+//! Every command is an idempotent compare-and-set. The proposer decides
+//! everything nondeterministic (ids, times, fresh material, sealing) before
+//! proposing, so applying is a pure function of the state and the entry, the
+//! same in every region. A failed precondition or a duplicate request id is
+//! an [`Outcome`], never a storage error.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use tern_core::ids::{AccountId, KeyId, KeyMaterialId, Region};
+use tern_core::key::{KeySpec, KeyUsage, Origin, RotationType};
+use tern_core::time::UnixMillis;
+
+/// One entry's application payload.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct Command {
+    /// Unique per logical request; a retry of a timed-out write reuses it.
+    pub request_id: String,
+    /// The proposer's clock when it built the command.
+    pub proposed_at: UnixMillis,
+    pub op: Op,
+}
+
+impl fmt::Debug for Command {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Sealed material is not secret to anyone but its region, but keep
+        // logs short: the op's name and key only.
+        write!(f, "Command({} {} {})", self.request_id, self.op.name(), self.op.key())
+    }
+}
+
+impl fmt::Display for Command {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+/// Key material sealed to each region that holds the key.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SealedMaterial {
+    pub id: KeyMaterialId,
+    pub created: UnixMillis,
+    /// `None` for a key's first material.
+    pub rotation_type: Option<RotationType>,
+    /// HPKE-sealed copies, one per region (tern_core::seal).
+    #[serde(with = "sealed_map")]
+    pub sealed: BTreeMap<Region, Vec<u8>>,
+}
+
+impl fmt::Debug for SealedMaterial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SealedMaterial")
+            .field("id", &self.id)
+            .field("regions", &self.sealed.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+mod sealed_map {
+    use std::collections::BTreeMap;
+
+    use base64::Engine as _;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use tern_core::ids::Region;
+
+    pub fn serialize<S: Serializer>(m: &BTreeMap<Region, Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+        let e = base64::engine::general_purpose::STANDARD;
+        m.iter()
+            .map(|(r, b)| (r.as_str().to_string(), e.encode(b)))
+            .collect::<BTreeMap<_, _>>()
+            .serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<Region, Vec<u8>>, D::Error> {
+        let e = base64::engine::general_purpose::STANDARD;
+        let raw = BTreeMap::<String, String>::deserialize(d)?;
+        raw.into_iter()
+            .map(|(r, b)| {
+                let r = Region::parse(&r).map_err(serde::de::Error::custom)?;
+                let b = e.decode(b.as_bytes()).map_err(serde::de::Error::custom)?;
+                Ok((r, b))
+            })
+            .collect()
+    }
+}
+
+/// A region's initial copy of the per-region properties (policy,
+/// description, tags): the one time they ride in the log, for a new replica
+/// (and for the primary's own copy at creation).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegionProps {
+    pub policy: String,
+    pub description: String,
+    pub tags: Vec<(String, String)>,
+}
+
+/// Shared rotation settings of a Multi-Region key (set in the primary).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct SharedRotation {
+    pub enabled: bool,
+    pub period_days: Option<u32>,
+    pub next_rotation: Option<UnixMillis>,
+    /// On-demand rotations so far, a pending one included.
+    pub on_demand_count: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Op {
+    /// A new Multi-Region primary key with its first material.
+    CreateKey {
+        key: KeyId,
+        account: AccountId,
+        spec: KeySpec,
+        usage: KeyUsage,
+        origin: Origin,
+        primary: Region,
+        material: SealedMaterial,
+        props: RegionProps,
+    },
+    /// Adds `replica` to the key's regions, with every existing material
+    /// (active and pending) sealed to it.
+    ReplicateKey {
+        key: KeyId,
+        expected_primary: Region,
+        replica: Region,
+        materials: SealedMaterials,
+        props: RegionProps,
+    },
+    /// The new replica region has written its regional copy.
+    ReplicaReady { key: KeyId, region: Region },
+    /// Rotation step 1: new material, not yet used to encrypt.
+    AddMaterial {
+        key: KeyId,
+        expected_primary: Region,
+        expected_current: KeyMaterialId,
+        material: SealedMaterial,
+        on_demand: bool,
+        /// The next automatic rotation, when this one is automatic.
+        next_rotation: Option<UnixMillis>,
+    },
+    /// Rotation step 2: `region` holds `material` durably. When every
+    /// region of the key has acked, the material becomes current.
+    MaterialApplied {
+        key: KeyId,
+        material: KeyMaterialId,
+        region: Region,
+    },
+    UpdatePrimary {
+        key: KeyId,
+        expected_primary: Region,
+        new_primary: Region,
+    },
+    SetRotation {
+        key: KeyId,
+        expected_primary: Region,
+        enabled: bool,
+        period_days: Option<u32>,
+        next_rotation: Option<UnixMillis>,
+    },
+    /// A replica region's copy was deleted (its waiting period ended).
+    RemoveReplica { key: KeyId, region: Region },
+    /// The primary's copy was deleted after its last replica went.
+    DeleteKey { key: KeyId, expected_primary: Region },
+}
+
+/// Materials sealed to one region, by material id.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct SealedMaterials(#[serde(with = "material_list")] pub BTreeMap<KeyMaterialId, Vec<u8>>);
+
+impl fmt::Debug for SealedMaterials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.0.keys()).finish()
+    }
+}
+
+mod material_list {
+    use std::collections::BTreeMap;
+
+    use base64::Engine as _;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use tern_core::ids::KeyMaterialId;
+
+    pub fn serialize<S: Serializer>(m: &BTreeMap<KeyMaterialId, Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+        let e = base64::engine::general_purpose::STANDARD;
+        m.iter()
+            .map(|(id, b)| (id.to_string(), e.encode(b)))
+            .collect::<BTreeMap<_, _>>()
+            .serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<KeyMaterialId, Vec<u8>>, D::Error> {
+        let e = base64::engine::general_purpose::STANDARD;
+        BTreeMap::<String, String>::deserialize(d)?
+            .into_iter()
+            .map(|(id, b)| {
+                let id = KeyMaterialId::parse(&id).map_err(serde::de::Error::custom)?;
+                let b = e.decode(b.as_bytes()).map_err(serde::de::Error::custom)?;
+                Ok((id, b))
+            })
+            .collect()
+    }
+}
+
+impl Op {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Op::CreateKey { .. } => "CreateKey",
+            Op::ReplicateKey { .. } => "ReplicateKey",
+            Op::ReplicaReady { .. } => "ReplicaReady",
+            Op::AddMaterial { .. } => "AddMaterial",
+            Op::MaterialApplied { .. } => "MaterialApplied",
+            Op::UpdatePrimary { .. } => "UpdatePrimary",
+            Op::SetRotation { .. } => "SetRotation",
+            Op::RemoveReplica { .. } => "RemoveReplica",
+            Op::DeleteKey { .. } => "DeleteKey",
+        }
+    }
+
+    pub fn key(&self) -> &KeyId {
+        match self {
+            Op::CreateKey { key, .. }
+            | Op::ReplicateKey { key, .. }
+            | Op::ReplicaReady { key, .. }
+            | Op::AddMaterial { key, .. }
+            | Op::MaterialApplied { key, .. }
+            | Op::UpdatePrimary { key, .. }
+            | Op::SetRotation { key, .. }
+            | Op::RemoveReplica { key, .. }
+            | Op::DeleteKey { key, .. } => key,
+        }
+    }
+}
+
+/// Why a command did not apply; the service maps `exception` to its AWS
+/// error type.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rejection {
+    pub exception: String,
+    pub message: String,
+}
+
+/// The result of applying one entry, identical in every region.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Outcome {
+    /// A blank or membership entry.
+    None,
+    Applied,
+    Rejected(Rejection),
+}
+
+impl Outcome {
+    pub fn reject(exception: &str, message: impl Into<String>) -> Outcome {
+        Outcome::Rejected(Rejection {
+            exception: exception.to_string(),
+            message: message.into(),
+        })
+    }
+}
+
+/// One shared material of a Multi-Region key.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SharedMaterial {
+    pub id: KeyMaterialId,
+    pub created: UnixMillis,
+    pub rotation_type: Option<RotationType>,
+    #[serde(with = "sealed_map")]
+    pub sealed: BTreeMap<Region, Vec<u8>>,
+}
+
+impl fmt::Debug for SharedMaterial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SharedMaterial")
+            .field("id", &self.id)
+            .field("regions", &self.sealed.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl From<SealedMaterial> for SharedMaterial {
+    fn from(m: SealedMaterial) -> Self {
+        SharedMaterial {
+            id: m.id,
+            created: m.created,
+            rotation_type: m.rotation_type,
+            sealed: m.sealed,
+        }
+    }
+}
+
+/// A material waiting for every region's ack before it encrypts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingMaterial {
+    pub material: SharedMaterial,
+    pub acks: BTreeSet<Region>,
+    pub next_rotation: Option<UnixMillis>,
+}
+
+/// Status of one replica region of a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReplicaStatus {
+    /// Its regional copy is not written yet.
+    Creating,
+    Ready,
+}
+
+/// The replicated state of one Multi-Region key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MrkRecord {
+    pub key: KeyId,
+    pub account: AccountId,
+    pub created: UnixMillis,
+    pub spec: KeySpec,
+    pub usage: KeyUsage,
+    pub origin: Origin,
+    pub primary: Region,
+    /// Status of the primary's own regional copy.
+    pub primary_status: ReplicaStatus,
+    /// Replica regions in the order they were added.
+    pub replicas: Vec<(Region, ReplicaStatus)>,
+    /// Active materials, oldest first; the last one encrypts.
+    pub materials: Vec<SharedMaterial>,
+    pub pending: Option<PendingMaterial>,
+    pub rotation: SharedRotation,
+}
+
+impl MrkRecord {
+    /// Every region holding the key, primary first.
+    pub fn regions(&self) -> impl Iterator<Item = &Region> {
+        std::iter::once(&self.primary).chain(self.replicas.iter().map(|(r, _)| r))
+    }
+
+    pub fn holds(&self, r: &Region) -> bool {
+        self.regions().any(|x| x == r)
+    }
+
+    pub fn current(&self) -> Option<&SharedMaterial> {
+        self.materials.last()
+    }
+
+    pub fn status_of(&self, r: &Region) -> Option<ReplicaStatus> {
+        if &self.primary == r {
+            return Some(self.primary_status);
+        }
+        self.replicas.iter().find(|(x, _)| x == r).map(|(_, s)| *s)
+    }
+
+    pub fn set_status(&mut self, r: &Region, s: ReplicaStatus) {
+        if &self.primary == r {
+            self.primary_status = s;
+        } else if let Some(e) = self.replicas.iter_mut().find(|(x, _)| x == r) {
+            e.1 = s;
+        }
+    }
+}

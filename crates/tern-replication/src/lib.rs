@@ -1,0 +1,656 @@
+//! tern-replication: Multi-Region keys over one openraft group, one voter
+//! per region.
+//!
+//! - [`log_store`]: the Raft log and vote on their own RocksDB, synced.
+//! - [`state_machine`]: applies entries into the region's store, in the
+//!   same synced batch as the applied log id and the regional re-wrap.
+//! - [`apply`]: the commands' compare-and-set semantics.
+//! - [`network`] / [`server`]: the tonic peer transport, with a
+//!   [`fault::FaultPlan`] in front of every message.
+//! - [`Replication`]: proposing with forwarding to the leader, deadlines,
+//!   retry under the same request id and read-your-writes; acks; metrics.
+//!
+//! Must never: acknowledge a write before this region has applied it; make
+//! material current before every region holding the key has acked it;
+//! return a storage error for a client's failed precondition.
+
+pub mod apply;
+pub mod command;
+pub mod fault;
+pub mod log_store;
+pub mod network;
+pub mod server;
+pub mod state_machine;
+pub mod types;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use openraft::error::{ClientWriteError, RaftError};
+use openraft::{ChangeMembers, Config, ServerState, SnapshotPolicy};
+use tern_core::crypto::RootKey;
+use tern_core::ids::{KeyId, Region};
+use tern_core::seal::{SealingKey, SealingPublicKey};
+use tern_store::Store;
+use tokio::sync::{mpsc, watch};
+
+use crate::apply::{Ack, Applier};
+use crate::command::{Command, MrkRecord, Op, Outcome};
+use crate::fault::FaultPlan;
+use crate::log_store::LogStore;
+use crate::network::{Network, PeerChannel, Rpc};
+use crate::server::ForwardReply;
+use crate::state_machine::StateMachine;
+pub use crate::types::{LogId, NodeId, Raft, RegionNode};
+
+/// One region of the cluster as configured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub node_id: NodeId,
+    pub node: RegionNode,
+}
+
+/// Raft timing derived from the largest round-trip time between regions,
+/// not openraft's LAN defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    pub heartbeat: Duration,
+    pub election_min: Duration,
+    pub election_max: Duration,
+    pub snapshot_install: Duration,
+}
+
+impl Timing {
+    /// Heartbeat every max(50 ms, 2 RTT); elections after 6–12 heartbeats,
+    /// so a slow WAN round trip never looks like a dead leader.
+    pub fn from_max_rtt(rtt: Duration) -> Timing {
+        let heartbeat = (rtt * 2).max(Duration::from_millis(50));
+        Timing {
+            heartbeat,
+            election_min: heartbeat * 6,
+            election_max: heartbeat * 12,
+            snapshot_install: (rtt * 40).max(Duration::from_secs(10)),
+        }
+    }
+}
+
+/// How a region joins the Multi-Region group.
+#[derive(Clone)]
+pub struct ReplicationConfig {
+    pub region: Region,
+    pub node_id: NodeId,
+    /// Every region of the cluster (this one included), used to form the
+    /// group on first start.
+    pub members: Vec<Member>,
+    /// `<data dir>/raft`.
+    pub dir: PathBuf,
+    pub timing: Timing,
+    /// Build a snapshot (and compact the log) every this many entries.
+    pub snapshot_every: u64,
+    pub plan: Arc<FaultPlan>,
+    pub sealing: SealingKey,
+    pub root: RootKey,
+}
+
+impl std::fmt::Debug for ReplicationConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReplicationConfig")
+            .field("region", &self.region)
+            .field("node_id", &self.node_id)
+            .field("members", &self.members)
+            .field("timing", &self.timing)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a proposal did not produce an outcome.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ProposeError {
+    /// This region cannot reach a quorum (or no leader is known): the write
+    /// was not made. Retryable.
+    #[error("{0}")]
+    Unavailable(String),
+    /// The write may or may not have been made; retrying with the same
+    /// request id is safe.
+    #[error("{0}")]
+    Indeterminate(String),
+    #[error("{0}")]
+    Fatal(String),
+}
+
+/// Replication health of one region, for metrics and tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicationMetrics {
+    pub region: Region,
+    pub node_id: NodeId,
+    pub term: u64,
+    pub state: String,
+    pub leader: Option<NodeId>,
+    pub leader_region: Option<String>,
+    pub last_log_index: Option<u64>,
+    pub committed_index: Option<u64>,
+    pub applied_index: Option<u64>,
+    pub snapshot_index: Option<u64>,
+    pub purged_index: Option<u64>,
+    /// On the leader: entries each follower is behind the leader's log.
+    pub lag_entries: BTreeMap<NodeId, u64>,
+    pub millis_since_quorum_ack: Option<u64>,
+    pub snapshots_installed: u64,
+}
+
+struct Inner {
+    region: Region,
+    node_id: NodeId,
+    raft: Raft,
+    store: Store,
+    log: LogStore,
+    plan: Arc<FaultPlan>,
+    timing: Timing,
+    applied: watch::Receiver<Option<LogId>>,
+    installs: Arc<std::sync::atomic::AtomicU64>,
+    sealing_public: SealingPublicKey,
+    acker: parking_lot::Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+/// A region's handle on the Multi-Region group. Cheap to clone.
+#[derive(Clone)]
+pub struct Replication {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Replication {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Replication")
+            .field("region", &self.inner.region)
+            .field("node_id", &self.inner.node_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A short pause between attempts of one proposal (bounded by its deadline).
+const RETRY_PAUSE: Duration = Duration::from_millis(25);
+
+impl Replication {
+    /// Opens the log, starts the Raft node, and on a fresh data directory
+    /// forms the group from `members`.
+    pub async fn start(cfg: ReplicationConfig, store: Store) -> Result<Replication, String> {
+        let log = LogStore::open(&cfg.dir.join("log"))?;
+        let fresh = log.is_fresh()?;
+        log.incarnation()?;
+        let (applied_tx, applied_rx) = watch::channel(None);
+        let (acks_tx, acks_rx) = mpsc::unbounded_channel();
+        let installs = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let sm = StateMachine {
+            store: store.clone(),
+            applier: Applier {
+                region: cfg.region.clone(),
+                sealing: Arc::new(cfg.sealing.clone()),
+                root: Arc::new(cfg.root.clone()),
+            },
+            snapshot_path: cfg.dir.join("snapshot.json"),
+            applied: Arc::new(applied_tx),
+            acks: acks_tx,
+            installs: installs.clone(),
+        };
+        let t = cfg.timing;
+        let raft_config = Config {
+            cluster_name: "tern-mrk".into(),
+            heartbeat_interval: t.heartbeat.as_millis() as u64,
+            election_timeout_min: t.election_min.as_millis() as u64,
+            election_timeout_max: t.election_max.as_millis() as u64,
+            install_snapshot_timeout: t.snapshot_install.as_millis() as u64,
+            snapshot_policy: SnapshotPolicy::LogsSinceLast(cfg.snapshot_every.max(1)),
+            max_in_snapshot_log_to_keep: 0,
+            purge_batch_size: 64,
+            ..Default::default()
+        }
+        .validate()
+        .map_err(|e| format!("raft config: {e}"))?;
+        let network = Network {
+            region: cfg.region.to_string(),
+            plan: cfg.plan.clone(),
+        };
+        let raft = Raft::new(cfg.node_id, Arc::new(raft_config), network, log.clone(), sm.clone())
+            .await
+            .map_err(|e| format!("raft: {e}"))?;
+        // Whatever the state machine applied before a restart is visible now.
+        {
+            let applied = apply::read_applied(store.read().repl.get(apply::APPLIED_KEY).cloned())?;
+            sm.applied.send_replace(applied);
+        }
+        if fresh && !cfg.members.is_empty() {
+            let members: BTreeMap<NodeId, RegionNode> =
+                cfg.members.iter().map(|m| (m.node_id, m.node.clone())).collect();
+            if !members.contains_key(&cfg.node_id) {
+                return Err(format!(
+                    "node {} ({}) is not among the configured members",
+                    cfg.node_id, cfg.region
+                ));
+            }
+            match raft.initialize(members).await {
+                Ok(()) => {}
+                Err(RaftError::APIError(openraft::error::InitializeError::NotAllowed(_))) => {}
+                Err(e) => return Err(format!("forming the group: {e}")),
+            }
+        }
+        let r = Replication {
+            inner: Arc::new(Inner {
+                region: cfg.region.clone(),
+                node_id: cfg.node_id,
+                raft,
+                store,
+                log,
+                plan: cfg.plan.clone(),
+                timing: t,
+                applied: applied_rx,
+                installs,
+                sealing_public: cfg.sealing.public(),
+                acker: parking_lot::Mutex::new(None),
+            }),
+        };
+        let acker = tokio::spawn(run_acker(Arc::downgrade(&r.inner), acks_rx));
+        *r.inner.acker.lock() = Some(acker);
+        Ok(r)
+    }
+
+    pub fn region(&self) -> &Region {
+        &self.inner.region
+    }
+
+    pub fn node_id(&self) -> NodeId {
+        self.inner.node_id
+    }
+
+    pub fn raft(&self) -> &Raft {
+        &self.inner.raft
+    }
+
+    pub fn timing(&self) -> Timing {
+        self.inner.timing
+    }
+
+    pub fn fault_plan(&self) -> &Arc<FaultPlan> {
+        &self.inner.plan
+    }
+
+    /// This region's sealing public key.
+    pub fn sealing_public(&self) -> SealingPublicKey {
+        self.inner.sealing_public
+    }
+
+    /// The peer gRPC service to mount on the peer port.
+    pub fn peer_service(&self) -> tern_proto::raft_pb::raft_peer_server::RaftPeerServer<server::PeerService> {
+        server::PeerService::new(self.clone()).into_server()
+    }
+
+    /// Regions in the applied membership and their nodes.
+    pub fn members(&self) -> BTreeMap<NodeId, RegionNode> {
+        let m = self.inner.raft.metrics().borrow().membership_config.clone();
+        m.membership().nodes().map(|(id, n)| (*id, n.clone())).collect()
+    }
+
+    /// Voter regions' sealing public keys, by region.
+    pub fn sealing_keys(&self) -> BTreeMap<Region, SealingPublicKey> {
+        self.members()
+            .into_values()
+            .filter_map(|n| {
+                Some((
+                    Region::parse(&n.region).ok()?,
+                    SealingPublicKey::from_hex(&n.sealing_key).ok()?,
+                ))
+            })
+            .collect()
+    }
+
+    /// The replicated record of a Multi-Region key, as this region applied it.
+    pub fn mrk(&self, key: &KeyId) -> Option<MrkRecord> {
+        let b = self.inner.store.read().repl.get(&apply::mrk_key(key)).cloned()?;
+        serde_json::from_slice(&b).ok()
+    }
+
+    /// Every replicated Multi-Region key record.
+    pub fn mrks(&self) -> Vec<MrkRecord> {
+        let view = self.inner.store.read();
+        view.repl
+            .range(b"k/".to_vec()..)
+            .take_while(|(k, _)| k.starts_with(b"k/"))
+            .filter_map(|(_, v)| serde_json::from_slice(v).ok())
+            .collect()
+    }
+
+    pub fn applied(&self) -> Option<LogId> {
+        *self.inner.applied.borrow()
+    }
+
+    /// The digest of the replicated families and the applied log id.
+    pub fn digest(&self) -> (Option<LogId>, String) {
+        state_machine::digest(&self.inner.store)
+    }
+
+    pub fn metrics(&self) -> ReplicationMetrics {
+        let m = self.inner.raft.metrics().borrow().clone();
+        let leader_region = m
+            .current_leader
+            .and_then(|l| m.membership_config.membership().get_node(&l).map(|n| n.region.clone()));
+        let lag_entries = m
+            .replication
+            .as_ref()
+            .map(|r| {
+                let last = m.last_log_index.unwrap_or(0);
+                r.iter()
+                    .map(|(id, matched)| (*id, last.saturating_sub(matched.map(|l| l.index).unwrap_or(0))))
+                    .collect()
+            })
+            .unwrap_or_default();
+        ReplicationMetrics {
+            region: self.inner.region.clone(),
+            node_id: self.inner.node_id,
+            term: m.current_term,
+            state: format!("{:?}", m.state),
+            leader: m.current_leader,
+            leader_region,
+            last_log_index: m.last_log_index,
+            committed_index: self.inner.log.committed().borrow().map(|l| l.index),
+            applied_index: m.last_applied.map(|l| l.index),
+            snapshot_index: m.snapshot.map(|l| l.index),
+            purged_index: m.purged.map(|l| l.index),
+            lag_entries,
+            millis_since_quorum_ack: m.millis_since_quorum_ack,
+            snapshots_installed: self.inner.installs.load(std::sync::atomic::Ordering::Relaxed),
+        }
+    }
+
+    /// Waits (bounded) until this region has applied everything it knows to
+    /// be committed. Used before answering "unknown material": a region
+    /// that is behind may be about to learn it.
+    pub async fn catch_up(&self, timeout: Duration) -> bool {
+        let Some(target) = *self.inner.log.committed().borrow() else {
+            return true;
+        };
+        self.wait_applied(target.index, Instant::now() + timeout).await
+    }
+
+    /// Whether this region's applied index is behind the commit index it knows.
+    pub fn is_behind(&self) -> bool {
+        let committed = self.inner.log.committed().borrow().map(|l| l.index);
+        let applied = self.applied().map(|l| l.index);
+        committed > applied
+    }
+
+    async fn wait_applied(&self, index: u64, deadline: Instant) -> bool {
+        let mut rx = self.inner.applied.clone();
+        let r = tokio::time::timeout_at(deadline.into(), rx.wait_for(|a| a.is_some_and(|l| l.index >= index))).await;
+        matches!(r, Ok(Ok(_)))
+    }
+
+    /// Fails fast when this region is cut off from the majority: a leader
+    /// that has not heard from a quorum within an election timeout, or no
+    /// known leader for that long.
+    fn reachability(&self, no_leader_since: &mut Option<Instant>) -> Result<Option<(NodeId, RegionNode)>, ProposeError> {
+        let m = self.inner.raft.metrics().borrow().clone();
+        let limit = self.inner.timing.election_max;
+        if m.state == ServerState::Leader {
+            if m
+                .millis_since_quorum_ack
+                .is_some_and(|ms| Duration::from_millis(ms) > limit)
+            {
+                return Err(ProposeError::Unavailable(format!(
+                    "Region {} cannot reach a majority of the Regions; Multi-Region writes are unavailable here.",
+                    self.inner.region
+                )));
+            }
+            return Ok(None);
+        }
+        match m.current_leader {
+            Some(l) if l != self.inner.node_id => {
+                *no_leader_since = None;
+                let node = m.membership_config.membership().get_node(&l).cloned();
+                Ok(node.map(|n| (l, n)))
+            }
+            _ => {
+                let since = *no_leader_since.get_or_insert_with(Instant::now);
+                if since.elapsed() > limit {
+                    Err(ProposeError::Unavailable(format!(
+                        "Region {} knows no Multi-Region leader; Multi-Region writes are unavailable here.",
+                        self.inner.region
+                    )))
+                } else {
+                    Ok(None)
+                }
+            }
+        }
+    }
+
+    /// Proposes `cmd` and returns its outcome once this region has applied
+    /// it. Forwards to the leader; retries lost attempts with the same
+    /// request id until `timeout`.
+    pub async fn propose(&self, cmd: Command, timeout: Duration) -> Result<Outcome, ProposeError> {
+        let deadline = Instant::now() + timeout;
+        let mut no_leader_since = None;
+        let mut last_error = String::from("no attempt made");
+        let mut maybe_made = false;
+        loop {
+            if Instant::now() >= deadline {
+                return Err(if maybe_made {
+                    ProposeError::Indeterminate(format!("Multi-Region write timed out: {last_error}"))
+                } else {
+                    ProposeError::Unavailable(format!("Multi-Region write timed out: {last_error}"))
+                });
+            }
+            let target = self.reachability(&mut no_leader_since)?;
+            let attempt = match target {
+                None => self.write_local(&cmd).await,
+                Some((_, node)) => {
+                    let remaining = deadline.saturating_duration_since(Instant::now());
+                    self.forward(&node, &cmd, remaining).await
+                }
+            };
+            match attempt {
+                Ok((log_id, outcome)) => {
+                    if self.wait_applied(log_id.index, deadline).await {
+                        return Ok(outcome);
+                    }
+                    return Err(ProposeError::Indeterminate(
+                        "the write committed but this Region has not applied it yet".into(),
+                    ));
+                }
+                Err(Attempt::Retry { error, maybe_made: m }) => {
+                    last_error = error;
+                    maybe_made |= m;
+                    let pause = RETRY_PAUSE.min(deadline.saturating_duration_since(Instant::now()));
+                    tokio::time::sleep(pause).await;
+                }
+                Err(Attempt::Fatal(e)) => return Err(ProposeError::Fatal(e)),
+            }
+        }
+    }
+
+    async fn write_local(&self, cmd: &Command) -> Result<(LogId, Outcome), Attempt> {
+        match self.inner.raft.client_write(cmd.clone()).await {
+            Ok(r) => Ok((r.log_id, r.data)),
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_))) => Err(Attempt::Retry {
+                error: "leadership moved".into(),
+                maybe_made: false,
+            }),
+            Err(RaftError::APIError(e)) => Err(Attempt::Retry {
+                error: e.to_string(),
+                maybe_made: false,
+            }),
+            Err(RaftError::Fatal(e)) => Err(Attempt::Fatal(e.to_string())),
+        }
+    }
+
+    async fn forward(&self, leader: &RegionNode, cmd: &Command, timeout: Duration) -> Result<(LogId, Outcome), Attempt> {
+        let ch = PeerChannel::new(self.inner.region.as_str(), leader, self.inner.plan.clone()).map_err(|e| {
+            Attempt::Retry {
+                error: e.to_string(),
+                maybe_made: false,
+            }
+        })?;
+        let reply: Result<ForwardReply, _> = ch.call(Rpc::Forward, cmd, timeout).await;
+        match reply {
+            Ok(ForwardReply::Done { log_id, outcome }) => Ok((log_id, outcome)),
+            Ok(ForwardReply::NotLeader) => Err(Attempt::Retry {
+                error: format!("{} is no longer the leader", leader.region),
+                maybe_made: false,
+            }),
+            Ok(ForwardReply::Failed(e)) => Err(Attempt::Retry {
+                error: e,
+                maybe_made: true,
+            }),
+            Err(e) => Err(Attempt::Retry {
+                error: e.to_string(),
+                maybe_made: true,
+            }),
+        }
+    }
+
+    /// Adds a region: learner first (catching up, by snapshot if needed),
+    /// then voter. Call on the leader.
+    pub async fn add_region(&self, member: Member) -> Result<(), String> {
+        let raft = &self.inner.raft;
+        raft.add_learner(member.node_id, member.node.clone(), true)
+            .await
+            .map_err(|e| format!("adding {} as a learner: {e}", member.node.region))?;
+        let mut voters: BTreeSet<NodeId> = raft
+            .metrics()
+            .borrow()
+            .membership_config
+            .membership()
+            .voter_ids()
+            .collect();
+        voters.insert(member.node_id);
+        raft.change_membership(voters, true)
+            .await
+            .map_err(|e| format!("making {} a voter: {e}", member.node.region))?;
+        Ok(())
+    }
+
+    /// Removes a region from the group. Refused while the region is the
+    /// primary Region of any Multi-Region key. Call on the leader.
+    pub async fn remove_region(&self, node_id: NodeId) -> Result<(), String> {
+        let members = self.members();
+        let node = members.get(&node_id).ok_or_else(|| format!("node {node_id} is not a member"))?;
+        let region = node.region.clone();
+        if let Some(k) = self.mrks().iter().find(|k| k.primary.as_str() == region) {
+            return Err(format!(
+                "{region} is the primary Region of {}; update its primary Region first",
+                k.key
+            ));
+        }
+        let raft = &self.inner.raft;
+        raft.change_membership(ChangeMembers::RemoveVoters([node_id].into_iter().collect()), false)
+            .await
+            .map_err(|e| format!("removing {region}: {e}"))?;
+        Ok(())
+    }
+
+    /// Stops the Raft node and the acker.
+    pub async fn shutdown(&self) {
+        if let Some(h) = self.inner.acker.lock().take() {
+            h.abort();
+        }
+        let _ = self.inner.raft.shutdown().await;
+    }
+
+    /// Acks this region owes according to the applied state (after a
+    /// restart, a snapshot install, or a failed ack proposal).
+    fn owed_acks(&self) -> Vec<Ack> {
+        let me = &self.inner.region;
+        let view = self.inner.store.read();
+        let mut out = Vec::new();
+        for rec in self.mrks() {
+            if !rec.holds(me) {
+                continue;
+            }
+            let Some(local) = view.keys.get(&rec.key) else { continue };
+            if let Some(p) = &rec.pending {
+                if !p.acks.contains(me) && local.material(&p.material.id).is_some() {
+                    out.push(Ack::MaterialApplied {
+                        key: rec.key,
+                        material: p.material.id,
+                    });
+                }
+            }
+            if rec.status_of(me) == Some(command::ReplicaStatus::Creating) {
+                out.push(Ack::ReplicaReady { key: rec.key });
+            }
+        }
+        out
+    }
+}
+
+/// One attempt's failure.
+enum Attempt {
+    Retry { error: String, maybe_made: bool },
+    Fatal(String),
+}
+
+fn ack_command(region: &Region, ack: &Ack, now: tern_core::time::UnixMillis) -> Command {
+    match ack {
+        Ack::MaterialApplied { key, material } => Command {
+            request_id: format!("ack-material/{key}/{material}/{region}"),
+            proposed_at: now,
+            op: Op::MaterialApplied {
+                key: *key,
+                material: *material,
+                region: region.clone(),
+            },
+        },
+        Ack::ReplicaReady { key } => Command {
+            request_id: format!("ack-ready/{key}/{region}"),
+            proposed_at: now,
+            op: Op::ReplicaReady {
+                key: *key,
+                region: region.clone(),
+            },
+        },
+    }
+}
+
+fn now_millis() -> tern_core::time::UnixMillis {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    tern_core::time::UnixMillis(d.as_millis() as i64)
+}
+
+/// Proposes the acks this region owes. Acks that fail are found again by a
+/// sweep of the applied state, which also runs once at start.
+async fn run_acker(inner: std::sync::Weak<Inner>, mut rx: mpsc::UnboundedReceiver<Vec<Ack>>) {
+    let mut sweep = true;
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        let batch = tokio::select! {
+            b = rx.recv() => match b { Some(b) => b, None => return },
+            _ = tick.tick() => Vec::new(),
+        };
+        let Some(inner) = inner.upgrade() else { return };
+        let r = Replication { inner };
+        let mut acks: BTreeSet<Ack> = batch.into_iter().collect();
+        while let Ok(more) = rx.try_recv() {
+            acks.extend(more);
+        }
+        if sweep {
+            acks.extend(r.owed_acks());
+            sweep = false;
+        }
+        if acks.is_empty() {
+            continue;
+        }
+        let timeout = r.inner.timing.election_max * 4;
+        let mut tasks = tokio::task::JoinSet::new();
+        for ack in acks {
+            let cmd = ack_command(&r.inner.region, &ack, now_millis());
+            let r = r.clone();
+            tasks.spawn(async move { r.propose(cmd, timeout).await });
+        }
+        while let Some(res) = tasks.join_next().await {
+            if !matches!(res, Ok(Ok(_))) {
+                sweep = true;
+            }
+        }
+    }
+}

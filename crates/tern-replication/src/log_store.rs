@@ -1,0 +1,296 @@
+//! The Raft log, vote and purge point on their own RocksDB (`<data>/raft`).
+//!
+//! Every write that openraft relies on for safety (appends before they are
+//! reported flushed, votes, truncation, purge) is a synced batch.
+
+use std::fmt::Debug;
+use std::ops::{Bound, RangeBounds};
+use std::path::Path;
+use std::sync::Arc;
+
+use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
+use openraft::{OptionalSend, RaftLogReader, StorageIOError};
+use rocksdb::{ColumnFamilyDescriptor, DBCompressionType, Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB};
+use tokio::sync::watch;
+
+use crate::types::{Entry, LogId, StorageError, TypeConfig, Vote};
+
+const CF_LOG: &str = "log";
+const CF_META: &str = "meta";
+const VOTE: &[u8] = b"vote";
+const COMMITTED: &[u8] = b"committed";
+const PURGED: &[u8] = b"last_purged";
+const INCARNATION: &[u8] = b"incarnation";
+
+/// How a queued write reports back.
+enum Done {
+    Flushed(LogFlushed<TypeConfig>),
+    Reply(tokio::sync::oneshot::Sender<Result<(), String>>),
+}
+
+/// The log store. Cheap to clone (the reader is a clone). Every write goes
+/// through one writer thread, so writes are synced in the order openraft
+/// issued them and no async worker blocks on an fsync.
+#[derive(Clone)]
+pub struct LogStore {
+    db: Arc<DB>,
+    writer: std::sync::mpsc::Sender<(WriteBatch, Done)>,
+    /// The highest committed log id this region has heard of.
+    committed: Arc<watch::Sender<Option<LogId>>>,
+}
+
+impl Debug for LogStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogStore").field("path", &self.db.path()).finish()
+    }
+}
+
+fn io_err(e: impl std::error::Error + 'static) -> StorageError {
+    StorageIOError::write_logs(&e).into()
+}
+fn read_err(e: impl std::error::Error + 'static) -> StorageError {
+    StorageIOError::read_logs(&e).into()
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Msg(String);
+
+fn index_key(i: u64) -> [u8; 8] {
+    i.to_be_bytes()
+}
+
+fn synced() -> WriteOptions {
+    let mut o = WriteOptions::default();
+    o.set_sync(true);
+    o
+}
+
+impl LogStore {
+    pub fn open(path: &Path) -> Result<LogStore, String> {
+        std::fs::create_dir_all(path).map_err(|e| e.to_string())?;
+        let mut o = Options::default();
+        o.create_if_missing(true);
+        o.create_missing_column_families(true);
+        o.set_paranoid_checks(true);
+        o.set_compression_type(DBCompressionType::None);
+        o.set_keep_log_file_num(4);
+        let cfs = [CF_LOG, CF_META].map(|n| {
+            let mut c = Options::default();
+            c.set_compression_type(DBCompressionType::None);
+            ColumnFamilyDescriptor::new(n, c)
+        });
+        let db = Arc::new(DB::open_cf_descriptors(&o, path, cfs).map_err(|e| e.to_string())?);
+        let (writer, rx) = std::sync::mpsc::channel::<(WriteBatch, Done)>();
+        {
+            let db = db.clone();
+            std::thread::Builder::new()
+                .name("tern-raft-log".into())
+                .spawn(move || {
+                    let opts = synced();
+                    while let Ok((batch, done)) = rx.recv() {
+                        let r = db.write_opt(batch, &opts).map_err(|e| e.to_string());
+                        match done {
+                            Done::Flushed(cb) => cb.log_io_completed(r.map_err(std::io::Error::other)),
+                            Done::Reply(tx) => {
+                                let _ = tx.send(r);
+                            }
+                        }
+                    }
+                })
+                .map_err(|e| e.to_string())?;
+        }
+        let s = LogStore {
+            db,
+            writer,
+            committed: Arc::new(watch::channel(None).0),
+        };
+        let c = s.get_meta::<Option<LogId>>(COMMITTED).map_err(|e| e.to_string())?.flatten();
+        s.committed.send_replace(c);
+        Ok(s)
+    }
+
+    fn cf(&self, name: &str) -> Result<&rocksdb::ColumnFamily, StorageError> {
+        self.db
+            .cf_handle(name)
+            .ok_or_else(|| read_err(Msg(format!("missing column family {name}"))))
+    }
+
+    fn get_meta<T: for<'de> serde::Deserialize<'de>>(&self, k: &[u8]) -> Result<Option<T>, StorageError> {
+        let cf = self.cf(CF_META)?;
+        match self.db.get_cf(cf, k).map_err(read_err)? {
+            None => Ok(None),
+            Some(b) => serde_json::from_slice(&b).map(Some).map_err(read_err),
+        }
+    }
+
+    /// Queues a batch on the writer thread and waits for its sync.
+    async fn write(&self, batch: WriteBatch) -> Result<(), StorageError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.writer
+            .send((batch, Done::Reply(tx)))
+            .map_err(|_| io_err(Msg("raft log writer stopped".into())))?;
+        rx.await
+            .map_err(|_| io_err(Msg("raft log writer stopped".into())))?
+            .map_err(|e| io_err(Msg(e)))
+    }
+
+    fn meta_batch<T: serde::Serialize>(&self, k: &[u8], v: &T) -> Result<WriteBatch, StorageError> {
+        let cf = self.cf(CF_META)?;
+        let b = serde_json::to_vec(v).map_err(io_err)?;
+        let mut batch = WriteBatch::default();
+        batch.put_cf(cf, k, b);
+        Ok(batch)
+    }
+
+    /// A random id made when this data directory was first used.
+    pub fn incarnation(&self) -> Result<String, String> {
+        if let Some(id) = self.get_meta::<String>(INCARNATION).map_err(|e| e.to_string())? {
+            return Ok(id);
+        }
+        let id = uuid::Uuid::new_v4().to_string();
+        let batch = self.meta_batch(INCARNATION, &id).map_err(|e| e.to_string())?;
+        self.db.write_opt(batch, &synced()).map_err(|e| e.to_string())?;
+        Ok(id)
+    }
+
+    /// Whether this directory has ever held a vote or a log entry.
+    pub fn is_fresh(&self) -> Result<bool, String> {
+        let vote: Option<Vote> = self.get_meta(VOTE).map_err(|e| e.to_string())?;
+        Ok(vote.is_none() && self.last_entry().map_err(|e| e.to_string())?.is_none())
+    }
+
+    /// The committed log id this region knows of (it may not have applied it yet).
+    pub fn committed(&self) -> watch::Receiver<Option<LogId>> {
+        self.committed.subscribe()
+    }
+
+    fn last_entry(&self) -> Result<Option<Entry>, StorageError> {
+        let cf = self.cf(CF_LOG)?;
+        match self.db.iterator_cf(cf, IteratorMode::End).next() {
+            None => Ok(None),
+            Some(item) => {
+                let (_, v) = item.map_err(read_err)?;
+                serde_json::from_slice(&v).map(Some).map_err(read_err)
+            }
+        }
+    }
+
+    /// Entries in the log (for tests and metrics).
+    pub fn len(&self) -> usize {
+        self.cf(CF_LOG)
+            .map(|cf| self.db.iterator_cf(cf, IteratorMode::Start).count())
+            .unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl RaftLogReader<TypeConfig> for LogStore {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
+        &mut self,
+        range: RB,
+    ) -> Result<Vec<Entry>, StorageError> {
+        let start = match range.start_bound() {
+            Bound::Included(x) => *x,
+            Bound::Excluded(x) => x.saturating_add(1),
+            Bound::Unbounded => 0,
+        };
+        let cf = self.cf(CF_LOG)?;
+        let mut out = Vec::new();
+        for item in self
+            .db
+            .iterator_cf(cf, IteratorMode::From(&index_key(start), Direction::Forward))
+        {
+            let (k, v) = item.map_err(read_err)?;
+            let idx = u64::from_be_bytes(k.as_ref().try_into().map_err(|_| read_err(Msg("bad log key".into())))?);
+            if !range.contains(&idx) {
+                break;
+            }
+            out.push(serde_json::from_slice(&v).map_err(read_err)?);
+        }
+        Ok(out)
+    }
+}
+
+impl RaftLogStorage<TypeConfig> for LogStore {
+    type LogReader = Self;
+
+    async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, StorageError> {
+        let last_purged_log_id: Option<LogId> = self.get_meta(PURGED)?;
+        let last = self.last_entry()?.map(|e| e.log_id);
+        Ok(LogState {
+            last_purged_log_id,
+            last_log_id: last.or(last_purged_log_id),
+        })
+    }
+
+    async fn get_log_reader(&mut self) -> Self::LogReader {
+        self.clone()
+    }
+
+    async fn save_vote(&mut self, vote: &Vote) -> Result<(), StorageError> {
+        let b = self.meta_batch(VOTE, vote)?;
+        self.write(b).await
+    }
+
+    async fn read_vote(&mut self) -> Result<Option<Vote>, StorageError> {
+        self.get_meta(VOTE)
+    }
+
+    async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
+        // A hint for restart; not needed for safety, so not synced.
+        let b = self.meta_batch(COMMITTED, &committed)?;
+        self.db.write(b).map_err(io_err)?;
+        self.committed.send_if_modified(|c| {
+            if committed > *c {
+                *c = committed;
+                true
+            } else {
+                false
+            }
+        });
+        Ok(())
+    }
+
+    async fn read_committed(&mut self) -> Result<Option<LogId>, StorageError> {
+        Ok(self.get_meta::<Option<LogId>>(COMMITTED)?.flatten())
+    }
+
+    async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> Result<(), StorageError>
+    where
+        I: IntoIterator<Item = Entry> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let mut batch = WriteBatch::default();
+        {
+            let cf = self.cf(CF_LOG)?;
+            for e in entries {
+                let b = serde_json::to_vec(&e).map_err(io_err)?;
+                batch.put_cf(cf, index_key(e.log_id.index), b);
+            }
+        }
+        // openraft learns the entries are durable only through the
+        // callback, after the sync.
+        self.writer
+            .send((batch, Done::Flushed(callback)))
+            .map_err(|_| io_err(Msg("raft log writer stopped".into())))
+    }
+
+    async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
+        let cf = self.cf(CF_LOG)?;
+        let mut batch = WriteBatch::default();
+        batch.delete_range_cf(cf, index_key(log_id.index), index_key(u64::MAX));
+        batch.delete_cf(cf, index_key(u64::MAX));
+        self.write(batch).await
+    }
+
+    async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
+        let mut batch = self.meta_batch(PURGED, &log_id)?;
+        let cf = self.cf(CF_LOG)?;
+        batch.delete_range_cf(cf, index_key(0), index_key(log_id.index.saturating_add(1)));
+        self.write(batch).await
+    }
+}

@@ -1,0 +1,85 @@
+//! The peer gRPC service: hands openraft's RPCs to the local Raft node and
+//! takes client writes forwarded by followers.
+
+use openraft::error::{ClientWriteError, InstallSnapshotError, RaftError};
+use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
+use serde::{Deserialize, Serialize};
+use tern_proto::raft_pb::raft_peer_server::{RaftPeer, RaftPeerServer};
+use tern_proto::raft_pb::RaftPayload;
+use tonic::{Request, Response, Status};
+
+use crate::command::{Command, Outcome};
+use crate::types::{LogId, NodeId, TypeConfig};
+use crate::Replication;
+
+/// The leader's answer to a forwarded write.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) enum ForwardReply {
+    Done { log_id: LogId, outcome: Outcome },
+    NotLeader,
+    /// The write may or may not have been made.
+    Failed(String),
+}
+
+/// Serves one region's peer port.
+#[derive(Debug, Clone)]
+pub struct PeerService {
+    repl: Replication,
+}
+
+fn decode<T: for<'de> Deserialize<'de>>(req: Request<RaftPayload>) -> Result<T, Status> {
+    serde_json::from_slice(&req.into_inner().data)
+        .map_err(|e| Status::invalid_argument(format!("malformed peer message: {e}")))
+}
+
+fn encode<T: Serialize>(v: &T) -> Result<Response<RaftPayload>, Status> {
+    serde_json::to_vec(v)
+        .map(|data| Response::new(RaftPayload { data }))
+        .map_err(|e| Status::internal(e.to_string()))
+}
+
+impl PeerService {
+    pub(crate) fn new(repl: Replication) -> Self {
+        PeerService { repl }
+    }
+
+    pub(crate) fn into_server(self) -> RaftPeerServer<PeerService> {
+        RaftPeerServer::new(self)
+            .max_decoding_message_size(256 << 20)
+            .max_encoding_message_size(256 << 20)
+    }
+}
+
+#[tonic::async_trait]
+impl RaftPeer for PeerService {
+    async fn append_entries(&self, req: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {
+        let rpc: AppendEntriesRequest<TypeConfig> = decode(req)?;
+        let r: Result<_, RaftError<NodeId>> = self.repl.raft().append_entries(rpc).await;
+        encode(&r)
+    }
+
+    async fn vote(&self, req: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {
+        let rpc: VoteRequest<NodeId> = decode(req)?;
+        let r: Result<_, RaftError<NodeId>> = self.repl.raft().vote(rpc).await;
+        encode(&r)
+    }
+
+    async fn install_snapshot(&self, req: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {
+        let rpc: InstallSnapshotRequest<TypeConfig> = decode(req)?;
+        let r: Result<_, RaftError<NodeId, InstallSnapshotError>> = self.repl.raft().install_snapshot(rpc).await;
+        encode(&r)
+    }
+
+    async fn forward(&self, req: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {
+        let cmd: Command = decode(req)?;
+        let reply = match self.repl.raft().client_write(cmd).await {
+            Ok(r) => ForwardReply::Done {
+                log_id: r.log_id,
+                outcome: r.data,
+            },
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_))) => ForwardReply::NotLeader,
+            Err(e) => ForwardReply::Failed(e.to_string()),
+        };
+        encode(&reply)
+    }
+}

@@ -1,0 +1,328 @@
+//! openraft's state machine, kept in the region's own store: applying a run
+//! of entries is one store transaction, so the replicated family, the applied
+//! log id, the applied membership and the regional re-wrapped material land
+//! in one synced batch.
+//!
+//! Snapshots carry the replicated family only. Installing one replaces it in
+//! one batch and reconciles the regional view in the same batch (creates
+//! missing replicas, retires removed ones, never touches per-region
+//! properties of existing copies).
+
+use std::collections::BTreeSet;
+use std::io::{Cursor, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use openraft::storage::{RaftStateMachine, Snapshot};
+use openraft::{OptionalSend, RaftSnapshotBuilder, SnapshotMeta, StorageIOError};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tern_core::ids::KeyId;
+use tern_store::Store;
+use tokio::sync::{mpsc, watch};
+
+use crate::apply::{get_mrk, mrk_ids, read_applied, read_membership, Ack, Applier, APPLIED_KEY, MEMBERSHIP_KEY};
+use crate::command::Outcome;
+use crate::types::{Entry, LogId, Membership, NodeId, RegionNode, SnapshotData, StorageError, TypeConfig};
+
+/// The state machine handle openraft owns; clones share everything.
+#[derive(Clone)]
+pub struct StateMachine {
+    pub(crate) store: Store,
+    pub(crate) applier: Applier,
+    pub(crate) snapshot_path: PathBuf,
+    pub(crate) applied: Arc<watch::Sender<Option<LogId>>>,
+    pub(crate) acks: mpsc::UnboundedSender<Vec<Ack>>,
+    /// Snapshots installed (a metric and a test observable).
+    pub(crate) installs: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl std::fmt::Debug for StateMachine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StateMachine")
+            .field("region", &self.applier.region)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct Msg(pub String);
+
+fn sm_write_err(e: impl Into<String>) -> StorageError {
+    StorageIOError::write_state_machine(&Msg(e.into())).into()
+}
+fn sm_read_err(e: impl Into<String>) -> StorageError {
+    StorageIOError::read_state_machine(&Msg(e.into())).into()
+}
+
+/// A snapshot as stored on disk: its meta and the replicated family.
+#[derive(Serialize, Deserialize)]
+struct SnapshotFile {
+    meta: SnapshotMeta<NodeId, RegionNode>,
+    /// Hex-free binary framing of the family's pairs, see [`encode_pairs`].
+    #[serde(with = "b64")]
+    data: Vec<u8>,
+}
+
+mod b64 {
+    use base64::Engine as _;
+    use serde::{Deserialize, Deserializer, Serializer};
+    pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(v))
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let s = String::deserialize(d)?;
+        base64::engine::general_purpose::STANDARD
+            .decode(s.as_bytes())
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// `u32 key len | key | u32 value len | value`, repeated.
+fn encode_pairs<'a>(pairs: impl Iterator<Item = (&'a Vec<u8>, &'a Vec<u8>)>) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (k, v) in pairs {
+        out.extend_from_slice(&(k.len() as u32).to_be_bytes());
+        out.extend_from_slice(k);
+        out.extend_from_slice(&(v.len() as u32).to_be_bytes());
+        out.extend_from_slice(v);
+    }
+    out
+}
+
+fn decode_pairs(mut b: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, String> {
+    let mut out = Vec::new();
+    let take = |b: &mut &[u8]| -> Result<Vec<u8>, String> {
+        if b.len() < 4 {
+            return Err("truncated snapshot".into());
+        }
+        let n = u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize;
+        if b.len() < 4 + n {
+            return Err("truncated snapshot".into());
+        }
+        let v = b[4..4 + n].to_vec();
+        *b = &b[4 + n..];
+        Ok(v)
+    };
+    while !b.is_empty() {
+        let k = take(&mut b)?;
+        let v = take(&mut b)?;
+        out.push((k, v));
+    }
+    Ok(out)
+}
+
+fn is_meta(k: &[u8]) -> bool {
+    k.starts_with(b"m/")
+}
+
+/// A digest of the replicated family (meta keys excluded) and the applied
+/// log id it describes: equal in every region at the same applied log id.
+pub fn digest(store: &Store) -> (Option<LogId>, String) {
+    let view = store.read();
+    let applied = read_applied(view.repl.get(APPLIED_KEY).cloned()).ok().flatten();
+    let mut h = Sha256::new();
+    for (k, v) in view.repl.iter().filter(|(k, _)| !is_meta(k)) {
+        h.update((k.len() as u32).to_be_bytes());
+        h.update(k);
+        h.update((v.len() as u32).to_be_bytes());
+        h.update(v.as_slice());
+    }
+    (applied, hex::encode(h.finalize()))
+}
+
+impl StateMachine {
+    fn write_snapshot_file(&self, file: &SnapshotFile) -> Result<(), StorageError> {
+        let bytes = serde_json::to_vec(file).map_err(|e| sm_write_err(e.to_string()))?;
+        let tmp = self.snapshot_path.with_extension("tmp");
+        let dir = self.snapshot_path.parent().map(|p| p.to_path_buf());
+        let r = (|| -> std::io::Result<()> {
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(&bytes)?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, &self.snapshot_path)?;
+            if let Some(d) = dir {
+                std::fs::File::open(d)?.sync_all()?;
+            }
+            Ok(())
+        })();
+        r.map_err(|e| sm_write_err(format!("snapshot file: {e}")))
+    }
+
+    fn read_snapshot_file(&self) -> Result<Option<SnapshotFile>, StorageError> {
+        match std::fs::read(&self.snapshot_path) {
+            Ok(b) => serde_json::from_slice(&b)
+                .map(Some)
+                .map_err(|e| sm_read_err(format!("snapshot file: {e}"))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(sm_read_err(format!("snapshot file: {e}"))),
+        }
+    }
+
+    fn publish_applied(&self) {
+        let applied = read_applied(self.store.read().repl.get(APPLIED_KEY).cloned())
+            .ok()
+            .flatten();
+        self.applied.send_if_modified(|a| {
+            if applied > *a {
+                *a = applied;
+                true
+            } else {
+                false
+            }
+        });
+    }
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
+    async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
+        let (meta, data) = {
+            let view = self.store.read();
+            let applied = read_applied(view.repl.get(APPLIED_KEY).cloned()).map_err(sm_read_err)?;
+            let membership = read_membership(view.repl.get(MEMBERSHIP_KEY).cloned()).map_err(sm_read_err)?;
+            let data = encode_pairs(view.repl.iter().filter(|(k, _)| !is_meta(k)).map(|(k, v)| (k, &**v)));
+            let id = match applied {
+                Some(l) => format!("{}-{}-{}", l.leader_id, l.index, uuid::Uuid::new_v4().simple()),
+                None => format!("empty-{}", uuid::Uuid::new_v4().simple()),
+            };
+            (
+                SnapshotMeta {
+                    last_log_id: applied,
+                    last_membership: membership,
+                    snapshot_id: id,
+                },
+                data,
+            )
+        };
+        let file = SnapshotFile {
+            meta: meta.clone(),
+            data,
+        };
+        self.write_snapshot_file(&file)?;
+        Ok(Snapshot {
+            meta,
+            snapshot: Box::new(Cursor::new(file.data)),
+        })
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachine {
+    type SnapshotBuilder = Self;
+
+    async fn applied_state(&mut self) -> Result<(Option<LogId>, Membership), StorageError> {
+        let view = self.store.read();
+        let applied = read_applied(view.repl.get(APPLIED_KEY).cloned()).map_err(sm_read_err)?;
+        let membership = read_membership(view.repl.get(MEMBERSHIP_KEY).cloned()).map_err(sm_read_err)?;
+        Ok((applied, membership))
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Outcome>, StorageError>
+    where
+        I: IntoIterator<Item = Entry> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let entries: Vec<Entry> = entries.into_iter().collect();
+        if entries.is_empty() {
+            return Ok(Vec::new());
+        }
+        let applier = self.applier.clone();
+        let (result, _) = self
+            .store
+            .transact(move |txn| match applier.apply_entries(txn, &entries) {
+                Ok(r) => Ok(r),
+                Err(e) => {
+                    txn.abort();
+                    Err(e)
+                }
+            })
+            .await
+            .map_err(|e| sm_write_err(e.to_string()))?;
+        let (outcomes, acks) = result.map_err(sm_write_err)?;
+        self.publish_applied();
+        if !acks.is_empty() {
+            let _ = self.acks.send(acks);
+        }
+        Ok(outcomes)
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        self.clone()
+    }
+
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<SnapshotData>, StorageError> {
+        Ok(Box::new(Cursor::new(Vec::new())))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta<NodeId, RegionNode>,
+        snapshot: Box<SnapshotData>,
+    ) -> Result<(), StorageError> {
+        let data = snapshot.into_inner();
+        let pairs = decode_pairs(&data).map_err(sm_read_err)?;
+        // Regional Multi-Region copies as they are now: any whose key the
+        // snapshot no longer gives this region is retired.
+        let regional: Vec<KeyId> = self
+            .store
+            .read()
+            .keys
+            .keys()
+            .filter(|k| k.is_multi_region())
+            .copied()
+            .collect();
+        let applier = self.applier.clone();
+        let (last, membership) = (meta.last_log_id, meta.last_membership.clone());
+        let (result, _) = self
+            .store
+            .transact(move |txn| {
+                let r = (|| {
+                    txn.clear_repl();
+                    for (k, v) in pairs {
+                        txn.put_repl(k, v);
+                    }
+                    txn.put_repl(APPLIED_KEY.to_vec(), serde_json::to_vec(&last).unwrap_or_default());
+                    txn.put_repl(
+                        MEMBERSHIP_KEY.to_vec(),
+                        serde_json::to_vec(&membership).unwrap_or_default(),
+                    );
+                    let mut acks = BTreeSet::new();
+                    let ids = mrk_ids(txn);
+                    for id in &ids {
+                        let rec = get_mrk(txn, id)?;
+                        let created = rec.as_ref().map(|r| r.created).unwrap_or(tern_core::time::UnixMillis(0));
+                        applier.reconcile(txn, id, rec.as_ref(), created, &mut acks)?;
+                    }
+                    for id in regional.iter().filter(|id| !ids.contains(id)) {
+                        applier.reconcile(txn, id, None, tern_core::time::UnixMillis(0), &mut acks)?;
+                    }
+                    Ok::<_, String>(acks)
+                })();
+                if r.is_err() {
+                    txn.abort();
+                }
+                r
+            })
+            .await
+            .map_err(|e| sm_write_err(e.to_string()))?;
+        let acks = result.map_err(sm_write_err)?;
+        self.write_snapshot_file(&SnapshotFile {
+            meta: meta.clone(),
+            data,
+        })?;
+        self.installs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.publish_applied();
+        if !acks.is_empty() {
+            let _ = self.acks.send(acks.into_iter().collect());
+        }
+        tracing::info!(region = %self.applier.region, snapshot = %meta.snapshot_id, "installed a snapshot");
+        Ok(())
+    }
+
+    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {
+        Ok(self.read_snapshot_file()?.map(|f| Snapshot {
+            meta: f.meta,
+            snapshot: Box::new(Cursor::new(f.data)),
+        }))
+    }
+}

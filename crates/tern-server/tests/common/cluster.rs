@@ -1,0 +1,214 @@
+//! A Multi-Region cluster in one process: one real node per region on
+//! 127.0.0.1, each with its own data directory, root key and sealing key,
+//! joined into one Raft group over the real tonic peer transport with a
+//! shared [`FaultPlan`] in front of every peer message.
+//!
+//! Regions can be stopped and restarted on the same data directory and peer
+//! address. Waiting is always on a condition with a deadline, never a fixed
+//! sleep: [`eventually`] polls a predicate.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rand::RngCore;
+use tern_core::crypto::RootKey;
+use tern_core::ids::Region;
+use tern_core::seal::SealingKey;
+use tern_replication::fault::FaultPlan;
+use tern_replication::{Member, RegionNode, Replication, Timing};
+use tern_server::auth::PrincipalRegistry;
+use tern_server::{ClusterOptions, Node, NodeOptions};
+use tern_service::FakeClock;
+
+use super::{principals_toml, TestNode, START};
+
+/// How often [`eventually`] re-checks its condition.
+const POLL: Duration = Duration::from_millis(10);
+
+/// Waits until `f` returns `Some`, re-checking every few milliseconds;
+/// panics with `what` after `timeout`.
+pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// One region's identity and storage, kept across restarts.
+pub struct RegionSlot {
+    pub region: String,
+    pub node_id: u64,
+    root: RootKey,
+    sealing: SealingKey,
+    dir: tempfile::TempDir,
+    pub peer_addr: SocketAddr,
+    pub node: Option<TestNode>,
+}
+
+pub struct TestCluster {
+    pub slots: Vec<RegionSlot>,
+    pub plan: Arc<FaultPlan>,
+    pub clock: Arc<FakeClock>,
+    pub timing: Timing,
+    pub snapshot_every: u64,
+    members: Vec<Member>,
+}
+
+fn random32() -> [u8; 32] {
+    let mut b = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    b
+}
+
+impl TestCluster {
+    /// Starts one node per region and waits for a leader.
+    pub async fn start(regions: &[&str]) -> TestCluster {
+        Self::start_with(regions, 1000).await
+    }
+
+    /// As [`TestCluster::start`], snapshotting every `snapshot_every` entries.
+    pub async fn start_with(regions: &[&str], snapshot_every: u64) -> TestCluster {
+        let mut slots = Vec::new();
+        let mut members = Vec::new();
+        for (i, r) in regions.iter().enumerate() {
+            // Reserve a peer port: bind, note the address, release; the node
+            // binds it again when it starts (and on every restart).
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let peer_addr = l.local_addr().unwrap();
+            drop(l);
+            let sealing = SealingKey::from_seed(random32());
+            let node_id = (i + 1) as u64;
+            members.push(Member {
+                node_id,
+                node: RegionNode {
+                    region: r.to_string(),
+                    addr: peer_addr.to_string(),
+                    sealing_key: sealing.public().to_hex(),
+                },
+            });
+            slots.push(RegionSlot {
+                region: r.to_string(),
+                node_id,
+                root: RootKey::from_bytes(random32()),
+                sealing,
+                dir: tempfile::Builder::new().prefix("tern-cluster-").tempdir().unwrap(),
+                peer_addr,
+                node: None,
+            });
+        }
+        let mut c = TestCluster {
+            slots,
+            plan: Arc::new(FaultPlan::new()),
+            clock: Arc::new(FakeClock::new(START)),
+            timing: Timing::from_max_rtt(Duration::from_millis(5)),
+            snapshot_every,
+            members,
+        };
+        let names: Vec<String> = regions.iter().map(|r| r.to_string()).collect();
+        for r in &names {
+            c.start_region(r).await;
+        }
+        c.wait_leader().await;
+        c
+    }
+
+    fn slot_index(&self, region: &str) -> usize {
+        self.slots
+            .iter()
+            .position(|s| s.region == region)
+            .unwrap_or_else(|| panic!("no region {region}"))
+    }
+
+    /// Starts (or restarts) a region's node on its data directory.
+    pub async fn start_region(&mut self, region: &str) {
+        let i = self.slot_index(region);
+        let members = self.members.clone();
+        let (timing, every, plan, clock) = (self.timing, self.snapshot_every, self.plan.clone(), self.clock.clone());
+        let slot = &mut self.slots[i];
+        assert!(slot.node.is_none(), "{region} is already running");
+        let peer_listener = std::net::TcpListener::bind(slot.peer_addr).unwrap();
+        let node = Node::start(NodeOptions {
+            region: Region::parse(region).unwrap(),
+            data_dir: slot.dir.path().join("data"),
+            listen: "127.0.0.1:0".parse().unwrap(),
+            root_key: slot.root.clone(),
+            principals: Arc::new(PrincipalRegistry::from_toml(&principals_toml()).unwrap()),
+            clock: clock.clone(),
+            scheduler_interval: None,
+            cluster: Some(ClusterOptions {
+                node_id: slot.node_id,
+                members,
+                peer_listener,
+                sealing_key: slot.sealing.clone(),
+                timing,
+                snapshot_every: every,
+                faults: plan,
+            }),
+        })
+        .await
+        .unwrap();
+        slot.node = Some(TestNode {
+            node,
+            clock,
+            region: region.to_string(),
+            dir: None,
+        });
+    }
+
+    /// Stops a region's node; its data directory stays.
+    pub async fn stop_region(&mut self, region: &str) {
+        let i = self.slot_index(region);
+        if let Some(n) = self.slots[i].node.take() {
+            n.node.shutdown().await;
+        }
+    }
+
+    pub fn node(&self, region: &str) -> &TestNode {
+        self.slots[self.slot_index(region)]
+            .node
+            .as_ref()
+            .unwrap_or_else(|| panic!("{region} is stopped"))
+    }
+
+    pub fn repl(&self, region: &str) -> &Replication {
+        self.node(region).node.replication().unwrap()
+    }
+
+    pub fn running(&self) -> impl Iterator<Item = &TestNode> {
+        self.slots.iter().filter_map(|s| s.node.as_ref())
+    }
+
+    /// Waits until the running regions agree on a leader; returns its region.
+    pub async fn wait_leader(&self) -> String {
+        eventually(Duration::from_secs(20), "a Raft leader", || async {
+            let leaders: Vec<Option<String>> = self
+                .running()
+                .map(|n| n.node.replication().unwrap().metrics().leader_region)
+                .collect();
+            let first = leaders.first()?.clone()?;
+            leaders.iter().all(|l| l.as_deref() == Some(first.as_str())).then_some(first)
+        })
+        .await
+    }
+
+    /// Waits until every running region has applied the same log id and
+    /// holds the same replicated state; returns the digest.
+    pub async fn wait_converged(&self) -> String {
+        eventually(Duration::from_secs(30), "replicated state to converge", || async {
+            let digests: Vec<_> = self.running().map(|n| n.node.replication().unwrap().digest()).collect();
+            let first = digests.first()?.clone();
+            first.0?;
+            digests.iter().all(|d| *d == first).then_some(first.1)
+        })
+        .await
+    }
+}

@@ -1,0 +1,566 @@
+//! Multi-Region keys: CreateKey `MultiRegion=true`, ReplicateKey,
+//! UpdatePrimaryRegion, and the rotation and deletion steps that go through
+//! the replication log.
+//!
+//! Every Multi-Region write is audited in the region that took it twice:
+//! the request before it is proposed (`responseElements.replication =
+//! "proposed"`), and the outcome once this region has applied it.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use tern_core::crypto::{self, Material};
+use tern_core::ids::{key_arn, KeyId, KeyMaterialId, Region};
+use tern_core::key::{KeyOp, KeyRecord, KeyState, RotationType};
+use tern_core::seal::seal_material;
+use tern_core::time::UnixMillis;
+use tern_proto::pb;
+use tern_replication::command::{Command, Op, Outcome, RegionProps, SealedMaterial, SealedMaterials};
+use tern_replication::{ProposeError, Replication};
+
+use crate::audit::AuditEvent;
+use crate::authz::Facts;
+use crate::caller::RequestContext;
+use crate::error::{ErrorKind, KmsError, KmsResult};
+use crate::kms::{fresh_raw_material, Kms};
+use crate::metadata::key_metadata;
+use crate::resolve::{check_state, resolve, IdForms};
+use crate::validate;
+
+/// How long a region waits for a lagging apply before it answers that a
+/// ciphertext's material is unknown.
+pub const MATERIAL_CATCH_UP: Duration = Duration::from_secs(2);
+
+fn not_multi_region(k: &KeyRecord) -> KmsError {
+    KmsError::unsupported(format!("{} is not a multi-region key.", k.arn()))
+}
+
+fn not_primary(k: &KeyRecord) -> KmsError {
+    KmsError::unsupported(format!("{} is not a multi-region primary key.", k.arn()))
+}
+
+fn propose_error(e: ProposeError) -> KmsError {
+    match e {
+        ProposeError::Unavailable(m) => KmsError::new(ErrorKind::DependencyTimeoutException, m),
+        ProposeError::Indeterminate(m) => KmsError::new(
+            ErrorKind::DependencyTimeoutException,
+            format!("{m}. The request may or may not have taken effect; retrying it is safe."),
+        ),
+        ProposeError::Fatal(m) => KmsError::internal(m),
+    }
+}
+
+impl Kms {
+    pub(crate) fn replication(&self) -> KmsResult<&Replication> {
+        self.repl.as_ref().ok_or_else(|| {
+            KmsError::unsupported("Multi-Region keys need a tern cluster; this node runs as a single Region.")
+        })
+    }
+
+    /// The longest one Multi-Region write may take here.
+    fn write_timeout(&self, repl: &Replication) -> Duration {
+        repl.timing().election_max * 5
+    }
+
+    /// Audits the request, proposes `op` under a fresh request id (retried
+    /// with that id until the deadline) and returns once this region has
+    /// applied it.
+    pub(crate) async fn propose_mrk(&self, ctx: &RequestContext, ev: &AuditEvent, op: Op) -> KmsResult<()> {
+        let repl = self.replication()?;
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let mut pre = ev.clone();
+        pre.response = Some(json!({"replication": "proposed", "replicationRequestId": request_id}));
+        let record = crate::audit::api_call_record(&self.region, ctx, &pre, None, self.now());
+        self.store.append_audit(record).await?;
+        let cmd = Command {
+            request_id,
+            proposed_at: self.now(),
+            op,
+        };
+        match repl.propose(cmd, self.write_timeout(repl)).await.map_err(propose_error)? {
+            Outcome::Applied | Outcome::None => Ok(()),
+            Outcome::Rejected(r) => Err(KmsError::new(
+                ErrorKind::parse(&r.exception).unwrap_or(ErrorKind::KMSInternalException),
+                r.message,
+            )),
+        }
+    }
+
+    /// Seals `material` of `key` to each of `regions`.
+    fn seal_to(
+        &self,
+        repl: &Replication,
+        regions: &[Region],
+        key: &KeyId,
+        id: &KeyMaterialId,
+        material: &Material,
+    ) -> KmsResult<BTreeMap<Region, Vec<u8>>> {
+        let keys = repl.sealing_keys();
+        let mut out = BTreeMap::new();
+        for r in regions {
+            let pk = keys.get(r).ok_or_else(|| {
+                KmsError::new(
+                    ErrorKind::DependencyTimeoutException,
+                    format!("Region {r} is not a member of this tern cluster right now."),
+                )
+            })?;
+            let sealed = seal_material(pk, r, key, id, material, &mut rand::rngs::OsRng)
+                .map_err(|e| KmsError::internal(format!("sealing key material: {e}")))?;
+            out.insert(r.clone(), sealed);
+        }
+        Ok(out)
+    }
+
+    /// CreateKey with `MultiRegion=true`: the planned record's properties
+    /// go into the log with fresh material sealed to this region.
+    pub(crate) async fn create_multi_region_key(
+        &self,
+        ctx: &RequestContext,
+        ev: AuditEvent,
+        planned: KeyRecord,
+    ) -> KmsResult<pb::CreateKeyResponse> {
+        let mut ev = ev;
+        ev.resource = Some((planned.arn(), planned.account.clone()));
+        let r = async {
+            let repl = self.replication()?;
+            let (id, material) = fresh_raw_material();
+            let sealed = self.seal_to(repl, std::slice::from_ref(&self.region), &planned.key_id, &id, &material)?;
+            let op = Op::CreateKey {
+                key: planned.key_id,
+                account: planned.account.clone(),
+                spec: planned.key_spec,
+                usage: planned.key_usage,
+                origin: planned.origin,
+                primary: self.region.clone(),
+                material: SealedMaterial {
+                    id,
+                    created: planned.created,
+                    rotation_type: None,
+                    sealed,
+                },
+                props: RegionProps {
+                    policy: planned.policy.clone(),
+                    description: planned.description.clone(),
+                    tags: planned.tags.clone(),
+                },
+            };
+            self.propose_mrk(ctx, &ev, op).await?;
+            let k = self.applied_key(&planned.key_id)?;
+            Ok(pb::CreateKeyResponse {
+                key_metadata: Some(key_metadata(&k)),
+            })
+        }
+        .await;
+        if let Ok(resp) = &r {
+            let id = resp.key_metadata.as_ref().map(|m| m.key_id.clone());
+            ev.response = Some(json!({"keyMetadata": {"keyId": id, "arn": planned.arn()}}));
+        }
+        self.complete(ctx, ev, r).await
+    }
+
+    /// This region's copy of a key just written through the log.
+    fn applied_key(&self, id: &KeyId) -> KmsResult<Arc<KeyRecord>> {
+        self.store
+            .read()
+            .keys
+            .get(id)
+            .cloned()
+            .ok_or_else(|| KmsError::internal("the key was replicated but this Region holds no copy"))
+    }
+
+    /// Resolves and authorizes a key for a Multi-Region management action.
+    fn mrk_for(&self, ctx: &RequestContext, raw: &str, action: &str, ev: &mut AuditEvent) -> KmsResult<Arc<KeyRecord>> {
+        validate::required(raw, "keyId")?;
+        let view = self.store.read();
+        let k = resolve(&*view, &self.region, &ctx.caller, raw, IdForms::KeysOnly)?;
+        let grants: Vec<_> = view.grants_of(&k.key_id).cloned().collect();
+        let aliases: Vec<String> = view.aliases_of(&k.key_id).map(|a| a.name.to_string()).collect();
+        drop(view);
+        ev.resource = Some((k.arn(), k.account.clone()));
+        let facts = Facts {
+            grants: &grants,
+            resource_aliases: &aliases,
+            ..Default::default()
+        };
+        self.access(ctx).check(action, &k, facts)?;
+        if k.multi_region.is_none() {
+            return Err(not_multi_region(&k));
+        }
+        Ok(k)
+    }
+
+    pub async fn replicate_key(
+        &self,
+        ctx: &RequestContext,
+        req: pb::ReplicateKeyRequest,
+    ) -> KmsResult<pb::ReplicateKeyResponse> {
+        let mut ev = AuditEvent::new(
+            "ReplicateKey",
+            false,
+            json!({
+                "keyId": req.key_id,
+                "replicaRegion": req.replica_region,
+                "description": req.description,
+                "bypassPolicyLockoutSafetyCheck": req.bypass_policy_lockout_safety_check.unwrap_or(false),
+                "tags": req.tags.iter().map(|t| json!({"tagKey": t.tag_key, "tagValue": t.tag_value})).collect::<Vec<_>>(),
+            }),
+        );
+        let planned = (|| {
+            let repl = self.replication()?;
+            let k = self.mrk_for(ctx, &req.key_id, "ReplicateKey", &mut ev)?;
+            let replica = Region::parse(&req.replica_region).map_err(|_| {
+                KmsError::constraint(
+                    Some(&req.replica_region),
+                    "replicaRegion",
+                    "Member must satisfy regular expression pattern: ^([a-z]+-){2,3}\\d+$",
+                )
+            })?;
+            let mr = k.multi_region.as_ref().ok_or_else(|| not_multi_region(&k))?;
+            if !mr.is_primary(&self.region) {
+                return Err(not_primary(&k));
+            }
+            if matches!(k.state, KeyState::PendingDeletion | KeyState::PendingReplicaDeletion) {
+                return Err(KmsError::invalid_state(format!("{} is {}.", k.arn(), k.state.phrase())));
+            }
+            if mr.regions().any(|r| r == &replica) {
+                return Err(KmsError::new(
+                    ErrorKind::AlreadyExistsException,
+                    format!(
+                        "Multi-Region key {} already has a replica key in {replica}.",
+                        key_arn(&replica, &k.account, &k.key_id)
+                    ),
+                ));
+            }
+            if !repl.sealing_keys().contains_key(&replica) {
+                return Err(KmsError::unsupported(format!(
+                    "{replica} is not a Region of this tern cluster."
+                )));
+            }
+            let replica_arn = key_arn(&replica, &k.account, &k.key_id);
+            let policy = match &req.policy {
+                Some(p) => {
+                    validate::policy(p)?;
+                    if req.bypass_policy_lockout_safety_check != Some(true) {
+                        let parsed = tern_policy::Policy::parse_key_policy(p).map_err(crate::authz::policy_error)?;
+                        self.access(ctx).check_lockout(&parsed, &replica_arn)?;
+                    }
+                    p.clone()
+                }
+                None => validate::default_policy(k.account.as_str()),
+            };
+            let description = req.description.clone().unwrap_or_default();
+            validate::description(&description)?;
+            let mut tags = Vec::new();
+            validate::merge_tags(&mut tags, &req.tags)?;
+            let mut materials = SealedMaterials::default();
+            for m in k.materials.iter().chain(k.pending_materials.iter()) {
+                let raw = crypto::unwrap_material(&self.root, &k.key_id, &m.id, &m.wrapped)
+                    .map_err(|_| KmsError::internal("Key material could not be unwrapped under the region root key."))?;
+                let sealed = self.seal_to(repl, std::slice::from_ref(&replica), &k.key_id, &m.id, &raw)?;
+                materials.0.extend(sealed.into_values().map(|b| (m.id, b)));
+            }
+            let props = RegionProps {
+                policy,
+                description,
+                tags,
+            };
+            let op = Op::ReplicateKey {
+                key: k.key_id,
+                expected_primary: self.region.clone(),
+                replica: replica.clone(),
+                materials,
+                props: props.clone(),
+            };
+            // What the replica will look like once its Region writes it.
+            let mut shown = (*k).clone();
+            shown.region = replica.clone();
+            shown.state = KeyState::Creating;
+            shown.description = props.description.clone();
+            shown.tags = props.tags.clone();
+            shown.created = self.now();
+            if let Some(v) = shown.multi_region.as_mut() {
+                v.replicas.push(replica.clone());
+            }
+            Ok((op, shown, props))
+        })();
+        let (op, shown, props) = match planned {
+            Ok(p) => p,
+            Err(e) => return self.complete(ctx, ev, Err(e)).await,
+        };
+        let r = self.propose_mrk(ctx, &ev, op).await.map(|_| pb::ReplicateKeyResponse {
+            replica_key_metadata: Some(key_metadata(&shown)),
+            replica_policy: Some(props.policy.clone()),
+            replica_tags: props
+                .tags
+                .iter()
+                .map(|(k, v)| pb::Tag {
+                    tag_key: k.clone(),
+                    tag_value: v.clone(),
+                })
+                .collect(),
+        });
+        if r.is_ok() {
+            ev.response = Some(json!({"replicaKeyMetadata": {"arn": shown.arn(), "keyState": "Creating"}}));
+        }
+        self.complete(ctx, ev, r).await
+    }
+
+    /// UpdatePrimaryRegion. Accepted in any Region holding the key and
+    /// authorized by that Region's policy alone, with the precondition that
+    /// the primary is still the one this Region last applied: so a failover
+    /// works while the old primary Region is down (a documented deviation:
+    /// AWS requires the call in the current primary Region).
+    pub async fn update_primary_region(
+        &self,
+        ctx: &RequestContext,
+        req: pb::UpdatePrimaryRegionRequest,
+    ) -> KmsResult<pb::UpdatePrimaryRegionResponse> {
+        let mut ev = AuditEvent::new(
+            "UpdatePrimaryRegion",
+            false,
+            json!({"keyId": req.key_id, "primaryRegion": req.primary_region}),
+        );
+        let planned = (|| {
+            let k = self.mrk_for(ctx, &req.key_id, "UpdatePrimaryRegion", &mut ev)?;
+            let target = Region::parse(&req.primary_region).map_err(|_| {
+                KmsError::constraint(
+                    Some(&req.primary_region),
+                    "primaryRegion",
+                    "Member must satisfy regular expression pattern: ^([a-z]+-){2,3}\\d+$",
+                )
+            })?;
+            let mr = k.multi_region.as_ref().ok_or_else(|| not_multi_region(&k))?;
+            if !mr.regions().any(|r| r == &target) {
+                return Err(KmsError::not_found(format!(
+                    "Key '{}' does not exist",
+                    key_arn(&target, &k.account, &k.key_id)
+                )));
+            }
+            if k.state != KeyState::Enabled {
+                return Err(KmsError::invalid_state(format!("{} is {}.", k.arn(), k.state.phrase())));
+            }
+            Ok(Op::UpdatePrimary {
+                key: k.key_id,
+                expected_primary: mr.primary.clone(),
+                new_primary: target,
+            })
+        })();
+        let r = match planned {
+            Ok(op) => self.propose_mrk(ctx, &ev, op).await,
+            Err(e) => Err(e),
+        };
+        self.complete(ctx, ev, r.map(|_| pb::UpdatePrimaryRegionResponse {}))
+            .await
+    }
+
+    /// RotateKeyOnDemand of a Multi-Region key, in its primary Region:
+    /// step one of the two-step rotation (the material becomes current once
+    /// every Region holding the key has it).
+    pub(crate) async fn rotate_multi_region_key(
+        &self,
+        ctx: &RequestContext,
+        req: pb::RotateKeyOnDemandRequest,
+    ) -> KmsResult<pb::RotateKeyOnDemandResponse> {
+        let mut ev = AuditEvent::new("RotateKeyOnDemand", false, json!({"keyId": req.key_id}));
+        let planned = (|| {
+            let repl = self.replication()?;
+            let k = self.mrk_for(ctx, &req.key_id, "RotateKeyOnDemand", &mut ev)?;
+            check_state(&k, KeyOp::RotateKeyOnDemand)?;
+            crate::ops::rotation::rotatable(&k)?;
+            let mr = k.multi_region.as_ref().ok_or_else(|| not_multi_region(&k))?;
+            if !mr.is_primary(&self.region) {
+                return Err(not_primary(&k));
+            }
+            if !k.pending_materials.is_empty() {
+                return Err(KmsError::new(
+                    ErrorKind::ConflictException,
+                    format!("{} has a rotation in progress: its new key material is still reaching every Region.", k.arn()),
+                ));
+            }
+            crate::ops::rotation::check_on_demand_allowed(&k, self.now())?;
+            let current = k
+                .current_material()
+                .map(|m| m.id)
+                .ok_or_else(|| KmsError::internal("key has no material"))?;
+            let (id, material) = fresh_raw_material();
+            let regions: Vec<Region> = mr.regions().cloned().collect();
+            let sealed = self.seal_to(repl, &regions, &k.key_id, &id, &material)?;
+            Ok((
+                k.key_id,
+                Op::AddMaterial {
+                    key: k.key_id,
+                    expected_primary: self.region.clone(),
+                    expected_current: current,
+                    material: SealedMaterial {
+                        id,
+                        created: self.now(),
+                        rotation_type: Some(RotationType::OnDemand),
+                        sealed,
+                    },
+                    on_demand: true,
+                    next_rotation: None,
+                },
+            ))
+        })();
+        let r = match planned {
+            Ok((key, op)) => self
+                .propose_mrk(ctx, &ev, op)
+                .await
+                .map(|_| pb::RotateKeyOnDemandResponse { key_id: key.to_string() }),
+            Err(e) => Err(e),
+        };
+        self.complete(ctx, ev, r).await
+    }
+
+    /// Enable/DisableKeyRotation of a Multi-Region key: a shared setting,
+    /// changed only in the primary Region.
+    pub(crate) async fn set_multi_region_rotation(
+        &self,
+        ctx: &RequestContext,
+        name: &'static str,
+        key_id: &str,
+        params: serde_json::Value,
+        setting: Option<u32>,
+    ) -> KmsResult<()> {
+        let mut ev = AuditEvent::new(name, false, params);
+        let planned = (|| {
+            let k = self.mrk_for(ctx, key_id, name, &mut ev)?;
+            let op_kind = if setting.is_some() {
+                KeyOp::EnableKeyRotation
+            } else {
+                KeyOp::DisableKeyRotation
+            };
+            check_state(&k, op_kind)?;
+            crate::ops::rotation::rotatable(&k)?;
+            let mr = k.multi_region.as_ref().ok_or_else(|| not_multi_region(&k))?;
+            if !mr.is_primary(&self.region) {
+                return Err(not_primary(&k));
+            }
+            let now = self.now();
+            let (enabled, period, next) = match setting {
+                Some(days) => {
+                    let base = match (k.rotation.enabled, k.rotation.next_rotation, k.rotation.period_days) {
+                        (true, Some(next), Some(old)) => {
+                            next.plus_millis(-(i64::from(old) * tern_core::time::MILLIS_PER_DAY))
+                        }
+                        _ => now,
+                    };
+                    (true, Some(days), Some(base.plus_days(days)))
+                }
+                None => (false, k.rotation.period_days, None),
+            };
+            Ok(Op::SetRotation {
+                key: k.key_id,
+                expected_primary: self.region.clone(),
+                enabled,
+                period_days: period,
+                next_rotation: next,
+            })
+        })();
+        let r = match planned {
+            Ok(op) => self.propose_mrk(ctx, &ev, op).await,
+            Err(e) => Err(e),
+        };
+        self.complete(ctx, ev, r).await
+    }
+
+    /// Before a decrypt: if the blob names Multi-Region material this region
+    /// does not hold while its applied index is behind the commit index it
+    /// knows, wait (bounded) for it to catch up. Otherwise return at once.
+    pub(crate) async fn await_material(&self, blob_bytes: &[u8]) {
+        let Some(repl) = &self.repl else { return };
+        let Ok(parsed) = tern_core::blob::parse(blob_bytes) else { return };
+        if !parsed.key_id.is_multi_region() {
+            return;
+        }
+        let held = self
+            .store
+            .read()
+            .keys
+            .get(&parsed.key_id)
+            .is_some_and(|k| k.material(&parsed.material_id).is_some());
+        if !held && repl.is_behind() {
+            repl.catch_up(MATERIAL_CATCH_UP).await;
+        }
+    }
+
+    /// Automatic rotation of a Multi-Region key, in its primary Region.
+    pub(crate) async fn rotate_multi_region_automatically(&self, k: &KeyRecord, now: UnixMillis) -> KmsResult<bool> {
+        let repl = self.replication()?;
+        let Some(mr) = k.multi_region.as_ref().filter(|m| m.is_primary(&self.region)) else {
+            return Ok(false);
+        };
+        if !k.pending_materials.is_empty() {
+            return Ok(false);
+        }
+        let Some(current) = k.current_material().map(|m| m.id) else {
+            return Ok(false);
+        };
+        let period = k.rotation.period_days.unwrap_or(tern_core::key::DEFAULT_ROTATION_PERIOD_DAYS);
+        let next = crate::scheduler::next_rotation_after(k.rotation.next_rotation, period, now);
+        let (id, material) = fresh_raw_material();
+        let regions: Vec<Region> = mr.regions().cloned().collect();
+        let sealed = self.seal_to(repl, &regions, &k.key_id, &id, &material)?;
+        let cmd = Command {
+            request_id: format!("auto-rotate/{}/{}", k.key_id, current),
+            proposed_at: now,
+            op: Op::AddMaterial {
+                key: k.key_id,
+                expected_primary: self.region.clone(),
+                expected_current: current,
+                material: SealedMaterial {
+                    id,
+                    created: now,
+                    rotation_type: Some(RotationType::Automatic),
+                    sealed,
+                },
+                on_demand: false,
+                next_rotation: Some(next),
+            },
+        };
+        match repl.propose(cmd, self.write_timeout(repl)).await.map_err(propose_error)? {
+            Outcome::Applied | Outcome::None => Ok(true),
+            Outcome::Rejected(r) => {
+                tracing::info!(key = %k.key_id, reason = %r.message, "automatic Multi-Region rotation not applied");
+                Ok(false)
+            }
+        }
+    }
+
+    /// A Multi-Region copy whose waiting period ended: a replica leaves the
+    /// key's Regions, a primary without replicas deletes the key.
+    pub(crate) async fn delete_multi_region_copy(&self, k: &KeyRecord, now: UnixMillis) -> KmsResult<bool> {
+        let repl = self.replication()?;
+        let Some(mr) = k.multi_region.as_ref() else {
+            return Ok(false);
+        };
+        let op = if mr.is_primary(&self.region) {
+            if !mr.replicas.is_empty() {
+                return Ok(false);
+            }
+            Op::DeleteKey {
+                key: k.key_id,
+                expected_primary: self.region.clone(),
+            }
+        } else {
+            Op::RemoveReplica {
+                key: k.key_id,
+                region: self.region.clone(),
+            }
+        };
+        let cmd = Command {
+            request_id: format!("delete/{}/{}", k.key_id, self.region),
+            proposed_at: now,
+            op,
+        };
+        match repl.propose(cmd, self.write_timeout(repl)).await.map_err(propose_error)? {
+            Outcome::Applied | Outcome::None => Ok(true),
+            Outcome::Rejected(r) => {
+                tracing::info!(key = %k.key_id, reason = %r.message, "Multi-Region deletion not applied");
+                Ok(false)
+            }
+        }
+    }
+}
