@@ -8,14 +8,20 @@ use anyhow::{bail, Context, Result};
 use rand::RngCore;
 use tern_core::crypto::RootKey;
 use tern_core::ids::Region;
+use tern_core::seal::SealingKey;
 use tern_server::auth::PrincipalRegistry;
-use tern_server::config::{read_root_key_file, write_file_durably, write_root_key_file, NodeConfig};
-use tern_server::{Node, NodeOptions};
+use tern_server::config::{
+    read_root_key_file, read_secret_file, write_file_durably, write_root_key_file, write_secret_file, ClusterConfig,
+    MemberConfig, NodeConfig,
+};
+use tern_server::{ClusterOptions, Node, NodeOptions};
 use tern_service::SystemClock;
 
 /// The regions `tern dev` runs by default, on consecutive ports from 7070.
 pub const DEFAULT_REGIONS: &str = "us-east-1,eu-west-1,ap-northeast-2";
 pub const DEFAULT_BASE_PORT: u16 = 7070;
+/// Peer (Raft) ports are the client ports plus this.
+pub const PEER_PORT_OFFSET: u16 = 100;
 pub const DEV_ACCOUNT: &str = "111122223333";
 pub const DEV_ACCESS_KEY_ID: &str = "AKIAIOSFODNN7EXAMPLE";
 pub const DEV_SECRET_ACCESS_KEY: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
@@ -125,6 +131,37 @@ fn root_key_at(path: &Path) -> Result<RootKey> {
     Ok(read_root_key_file(path)?)
 }
 
+/// Reads the region's sealing key file, creating it (0600) on first use.
+fn sealing_key_at(path: &Path) -> Result<SealingKey> {
+    if !path.exists() {
+        let mut b = zeroize::Zeroizing::new([0u8; 32]);
+        rand::rngs::OsRng.fill_bytes(b.as_mut());
+        write_secret_file(path, &SealingKey::from_seed(*b).to_hex())?;
+    }
+    let text = read_secret_file(path)?;
+    SealingKey::from_hex(&text).with_context(|| format!("{} does not hold 64 hex digits", path.display()))
+}
+
+/// The cluster section for `regions` on consecutive peer ports.
+fn cluster_members(regions: &[Region], bind: &str, base_port: u16, keys: &[SealingKey]) -> Result<Vec<MemberConfig>> {
+    regions
+        .iter()
+        .zip(keys)
+        .enumerate()
+        .map(|(i, (region, key))| {
+            let port = base_port
+                .checked_add(PEER_PORT_OFFSET + i as u16)
+                .context("port out of range")?;
+            Ok(MemberConfig {
+                node_id: i as u64 + 1,
+                region: region.clone(),
+                peer_addr: format!("{bind}:{port}"),
+                sealing_public_key: key.public().to_hex(),
+            })
+        })
+        .collect()
+}
+
 async fn wait_for_ctrl_c() {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
     tokio::select! {
@@ -147,6 +184,7 @@ pub async fn serve(config: &Path) -> Result<()> {
         principals,
         clock: Arc::new(SystemClock),
         scheduler_interval: Some(Duration::from_millis(cfg.scheduler_interval_ms.max(10))),
+        cluster: cfg.cluster.as_ref().map(ClusterOptions::from_config).transpose()?,
     })
     .await?;
     eprintln!("tern: region {} listening on {}", cfg.region, node.endpoint());
@@ -172,12 +210,26 @@ pub async fn dev(args: DevArgs) -> Result<()> {
         &args.access_key_id,
         &args.secret_access_key,
     ))?);
-    let mut nodes = Vec::new();
+    // The regions form one Multi-Region cluster on peer ports base+100...
+    let keys = regions
+        .iter()
+        .map(|r| sealing_key_at(&base.join(format!("{r}.sealing-key"))))
+        .collect::<Result<Vec<_>>>()?;
+    let members = cluster_members(&regions, &args.bind, args.base_port, &keys)?;
+    let mut starting = Vec::new();
     for (i, region) in regions.iter().enumerate() {
         let port = args.base_port.checked_add(i as u16).context("port out of range")?;
         let listen = format!("{}:{port}", args.bind).parse().context("bad --bind address")?;
         let root_key = root_key_at(&base.join(format!("{region}.root-key")))?;
-        let node = Node::start(NodeOptions {
+        let cluster = ClusterConfig {
+            node_id: i as u64 + 1,
+            peer_listen: members[i].peer_addr.parse().context("bad --bind address")?,
+            sealing_key_file: Some(base.join(format!("{region}.sealing-key"))),
+            max_rtt_ms: 5,
+            snapshot_every: 1000,
+            members: members.clone(),
+        };
+        let opts = NodeOptions {
             region: region.clone(),
             data_dir: base.join(region.as_str()),
             listen,
@@ -185,13 +237,19 @@ pub async fn dev(args: DevArgs) -> Result<()> {
             principals: principals.clone(),
             clock: Arc::new(SystemClock),
             scheduler_interval: Some(Duration::from_secs(1)),
-        })
-        .await?;
-        nodes.push(node);
+            cluster: Some(ClusterOptions::from_config(&cluster)?),
+        };
+        // Every region starts at once: forming the group needs a majority.
+        starting.push(tokio::spawn(Node::start(opts)));
+    }
+    let mut nodes = Vec::new();
+    for s in starting {
+        nodes.push(s.await??);
     }
     println!("tern dev: {} regions running (data in {})", nodes.len(), base.display());
     for n in &nodes {
-        println!("  {:<16} {}", n.kms().region().as_str(), n.endpoint());
+        let peer = n.peer_addr().map(|a| format!("  (peer {a})")).unwrap_or_default();
+        println!("  {:<16} {}{peer}", n.kms().region().as_str(), n.endpoint());
     }
     println!("  account            {DEV_ACCOUNT}");
     println!("  AWS_ACCESS_KEY_ID={}", args.access_key_id);
@@ -218,12 +276,30 @@ pub fn init(args: InitArgs) -> Result<()> {
             dev_principals_toml(DEV_ACCESS_KEY_ID, DEV_SECRET_ACCESS_KEY).as_bytes(),
         )?;
     }
+    let keys = regions
+        .iter()
+        .map(|r| sealing_key_at(&args.out.join(format!("{r}.sealing-key"))))
+        .collect::<Result<Vec<_>>>()?;
+    let members = cluster_members(&regions, &args.bind, args.base_port, &keys)?;
     for (i, region) in regions.iter().enumerate() {
         let key = args.out.join(format!("{region}.root-key"));
         root_key_at(&key)?;
         let port = args.base_port.checked_add(i as u16).context("port out of range")?;
+        let cluster = ClusterConfig {
+            node_id: i as u64 + 1,
+            peer_listen: members[i].peer_addr.parse().context("bad --bind address")?,
+            sealing_key_file: Some(format!("{region}.sealing-key").into()),
+            max_rtt_ms: 10,
+            snapshot_every: 1000,
+            members: members.clone(),
+        };
+        #[derive(serde::Serialize)]
+        struct WithCluster<'a> {
+            cluster: &'a ClusterConfig,
+        }
+        let cluster_toml = toml::to_string(&WithCluster { cluster: &cluster })?;
         let cfg = format!(
-            "region = \"{region}\"\nlisten = \"{}:{port}\"\ndata_dir = \"data/{region}\"\nroot_key_file = \"{region}.root-key\"\nprincipals_file = \"principals.toml\"\nscheduler_interval_ms = 1000\n",
+            "region = \"{region}\"\nlisten = \"{}:{port}\"\ndata_dir = \"data/{region}\"\nroot_key_file = \"{region}.root-key\"\nprincipals_file = \"principals.toml\"\nscheduler_interval_ms = 1000\n\n{cluster_toml}",
             args.bind
         );
         write_file_durably(&args.out.join(format!("{region}.toml")), cfg.as_bytes())?;

@@ -182,7 +182,10 @@ mod tests {
         let mut bad = sealed.clone();
         bad[40] ^= 1;
         assert_eq!(open_material(&sk, &region, &key, &id, &bad), Err(SealError::Open));
-        assert_eq!(open_material(&sk, &region, &key, &id, &sealed[..10]), Err(SealError::Open));
+        assert_eq!(
+            open_material(&sk, &region, &key, &id, &sealed[..10]),
+            Err(SealError::Open)
+        );
     }
 
     #[test]

@@ -76,7 +76,9 @@ pub(crate) struct Applier {
 
 impl std::fmt::Debug for Applier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Applier").field("region", &self.region).finish_non_exhaustive()
+        f.debug_struct("Applier")
+            .field("region", &self.region)
+            .finish_non_exhaustive()
     }
 }
 
@@ -100,12 +102,12 @@ fn put_mrk(txn: &mut Txn<'_>, r: &MrkRecord) {
 }
 
 pub(crate) fn read_applied(repl: Option<Arc<Vec<u8>>>) -> Result<Option<LogId<NodeId>>, ApplyError> {
-    repl.map(|b| decode("applied log id", &b)).transpose().map(Option::flatten)
+    repl.map(|b| decode("applied log id", &b))
+        .transpose()
+        .map(Option::flatten)
 }
 
-pub(crate) fn read_membership(
-    repl: Option<Arc<Vec<u8>>>,
-) -> Result<StoredMembership<NodeId, RegionNode>, ApplyError> {
+pub(crate) fn read_membership(repl: Option<Arc<Vec<u8>>>) -> Result<StoredMembership<NodeId, RegionNode>, ApplyError> {
     Ok(repl.map(|b| decode("membership", &b)).transpose()?.unwrap_or_default())
 }
 
@@ -187,10 +189,16 @@ impl Applier {
                 existing,
             ) => {
                 if existing.is_some() {
-                    return Ok(Outcome::reject("AlreadyExistsException", format!("Key '{key}' already exists")));
+                    return Ok(Outcome::reject(
+                        "AlreadyExistsException",
+                        format!("Key '{key}' already exists"),
+                    ));
                 }
                 if !material.sealed.contains_key(primary) {
-                    return Ok(Outcome::reject("ValidationException", "material is not sealed to the primary region"));
+                    return Ok(Outcome::reject(
+                        "ValidationException",
+                        "material is not sealed to the primary region",
+                    ));
                 }
                 let rec = MrkRecord {
                     key: *key,

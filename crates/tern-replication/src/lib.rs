@@ -14,6 +14,10 @@
 //! material current before every region holding the key has acked it;
 //! return a storage error for a client's failed precondition.
 
+// openraft's StorageError and tonic's Status are large by design; every
+// fallible function here returns one of them.
+#![allow(clippy::result_large_err)]
+
 pub mod apply;
 pub mod command;
 pub mod fault;
@@ -203,7 +207,7 @@ impl Replication {
             install_snapshot_timeout: t.snapshot_install.as_millis() as u64,
             snapshot_policy: SnapshotPolicy::LogsSinceLast(cfg.snapshot_every.max(1)),
             max_in_snapshot_log_to_keep: 0,
-            purge_batch_size: 64,
+            purge_batch_size: cfg.snapshot_every.clamp(1, 64),
             ..Default::default()
         }
         .validate()
@@ -388,12 +392,14 @@ impl Replication {
     /// Fails fast when this region is cut off from the majority: a leader
     /// that has not heard from a quorum within an election timeout, or no
     /// known leader for that long.
-    fn reachability(&self, no_leader_since: &mut Option<Instant>) -> Result<Option<(NodeId, RegionNode)>, ProposeError> {
+    fn reachability(
+        &self,
+        no_leader_since: &mut Option<Instant>,
+    ) -> Result<Option<(NodeId, RegionNode)>, ProposeError> {
         let m = self.inner.raft.metrics().borrow().clone();
         let limit = self.inner.timing.election_max;
         if m.state == ServerState::Leader {
-            if m
-                .millis_since_quorum_ack
+            if m.millis_since_quorum_ack
                 .is_some_and(|ms| Duration::from_millis(ms) > limit)
             {
                 return Err(ProposeError::Unavailable(format!(
@@ -482,7 +488,12 @@ impl Replication {
         }
     }
 
-    async fn forward(&self, leader: &RegionNode, cmd: &Command, timeout: Duration) -> Result<(LogId, Outcome), Attempt> {
+    async fn forward(
+        &self,
+        leader: &RegionNode,
+        cmd: &Command,
+        timeout: Duration,
+    ) -> Result<(LogId, Outcome), Attempt> {
         let ch = PeerChannel::new(self.inner.region.as_str(), leader, self.inner.plan.clone()).map_err(|e| {
             Attempt::Retry {
                 error: e.to_string(),
@@ -532,7 +543,9 @@ impl Replication {
     /// primary Region of any Multi-Region key. Call on the leader.
     pub async fn remove_region(&self, node_id: NodeId) -> Result<(), String> {
         let members = self.members();
-        let node = members.get(&node_id).ok_or_else(|| format!("node {node_id} is not a member"))?;
+        let node = members
+            .get(&node_id)
+            .ok_or_else(|| format!("node {node_id} is not a member"))?;
         let region = node.region.clone();
         if let Some(k) = self.mrks().iter().find(|k| k.primary.as_str() == region) {
             return Err(format!(

@@ -10,7 +10,9 @@ use std::sync::Arc;
 
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
 use openraft::{OptionalSend, RaftLogReader, StorageIOError};
-use rocksdb::{ColumnFamilyDescriptor, DBCompressionType, Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB};
+use rocksdb::{
+    ColumnFamilyDescriptor, DBCompressionType, Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB,
+};
 use tokio::sync::watch;
 
 use crate::types::{Entry, LogId, StorageError, TypeConfig, Vote};
@@ -105,7 +107,10 @@ impl LogStore {
             writer,
             committed: Arc::new(watch::channel(None).0),
         };
-        let c = s.get_meta::<Option<LogId>>(COMMITTED).map_err(|e| e.to_string())?.flatten();
+        let c = s
+            .get_meta::<Option<LogId>>(COMMITTED)
+            .map_err(|e| e.to_string())?
+            .flatten();
         s.committed.send_replace(c);
         Ok(s)
     }

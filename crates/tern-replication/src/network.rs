@@ -68,7 +68,10 @@ impl PeerChannel {
 
     async fn pass(&self, from: &str, to: &str) -> Result<(), CallError> {
         match self.plan.verdict(from, to) {
-            Verdict::Lose => Err(CallError::Unreachable(to.to_string(), "message lost (injected fault)".into())),
+            Verdict::Lose => Err(CallError::Unreachable(
+                to.to_string(),
+                "message lost (injected fault)".into(),
+            )),
             Verdict::Deliver(d) => {
                 if !d.is_zero() {
                     tokio::time::sleep(d).await;
@@ -148,10 +151,11 @@ impl PeerClient {
             .channel
             .as_ref()
             .map_err(|e| RPCError::Unreachable(Unreachable::new(&Msg(e.to_string()))))?;
-        let r: Result<Resp, RaftError<NodeId, E>> = ch.call(rpc, req, option.hard_ttl()).await.map_err(|e| match e {
-            CallError::Unreachable(..) => RPCError::Unreachable(Unreachable::new(&e)),
-            CallError::Codec(_) => RPCError::Network(NetworkError::new(&e)),
-        })?;
+        let r: Result<Resp, RaftError<NodeId, E>> =
+            ch.call(rpc, req, option.hard_ttl()).await.map_err(|e| match e {
+                CallError::Unreachable(..) => RPCError::Unreachable(Unreachable::new(&e)),
+                CallError::Codec(_) => RPCError::Network(NetworkError::new(&e)),
+            })?;
         r.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
     }
 }
@@ -173,7 +177,11 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         self.send(Rpc::InstallSnapshot, &rpc, &option).await
     }
 
-    async fn vote(&mut self, rpc: VoteRequest<NodeId>, option: RPCOption) -> Result<VoteResponse<NodeId>, RaftRpcError> {
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<NodeId>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<NodeId>, RaftRpcError> {
         self.send(Rpc::Vote, &rpc, &option).await
     }
 

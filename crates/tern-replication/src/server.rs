@@ -15,7 +15,10 @@ use crate::Replication;
 /// The leader's answer to a forwarded write.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) enum ForwardReply {
-    Done { log_id: LogId, outcome: Outcome },
+    Done {
+        log_id: LogId,
+        outcome: Outcome,
+    },
     NotLeader,
     /// The write may or may not have been made.
     Failed(String),

@@ -91,7 +91,10 @@ fn encode_pairs<'a>(pairs: impl Iterator<Item = (&'a Vec<u8>, &'a Vec<u8>)>) -> 
     out
 }
 
-fn decode_pairs(mut b: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, String> {
+/// Key/value pairs of the replicated family.
+type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
+
+fn decode_pairs(mut b: &[u8]) -> Result<Pairs, String> {
     let mut out = Vec::new();
     let take = |b: &mut &[u8]| -> Result<Vec<u8>, String> {
         if b.len() < 4 {
@@ -290,7 +293,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                     let ids = mrk_ids(txn);
                     for id in &ids {
                         let rec = get_mrk(txn, id)?;
-                        let created = rec.as_ref().map(|r| r.created).unwrap_or(tern_core::time::UnixMillis(0));
+                        let created = rec
+                            .as_ref()
+                            .map(|r| r.created)
+                            .unwrap_or(tern_core::time::UnixMillis(0));
                         applier.reconcile(txn, id, rec.as_ref(), created, &mut acks)?;
                     }
                     for id in regional.iter().filter(|id| !ids.contains(id)) {

@@ -7,6 +7,20 @@
 //! root_key_file = "/etc/tern/us-east-1.root-key"   # or TERN_ROOT_KEY (64 hex)
 //! principals_file = "/etc/tern/principals.toml"
 //! scheduler_interval_ms = 1000
+//!
+//! # Multi-Region cluster membership (written by `tern init`); absent: a
+//! # standalone region without Multi-Region keys.
+//! [cluster]
+//! node_id = 1
+//! peer_listen = "127.0.0.1:7170"
+//! sealing_key_file = "/etc/tern/us-east-1.sealing-key"   # or TERN_SEALING_KEY
+//! max_rtt_ms = 10              # largest inter-region round trip; sets Raft timeouts
+//! snapshot_every = 1000        # log entries between snapshots
+//! [[cluster.members]]
+//! node_id = 1
+//! region = "us-east-1"
+//! peer_addr = "127.0.0.1:7170"
+//! sealing_public_key = "<64 hex>"
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -17,6 +31,8 @@ use tern_core::ids::Region;
 
 /// Environment variable that may carry the root key (64 hex digits).
 pub const ROOT_KEY_ENV: &str = "TERN_ROOT_KEY";
+/// Environment variable that may carry the sealing key seed (64 hex digits).
+pub const SEALING_KEY_ENV: &str = "TERN_SEALING_KEY";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -40,6 +56,41 @@ pub struct NodeConfig {
     pub principals_file: PathBuf,
     #[serde(default = "default_scheduler_interval_ms")]
     pub scheduler_interval_ms: u64,
+    #[serde(default)]
+    pub cluster: Option<ClusterConfig>,
+}
+
+/// This region's place in the Multi-Region cluster.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    pub node_id: u64,
+    pub peer_listen: std::net::SocketAddr,
+    #[serde(default)]
+    pub sealing_key_file: Option<PathBuf>,
+    #[serde(default = "default_max_rtt_ms")]
+    pub max_rtt_ms: u64,
+    #[serde(default = "default_snapshot_every")]
+    pub snapshot_every: u64,
+    pub members: Vec<MemberConfig>,
+}
+
+/// One region of the cluster.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemberConfig {
+    pub node_id: u64,
+    pub region: Region,
+    pub peer_addr: String,
+    pub sealing_public_key: String,
+}
+
+fn default_max_rtt_ms() -> u64 {
+    10
+}
+
+fn default_snapshot_every() -> u64 {
+    1000
 }
 
 fn default_scheduler_interval_ms() -> u64 {
@@ -61,6 +112,9 @@ impl NodeConfig {
         cfg.data_dir = base.join(&cfg.data_dir);
         cfg.principals_file = base.join(&cfg.principals_file);
         cfg.root_key_file = cfg.root_key_file.map(|p| base.join(p));
+        if let Some(c) = cfg.cluster.as_mut() {
+            c.sealing_key_file = c.sealing_key_file.take().map(|p| base.join(p));
+        }
         Ok(cfg)
     }
 
@@ -78,8 +132,32 @@ impl NodeConfig {
     }
 }
 
+impl ClusterConfig {
+    /// The sealing key: from `TERN_SEALING_KEY` if set, else the key file.
+    pub fn sealing_key(&self) -> Result<tern_core::seal::SealingKey, ConfigError> {
+        if let Ok(v) = std::env::var(SEALING_KEY_ENV) {
+            return tern_core::seal::SealingKey::from_hex(&v)
+                .ok_or_else(|| ConfigError::RootKey(format!("{SEALING_KEY_ENV} is not 64 hex digits")));
+        }
+        let path = self
+            .sealing_key_file
+            .as_ref()
+            .ok_or_else(|| ConfigError::RootKey(format!("set cluster.sealing_key_file or {SEALING_KEY_ENV}")))?;
+        let text = read_secret_file(path)?;
+        tern_core::seal::SealingKey::from_hex(&text)
+            .ok_or_else(|| ConfigError::RootKey(format!("{} does not hold 64 hex digits", path.display())))
+    }
+}
+
 /// Reads a root key file, refusing one that others may read.
 pub fn read_root_key_file(path: &Path) -> Result<RootKey, ConfigError> {
+    let text = read_secret_file(path)?;
+    RootKey::from_hex(&text)
+        .ok_or_else(|| ConfigError::RootKey(format!("{} does not hold 64 hex digits", path.display())))
+}
+
+/// Reads a secret file (root or sealing key), refusing one that others may read.
+pub fn read_secret_file(path: &Path) -> Result<zeroize::Zeroizing<String>, ConfigError> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -94,12 +172,12 @@ pub fn read_root_key_file(path: &Path) -> Result<RootKey, ConfigError> {
             )));
         }
     }
-    let text = zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        path: path.into(),
-        source,
-    })?);
-    RootKey::from_hex(&text)
-        .ok_or_else(|| ConfigError::RootKey(format!("{} does not hold 64 hex digits", path.display())))
+    Ok(zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(
+        |source| ConfigError::Read {
+            path: path.into(),
+            source,
+        },
+    )?))
 }
 
 /// Writes `contents` so that it survives a crash: a temporary file in the
@@ -129,6 +207,11 @@ pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
 
 /// Writes a fresh root key file with mode 0600 (refuses to overwrite).
 pub fn write_root_key_file(path: &Path, key: &RootKey) -> Result<(), ConfigError> {
+    write_secret_file(path, &key.to_hex())
+}
+
+/// Writes a fresh secret file (hex) with mode 0600 (refuses to overwrite).
+pub fn write_secret_file(path: &Path, hex: &str) -> Result<(), ConfigError> {
     use std::io::Write;
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);
@@ -145,7 +228,7 @@ pub fn write_root_key_file(path: &Path, key: &RootKey) -> Result<(), ConfigError
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    f.write_all(key.to_hex().as_bytes())
+    f.write_all(hex.as_bytes())
         .and_then(|_| f.sync_all())
         .and_then(|_| sync_dir(dir))
         .map_err(|source| ConfigError::Read {

@@ -66,6 +66,37 @@ pub struct NodeOptions {
     pub cluster: Option<ClusterOptions>,
 }
 
+impl ClusterOptions {
+    /// Binds the peer port and reads the sealing key named by `c`.
+    pub fn from_config(c: &crate::config::ClusterConfig) -> Result<ClusterOptions, NodeError> {
+        let members = c
+            .members
+            .iter()
+            .map(|m| tern_replication::Member {
+                node_id: m.node_id,
+                node: tern_replication::RegionNode {
+                    region: m.region.to_string(),
+                    addr: m.peer_addr.clone(),
+                    sealing_key: m.sealing_public_key.clone(),
+                },
+            })
+            .collect();
+        let peer_listener = std::net::TcpListener::bind(c.peer_listen).map_err(|source| NodeError::Listen {
+            addr: c.peer_listen,
+            source,
+        })?;
+        Ok(ClusterOptions {
+            node_id: c.node_id,
+            members,
+            peer_listener,
+            sealing_key: c.sealing_key().map_err(|e| NodeError::Replication(e.to_string()))?,
+            timing: tern_replication::Timing::from_max_rtt(Duration::from_millis(c.max_rtt_ms)),
+            snapshot_every: c.snapshot_every,
+            faults: Arc::default(),
+        })
+    }
+}
+
 /// A running region node.
 #[derive(Debug)]
 pub struct Node {
@@ -84,7 +115,12 @@ impl Node {
             path: opts.data_dir.clone(),
         })?;
         let cancel = CancellationToken::new();
-        let mut kms = Kms::new(opts.region.clone(), store.clone(), opts.root_key.clone(), opts.clock.clone());
+        let mut kms = Kms::new(
+            opts.region.clone(),
+            store.clone(),
+            opts.root_key.clone(),
+            opts.clock.clone(),
+        );
         let mut peer_server = None;
         let mut peer_addr = None;
         if let Some(c) = opts.cluster {

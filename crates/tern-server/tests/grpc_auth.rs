@@ -78,6 +78,8 @@ test_kms! {
     enable_key_rotation(EnableKeyRotationRequest) -> EnableKeyRotationResponse;
     disable_key_rotation(DisableKeyRotationRequest) -> DisableKeyRotationResponse;
     get_key_rotation_status(GetKeyRotationStatusRequest) -> GetKeyRotationStatusResponse;
+    replicate_key(ReplicateKeyRequest) -> ReplicateKeyResponse;
+    update_primary_region(UpdatePrimaryRegionRequest) -> UpdatePrimaryRegionResponse;
     rotate_key_on_demand(RotateKeyOnDemandRequest) -> RotateKeyOnDemandResponse;
     list_key_rotations(ListKeyRotationsRequest) -> ListKeyRotationsResponse;
     create_grant(CreateGrantRequest) -> CreateGrantResponse;

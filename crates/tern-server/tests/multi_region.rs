@@ -101,7 +101,10 @@ async fn encrypt_in_one_region_decrypt_in_every_replica() {
     let rc = r.multi_region_configuration.unwrap();
     assert_eq!(rc.multi_region_key_type, "REPLICA");
     assert!(r.arn.contains(EU));
-    assert!(rc.replica_keys.iter().any(|k| k.region == EU), "a replica's list includes itself");
+    assert!(
+        rc.replica_keys.iter().any(|k| k.region == EU),
+        "a replica's list includes itself"
+    );
     cluster.wait_converged().await;
 }
 
@@ -255,7 +258,10 @@ async fn per_region_properties_stay_independent() {
     let mut bob_us = cluster.node(US).client(bob_creds()).await;
     let mut bob_eu = cluster.node(EU).client(bob_creds()).await;
     assert_eq!(decrypt(&mut bob_us, &ct.ciphertext_blob).await.plaintext, b"x");
-    assert_kind(bob_eu.decrypt(decrypt_req(&ct.ciphertext_blob)).await, "AccessDeniedException");
+    assert_kind(
+        bob_eu.decrypt(decrypt_req(&ct.ciphertext_blob)).await,
+        "AccessDeniedException",
+    );
     cluster.wait_converged().await;
 }
 
@@ -276,19 +282,27 @@ async fn rotation_reaches_every_replica_before_it_encrypts() {
 
     // Rotation only in the primary.
     assert_kind(
-        eu.rotate_key_on_demand(pb::RotateKeyOnDemandRequest { key_id: key.clone() }).await,
+        eu.rotate_key_on_demand(pb::RotateKeyOnDemandRequest { key_id: key.clone() })
+            .await,
         "UnsupportedOperationException",
     );
 
     // One replica region cut off: the new material cannot reach it, so it
     // must not encrypt anywhere; a second rotation is a conflict.
     cluster.plan.isolate(AP, &[US, EU]);
-    ok(us.rotate_key_on_demand(pb::RotateKeyOnDemandRequest { key_id: key.clone() }).await);
+    ok(us
+        .rotate_key_on_demand(pb::RotateKeyOnDemandRequest { key_id: key.clone() })
+        .await);
     for r in [US, EU] {
-        assert_eq!(encrypt_material(&cluster, r, &key).await, before, "{r} encrypts with unacked material");
+        assert_eq!(
+            encrypt_material(&cluster, r, &key).await,
+            before,
+            "{r} encrypts with unacked material"
+        );
     }
     assert_kind(
-        us.rotate_key_on_demand(pb::RotateKeyOnDemandRequest { key_id: key.clone() }).await,
+        us.rotate_key_on_demand(pb::RotateKeyOnDemandRequest { key_id: key.clone() })
+            .await,
         "ConflictException",
     );
     let status = ok(us
@@ -327,7 +341,13 @@ async fn rotation_reaches_every_replica_before_it_encrypts() {
         lists.push(
             l.rotations
                 .iter()
-                .map(|e| (e.key_material_id.clone(), e.key_material_state.clone(), e.rotation_type.clone()))
+                .map(|e| {
+                    (
+                        e.key_material_id.clone(),
+                        e.key_material_state.clone(),
+                        e.rotation_type.clone(),
+                    )
+                })
                 .collect::<Vec<_>>(),
         );
     }
@@ -375,4 +395,213 @@ async fn isolated_region_keeps_decrypting_and_fails_writes_fast() {
     let ct2 = encrypt(&mut maj, &md2.key_id, b"after heal").await;
     let mut other = cluster.node(others[1]).admin().await;
     assert_eq!(decrypt(&mut other, &ct2.ciphertext_blob).await.plaintext, b"after heal");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn failover_while_the_primary_region_is_down() {
+    let mut cluster = TestCluster::start(&[US, EU, AP]).await;
+    let key = mrk_everywhere(&cluster, US, &[EU, AP]).await;
+    let mut us = cluster.node(US).admin().await;
+    let ct = encrypt(&mut us, &key, b"before the outage").await;
+    drop(us);
+
+    // The primary region goes away.
+    cluster.stop_region(US).await;
+    cluster.wait_leader().await;
+    let mut eu = cluster.node(EU).admin().await;
+    let mut ap = cluster.node(AP).admin().await;
+    assert_eq!(
+        decrypt(&mut ap, &ct.ciphertext_blob).await.plaintext,
+        b"before the outage"
+    );
+
+    // Failover, asked of the target region and authorized by its policy.
+    ok(eu
+        .update_primary_region(pb::UpdatePrimaryRegionRequest {
+            key_id: key.clone(),
+            primary_region: EU.into(),
+        })
+        .await);
+    let cfg = describe(&mut eu, &key).await.multi_region_configuration.unwrap();
+    assert_eq!(cfg.multi_region_key_type, "PRIMARY");
+    let regions: Vec<_> = cfg.replica_keys.iter().map(|k| k.region.clone()).collect();
+    assert_eq!(regions, [US.to_string(), AP.to_string()]);
+    eventually(WAIT, "ap-northeast-2 to see the new primary", || {
+        let mut ap = ap.clone();
+        let key = key.clone();
+        async move {
+            let c = describe(&mut ap, &key).await.multi_region_configuration?;
+            (c.primary_key?.region == EU).then_some(())
+        }
+    })
+    .await;
+
+    // Rotate in the new primary: the new material waits for us-east-1.
+    let old_material = encrypt_material(&cluster, EU, &key).await;
+    ok(eu
+        .rotate_key_on_demand(pb::RotateKeyOnDemandRequest { key_id: key.clone() })
+        .await);
+    assert_eq!(encrypt_material(&cluster, EU, &key).await, old_material);
+
+    // us-east-1 returns: it catches up, reports REPLICA, acks the material.
+    cluster.start_region(US).await;
+    let mut us = cluster.node(US).admin().await;
+    eventually(WAIT, "us-east-1 to report REPLICA", || {
+        let mut us = us.clone();
+        let key = key.clone();
+        async move {
+            let c = describe(&mut us, &key).await.multi_region_configuration?;
+            (c.multi_region_key_type == "REPLICA").then_some(())
+        }
+    })
+    .await;
+    // Its stale claim to be primary fails its precondition.
+    assert_kind(
+        us.rotate_key_on_demand(pb::RotateKeyOnDemandRequest { key_id: key.clone() })
+            .await,
+        "UnsupportedOperationException",
+    );
+    let new_material = eventually(WAIT, "the rotation to activate", || async {
+        let m = encrypt_material(&cluster, EU, &key).await;
+        (m != old_material).then_some(m)
+    })
+    .await;
+    let ct2 = encrypt(&mut eu, &key, b"after failover").await;
+    for r in [US, AP] {
+        let mut c = cluster.node(r).admin().await;
+        let d = decrypt(&mut c, &ct2.ciphertext_blob).await;
+        assert_eq!(d.plaintext, b"after failover");
+        assert_eq!(d.key_material_id.as_deref(), Some(new_material.as_str()));
+        assert_eq!(
+            decrypt(&mut c, &ct.ciphertext_blob).await.plaintext,
+            b"before the outage"
+        );
+    }
+    cluster.wait_converged().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_region_offline_across_compaction_catches_up_by_snapshot() {
+    let mut cluster = TestCluster::start_with(&[US, EU, AP], 8).await;
+    let key = mrk_everywhere(&cluster, US, &[EU, AP]).await;
+    cluster.stop_region(AP).await;
+
+    // Enough Multi-Region writes for several snapshots and log purges.
+    let mut us = cluster.node(US).admin().await;
+    let mut created = Vec::new();
+    for i in 0..6 {
+        let md = create_key_with(&mut us, mrk_request()).await;
+        replicate(&mut us, &md.key_id, EU).await;
+        if i % 2 == 0 {
+            // Replicas of the region that is down: their initial properties
+            // wait in the replicated pending table.
+            ok(us
+                .replicate_key(pb::ReplicateKeyRequest {
+                    key_id: md.key_id.clone(),
+                    replica_region: AP.into(),
+                    description: Some(format!("seoul {i}")),
+                    ..Default::default()
+                })
+                .await);
+        }
+        created.push(md.key_id);
+    }
+    let leader = cluster.wait_leader().await;
+    let purged = eventually(WAIT, "the leader to purge its log", || async {
+        cluster.repl(&leader).metrics().purged_index
+    })
+    .await;
+    assert!(purged > 0);
+
+    cluster.start_region(AP).await;
+    eventually(WAIT, "ap-northeast-2 to install a snapshot", || async {
+        (cluster.repl(AP).metrics().snapshots_installed > 0).then_some(())
+    })
+    .await;
+    let mut ap = cluster.node(AP).admin().await;
+    for (i, k) in created.iter().enumerate() {
+        if i % 2 == 0 {
+            wait_state(&cluster, AP, k, "Enabled").await;
+            assert_eq!(describe(&mut ap, k).await.description, format!("seoul {i}"));
+            let ct = encrypt(&mut us, k, b"snap").await;
+            assert_eq!(decrypt(&mut ap, &ct.ciphertext_blob).await.plaintext, b"snap");
+        } else {
+            assert_kind(
+                ap.describe_key(pb::DescribeKeyRequest {
+                    key_id: k.clone(),
+                    grant_tokens: vec![],
+                })
+                .await,
+                "NotFoundException",
+            );
+        }
+    }
+    let ct = encrypt(&mut us, &key, b"old key").await;
+    assert_eq!(decrypt(&mut ap, &ct.ciphertext_blob).await.plaintext, b"old key");
+    cluster.wait_converged().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_region_restarts_on_its_data_and_keeps_its_keys() {
+    let mut cluster = TestCluster::start(&[US, EU, AP]).await;
+    let key = mrk_everywhere(&cluster, US, &[EU, AP]).await;
+    let mut us = cluster.node(US).admin().await;
+    ok(us
+        .rotate_key_on_demand(pb::RotateKeyOnDemandRequest { key_id: key.clone() })
+        .await);
+    let ct = encrypt(&mut us, &key, b"durable").await;
+    let digest = cluster.wait_converged().await;
+    drop(us);
+    for r in [US, EU, AP] {
+        cluster.stop_region(r).await;
+    }
+    for r in [US, EU, AP] {
+        cluster.start_region(r).await;
+    }
+    cluster.wait_leader().await;
+    for r in [US, EU, AP] {
+        let mut c = cluster.node(r).admin().await;
+        assert_eq!(decrypt(&mut c, &ct.ciphertext_blob).await.plaintext, b"durable");
+    }
+    // Writes work again after the restart.
+    let mut eu = cluster.node(EU).admin().await;
+    let md = create_key_with(&mut eu, mrk_request()).await;
+    replicate(&mut eu, &md.key_id, AP).await;
+    let after = cluster.wait_converged().await;
+    assert_ne!(after, digest);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn five_regions() {
+    const SA: &str = "sa-east-1";
+    const CA: &str = "ca-central-1";
+    let mut cluster = TestCluster::start(&[US, EU, AP, SA, CA]).await;
+    let key = mrk_everywhere(&cluster, AP, &[US, EU, SA, CA]).await;
+    let mut sa = cluster.node(SA).admin().await;
+    let ct = encrypt(&mut sa, &key, b"five").await;
+    // Two regions down: the other three still form a majority.
+    cluster.stop_region(US).await;
+    cluster.stop_region(EU).await;
+    cluster.wait_leader().await;
+    let mut ap = cluster.node(AP).admin().await;
+    ok(ap
+        .rotate_key_on_demand(pb::RotateKeyOnDemandRequest { key_id: key.clone() })
+        .await);
+    let mut ca = cluster.node(CA).admin().await;
+    assert_eq!(decrypt(&mut ca, &ct.ciphertext_blob).await.plaintext, b"five");
+    cluster.start_region(US).await;
+    cluster.start_region(EU).await;
+    let before = ct.ciphertext_blob.clone();
+    eventually(WAIT, "the rotation to activate once all five hold it", || async {
+        let m = encrypt_material(&cluster, AP, &key).await;
+        let first = decrypt(&mut ap.clone(), &before).await.key_material_id.unwrap();
+        (m != first).then_some(())
+    })
+    .await;
+    let ct2 = encrypt(&mut ap, &key, b"rotated").await;
+    for r in [US, EU, SA, CA] {
+        let mut c = cluster.node(r).admin().await;
+        assert_eq!(decrypt(&mut c, &ct2.ciphertext_blob).await.plaintext, b"rotated");
+    }
+    cluster.wait_converged().await;
 }

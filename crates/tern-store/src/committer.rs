@@ -223,7 +223,11 @@ impl<'a> Txn<'a> {
             if i == 0 && self.local.repl_clear {
                 continue;
             }
-            for (k, v) in layer.repl.range(prefix.to_vec()..).take_while(|(k, _)| k.starts_with(prefix)) {
+            for (k, v) in layer
+                .repl
+                .range(prefix.to_vec()..)
+                .take_while(|(k, _)| k.starts_with(prefix))
+            {
                 if v.is_some() {
                     keys.insert(k.clone());
                 } else {

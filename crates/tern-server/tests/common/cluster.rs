@@ -38,7 +38,10 @@ where
         if let Some(v) = f().await {
             return v;
         }
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         tokio::time::sleep(POLL).await;
     }
 }
@@ -195,7 +198,10 @@ impl TestCluster {
                 .map(|n| n.node.replication().unwrap().metrics().leader_region)
                 .collect();
             let first = leaders.first()?.clone()?;
-            leaders.iter().all(|l| l.as_deref() == Some(first.as_str())).then_some(first)
+            leaders
+                .iter()
+                .all(|l| l.as_deref() == Some(first.as_str()))
+                .then_some(first)
         })
         .await
     }

@@ -352,7 +352,10 @@ impl Kms {
                 )? as u32;
                 // A primary with replicas waits for them: its own waiting
                 // period starts when the last replica is deleted.
-                if k.multi_region.as_ref().is_some_and(|m| m.is_primary(&k.region) && !m.replicas.is_empty()) {
+                if k.multi_region
+                    .as_ref()
+                    .is_some_and(|m| m.is_primary(&k.region) && !m.replicas.is_empty())
+                {
                     k.state = KeyState::PendingReplicaDeletion;
                     k.deletion_date = None;
                     k.pending_window_days = Some(days);

@@ -79,7 +79,11 @@ impl Kms {
             proposed_at: self.now(),
             op,
         };
-        match repl.propose(cmd, self.write_timeout(repl)).await.map_err(propose_error)? {
+        match repl
+            .propose(cmd, self.write_timeout(repl))
+            .await
+            .map_err(propose_error)?
+        {
             Outcome::Applied | Outcome::None => Ok(()),
             Outcome::Rejected(r) => Err(KmsError::new(
                 ErrorKind::parse(&r.exception).unwrap_or(ErrorKind::KMSInternalException),
@@ -126,7 +130,13 @@ impl Kms {
         let r = async {
             let repl = self.replication()?;
             let (id, material) = fresh_raw_material();
-            let sealed = self.seal_to(repl, std::slice::from_ref(&self.region), &planned.key_id, &id, &material)?;
+            let sealed = self.seal_to(
+                repl,
+                std::slice::from_ref(&self.region),
+                &planned.key_id,
+                &id,
+                &material,
+            )?;
             let op = Op::CreateKey {
                 key: planned.key_id,
                 account: planned.account.clone(),
@@ -256,8 +266,9 @@ impl Kms {
             validate::merge_tags(&mut tags, &req.tags)?;
             let mut materials = SealedMaterials::default();
             for m in k.materials.iter().chain(k.pending_materials.iter()) {
-                let raw = crypto::unwrap_material(&self.root, &k.key_id, &m.id, &m.wrapped)
-                    .map_err(|_| KmsError::internal("Key material could not be unwrapped under the region root key."))?;
+                let raw = crypto::unwrap_material(&self.root, &k.key_id, &m.id, &m.wrapped).map_err(|_| {
+                    KmsError::internal("Key material could not be unwrapped under the region root key.")
+                })?;
                 let sealed = self.seal_to(repl, std::slice::from_ref(&replica), &k.key_id, &m.id, &raw)?;
                 materials.0.extend(sealed.into_values().map(|b| (m.id, b)));
             }
@@ -376,7 +387,10 @@ impl Kms {
             if !k.pending_materials.is_empty() {
                 return Err(KmsError::new(
                     ErrorKind::ConflictException,
-                    format!("{} has a rotation in progress: its new key material is still reaching every Region.", k.arn()),
+                    format!(
+                        "{} has a rotation in progress: its new key material is still reaching every Region.",
+                        k.arn()
+                    ),
                 ));
             }
             crate::ops::rotation::check_on_demand_allowed(&k, self.now())?;
@@ -408,7 +422,9 @@ impl Kms {
             Ok((key, op)) => self
                 .propose_mrk(ctx, &ev, op)
                 .await
-                .map(|_| pb::RotateKeyOnDemandResponse { key_id: key.to_string() }),
+                .map(|_| pb::RotateKeyOnDemandResponse {
+                    key_id: key.to_string(),
+                }),
             Err(e) => Err(e),
         };
         self.complete(ctx, ev, r).await
@@ -471,7 +487,9 @@ impl Kms {
     /// knows, wait (bounded) for it to catch up. Otherwise return at once.
     pub(crate) async fn await_material(&self, blob_bytes: &[u8]) {
         let Some(repl) = &self.repl else { return };
-        let Ok(parsed) = tern_core::blob::parse(blob_bytes) else { return };
+        let Ok(parsed) = tern_core::blob::parse(blob_bytes) else {
+            return;
+        };
         if !parsed.key_id.is_multi_region() {
             return;
         }
@@ -498,7 +516,10 @@ impl Kms {
         let Some(current) = k.current_material().map(|m| m.id) else {
             return Ok(false);
         };
-        let period = k.rotation.period_days.unwrap_or(tern_core::key::DEFAULT_ROTATION_PERIOD_DAYS);
+        let period = k
+            .rotation
+            .period_days
+            .unwrap_or(tern_core::key::DEFAULT_ROTATION_PERIOD_DAYS);
         let next = crate::scheduler::next_rotation_after(k.rotation.next_rotation, period, now);
         let (id, material) = fresh_raw_material();
         let regions: Vec<Region> = mr.regions().cloned().collect();
@@ -520,7 +541,11 @@ impl Kms {
                 next_rotation: Some(next),
             },
         };
-        match repl.propose(cmd, self.write_timeout(repl)).await.map_err(propose_error)? {
+        match repl
+            .propose(cmd, self.write_timeout(repl))
+            .await
+            .map_err(propose_error)?
+        {
             Outcome::Applied | Outcome::None => Ok(true),
             Outcome::Rejected(r) => {
                 tracing::info!(key = %k.key_id, reason = %r.message, "automatic Multi-Region rotation not applied");
@@ -555,7 +580,11 @@ impl Kms {
             proposed_at: now,
             op,
         };
-        match repl.propose(cmd, self.write_timeout(repl)).await.map_err(propose_error)? {
+        match repl
+            .propose(cmd, self.write_timeout(repl))
+            .await
+            .map_err(propose_error)?
+        {
             Outcome::Applied | Outcome::None => Ok(true),
             Outcome::Rejected(r) => {
                 tracing::info!(key = %k.key_id, reason = %r.message, "Multi-Region deletion not applied");

@@ -52,7 +52,10 @@ pub(crate) fn check_on_demand_allowed(k: &KeyRecord, now: tern_core::time::UnixM
         if next.0 - now.0 <= ON_DEMAND_CONFLICT_WINDOW_MILLIS {
             return Err(KmsError::new(
                 ErrorKind::ConflictException,
-                format!("{} has an automatic rotation in progress or due within 20 minutes.", k.arn()),
+                format!(
+                    "{} has an automatic rotation in progress or due within 20 minutes.",
+                    k.arn()
+                ),
             ));
         }
     }
@@ -205,14 +208,24 @@ impl Kms {
         }
         let params = json!({"keyId": req.key_id});
         let root = self.root.clone();
-        self.change_key(ctx, "RotateKeyOnDemand", req.key_id, params, KeyOp::RotateKeyOnDemand, move |k, now| {
-            rotatable(k)?;
-            check_on_demand_allowed(k, now)?;
-            k.materials.push(fresh_material(&root, &k.key_id, now, Some(RotationType::OnDemand)));
-            k.rotation.on_demand_count += 1;
-            k.rotation.on_demand_started = Some(now);
-            Ok(pb::RotateKeyOnDemandResponse { key_id: k.key_id.to_string() })
-        })
+        self.change_key(
+            ctx,
+            "RotateKeyOnDemand",
+            req.key_id,
+            params,
+            KeyOp::RotateKeyOnDemand,
+            move |k, now| {
+                rotatable(k)?;
+                check_on_demand_allowed(k, now)?;
+                k.materials
+                    .push(fresh_material(&root, &k.key_id, now, Some(RotationType::OnDemand)));
+                k.rotation.on_demand_count += 1;
+                k.rotation.on_demand_started = Some(now);
+                Ok(pb::RotateKeyOnDemandResponse {
+                    key_id: k.key_id.to_string(),
+                })
+            },
+        )
         .await
     }
 
