@@ -605,3 +605,142 @@ async fn five_regions() {
     }
     cluster.wait_converged().await;
 }
+
+async fn schedule_deletion(c: &mut tern_client::KmsClient, key: &str) -> pb::ScheduleKeyDeletionResponse {
+    ok(c.schedule_key_deletion(pb::ScheduleKeyDeletionRequest {
+        key_id: key.to_string(),
+        pending_window_in_days: Some(7),
+    })
+    .await)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn deleting_replicas_then_the_primary() {
+    let cluster = TestCluster::start(&[US, EU, AP]).await;
+    let key = mrk_everywhere(&cluster, US, &[EU, AP]).await;
+    let mut us = cluster.node(US).admin().await;
+    let mut eu = cluster.node(EU).admin().await;
+    let mut ap = cluster.node(AP).admin().await;
+    let ct = encrypt(&mut us, &key, b"bye").await;
+
+    // The primary waits for its replicas: no deletion date yet.
+    let r = schedule_deletion(&mut us, &key).await;
+    assert_eq!(r.key_state, "PendingReplicaDeletion");
+    assert_eq!(r.deletion_date, None);
+    assert_kind(
+        us.decrypt(decrypt_req(&ct.ciphertext_blob)).await,
+        "KMSInvalidStateException",
+    );
+    assert_kind(
+        us.replicate_key(pb::ReplicateKeyRequest {
+            key_id: key.clone(),
+            replica_region: "sa-east-1".into(),
+            ..Default::default()
+        })
+        .await,
+        "KMSInvalidStateException",
+    );
+
+    // A replica is deleted like any key, independently.
+    assert_eq!(schedule_deletion(&mut eu, &key).await.key_state, "PendingDeletion");
+    assert_eq!(decrypt(&mut ap, &ct.ciphertext_blob).await.plaintext, b"bye");
+    cluster.clock.advance_days(8);
+    assert_eq!(cluster.node(EU).run_due_tasks().await.deleted, 1);
+    assert_kind(eu.decrypt(decrypt_req(&ct.ciphertext_blob)).await, "NotFoundException");
+    eventually(WAIT, "the primary to see one replica left", || {
+        let mut us = us.clone();
+        let key = key.clone();
+        async move {
+            let c = describe(&mut us, &key).await.multi_region_configuration?;
+            (c.replica_keys.len() == 1).then_some(())
+        }
+    })
+    .await;
+
+    schedule_deletion(&mut ap, &key).await;
+    cluster.clock.advance_days(8);
+    assert_eq!(cluster.node(AP).run_due_tasks().await.deleted, 1);
+    // The last replica went: the primary's own waiting period starts.
+    eventually(WAIT, "the primary's waiting period to start", || {
+        let node = cluster.node(US);
+        let key = key.clone();
+        async move {
+            node.run_due_tasks().await;
+            let mut us = node.admin().await;
+            let md = describe(&mut us, &key).await;
+            (md.key_state == "PendingDeletion" && md.deletion_date.is_some()).then_some(())
+        }
+    })
+    .await;
+    cluster.clock.advance_days(8);
+    assert_eq!(cluster.node(US).run_due_tasks().await.deleted, 1);
+    assert_kind(
+        us.describe_key(pb::DescribeKeyRequest {
+            key_id: key.clone(),
+            grant_tokens: vec![],
+        })
+        .await,
+        "NotFoundException",
+    );
+    cluster.wait_converged().await;
+    assert!(cluster.repl(EU).mrks().is_empty(), "the key left the replicated state");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn adding_and_removing_regions() {
+    const SA: &str = "sa-east-1";
+    let mut cluster = TestCluster::start(&[US, EU, AP]).await;
+    let key = mrk_everywhere(&cluster, US, &[EU]).await;
+    cluster.add_region(SA).await;
+    let leader = cluster.wait_leader().await;
+    let voters = cluster
+        .repl(&leader)
+        .raft()
+        .metrics()
+        .borrow()
+        .membership_config
+        .membership()
+        .voter_ids()
+        .count();
+    assert_eq!(voters, 4);
+    let mut us = cluster.node(US).admin().await;
+    replicate(&mut us, &key, SA).await;
+    wait_state(&cluster, SA, &key, "Enabled").await;
+    let ct = encrypt(&mut us, &key, b"new region").await;
+    let mut sa = cluster.node(SA).admin().await;
+    assert_eq!(decrypt(&mut sa, &ct.ciphertext_blob).await.plaintext, b"new region");
+
+    // The primary Region of a key cannot leave.
+    let us_id = cluster.slots.iter().find(|s| s.region == US).unwrap().node_id;
+    let e = cluster.repl(&leader).remove_region(us_id).await.unwrap_err();
+    assert!(e.contains("primary Region"), "{e}");
+
+    // eu-west-1 is cut off with a rotation pending on it; removing the
+    // region releases the rotation.
+    let before = encrypt_material(&cluster, US, &key).await;
+    cluster.plan.isolate(EU, &[US, AP, SA]);
+    ok(us
+        .rotate_key_on_demand(pb::RotateKeyOnDemandRequest { key_id: key.clone() })
+        .await);
+    assert_eq!(encrypt_material(&cluster, US, &key).await, before);
+    let leader = cluster.wait_leader_among(&[US, AP, SA]).await;
+    let eu_id = cluster.slots.iter().find(|s| s.region == EU).unwrap().node_id;
+    cluster.repl(&leader).remove_region(eu_id).await.unwrap();
+    let after = eventually(WAIT, "the rotation to activate without eu-west-1", || async {
+        let m = encrypt_material(&cluster, US, &key).await;
+        (m != before).then_some(m)
+    })
+    .await;
+    let ct2 = encrypt(&mut us, &key, b"three left").await;
+    let d = decrypt(&mut sa, &ct2.ciphertext_blob).await;
+    assert_eq!(d.key_material_id.as_deref(), Some(after.as_str()));
+    let regions: Vec<_> = describe(&mut us, &key)
+        .await
+        .multi_region_configuration
+        .unwrap()
+        .replica_keys
+        .into_iter()
+        .map(|k| k.region)
+        .collect();
+    assert_eq!(regions, [SA.to_string()]);
+}

@@ -55,6 +55,8 @@ pub struct RegionSlot {
     dir: tempfile::TempDir,
     pub peer_addr: SocketAddr,
     pub node: Option<TestNode>,
+    /// Added after the group formed: starts without forming a group.
+    joiner: bool,
 }
 
 pub struct TestCluster {
@@ -106,6 +108,7 @@ impl TestCluster {
                 dir: tempfile::Builder::new().prefix("tern-cluster-").tempdir().unwrap(),
                 peer_addr,
                 node: None,
+                joiner: false,
             });
         }
         let mut c = TestCluster {
@@ -134,7 +137,11 @@ impl TestCluster {
     /// Starts (or restarts) a region's node on its data directory.
     pub async fn start_region(&mut self, region: &str) {
         let i = self.slot_index(region);
-        let members = self.members.clone();
+        let members = if self.slots[i].joiner {
+            Vec::new()
+        } else {
+            self.members.clone()
+        };
         let (timing, every, plan, clock) = (self.timing, self.snapshot_every, self.plan.clone(), self.clock.clone());
         let slot = &mut self.slots[i];
         assert!(slot.node.is_none(), "{region} is already running");
@@ -165,6 +172,44 @@ impl TestCluster {
             region: region.to_string(),
             dir: None,
         });
+    }
+
+    /// Starts a new region outside the group and adds it through the
+    /// leader: learner first, then voter.
+    pub async fn add_region(&mut self, region: &str) {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let peer_addr = l.local_addr().unwrap();
+        drop(l);
+        let sealing = SealingKey::from_seed(random32());
+        let node_id = self.slots.iter().map(|s| s.node_id).max().unwrap_or(0) + 100;
+        let member = Member {
+            node_id,
+            node: RegionNode {
+                region: region.to_string(),
+                addr: peer_addr.to_string(),
+                sealing_key: sealing.public().to_hex(),
+            },
+        };
+        self.slots.push(RegionSlot {
+            region: region.to_string(),
+            node_id,
+            root: RootKey::from_bytes(random32()),
+            sealing,
+            dir: tempfile::Builder::new().prefix("tern-cluster-").tempdir().unwrap(),
+            peer_addr,
+            node: None,
+            joiner: true,
+        });
+        let existing: Vec<String> = self
+            .slots
+            .iter()
+            .filter(|s| s.node.is_some())
+            .map(|s| s.region.clone())
+            .collect();
+        self.start_region(region).await;
+        let existing: Vec<&str> = existing.iter().map(String::as_str).collect();
+        let leader = self.wait_leader_among(&existing).await;
+        self.repl(&leader).add_region(member).await.unwrap();
     }
 
     /// Stops a region's node; its data directory stays.
@@ -201,6 +246,17 @@ impl TestCluster {
             leaders
                 .iter()
                 .all(|l| l.as_deref() == Some(first.as_str()))
+                .then_some(first)
+        })
+        .await
+    }
+
+    /// Waits until `regions` agree on a leader among themselves.
+    pub async fn wait_leader_among(&self, regions: &[&str]) -> String {
+        eventually(Duration::from_secs(20), "a Raft leader among the majority", || async {
+            let leaders: Vec<Option<String>> = regions.iter().map(|r| self.repl(r).metrics().leader_region).collect();
+            let first = leaders.first()?.clone()?;
+            (regions.contains(&first.as_str()) && leaders.iter().all(|l| l.as_deref() == Some(first.as_str())))
                 .then_some(first)
         })
         .await
