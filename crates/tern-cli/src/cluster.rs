@@ -210,42 +210,7 @@ pub async fn dev(args: DevArgs) -> Result<()> {
         &args.access_key_id,
         &args.secret_access_key,
     ))?);
-    // The regions form one Multi-Region cluster on peer ports base+100...
-    let keys = regions
-        .iter()
-        .map(|r| sealing_key_at(&base.join(format!("{r}.sealing-key"))))
-        .collect::<Result<Vec<_>>>()?;
-    let members = cluster_members(&regions, &args.bind, args.base_port, &keys)?;
-    let mut starting = Vec::new();
-    for (i, region) in regions.iter().enumerate() {
-        let port = args.base_port.checked_add(i as u16).context("port out of range")?;
-        let listen = format!("{}:{port}", args.bind).parse().context("bad --bind address")?;
-        let root_key = root_key_at(&base.join(format!("{region}.root-key")))?;
-        let cluster = ClusterConfig {
-            node_id: i as u64 + 1,
-            peer_listen: members[i].peer_addr.parse().context("bad --bind address")?,
-            sealing_key_file: Some(base.join(format!("{region}.sealing-key"))),
-            max_rtt_ms: 5,
-            snapshot_every: 1000,
-            members: members.clone(),
-        };
-        let opts = NodeOptions {
-            region: region.clone(),
-            data_dir: base.join(region.as_str()),
-            listen,
-            root_key,
-            principals: principals.clone(),
-            clock: Arc::new(SystemClock),
-            scheduler_interval: Some(Duration::from_secs(1)),
-            cluster: Some(ClusterOptions::from_config(&cluster)?),
-        };
-        // Every region starts at once: forming the group needs a majority.
-        starting.push(tokio::spawn(Node::start(opts)));
-    }
-    let mut nodes = Vec::new();
-    for s in starting {
-        nodes.push(s.await??);
-    }
+    let nodes = start_local_cluster(&regions, &args.bind, Some(args.base_port), &base, principals).await?;
     println!("tern dev: {} regions running (data in {})", nodes.len(), base.display());
     for n in &nodes {
         let peer = n.peer_addr().map(|a| format!("  (peer {a})")).unwrap_or_default();
@@ -264,6 +229,119 @@ pub async fn dev(args: DevArgs) -> Result<()> {
         n.shutdown().await;
     }
     Ok(())
+}
+
+/// One region of an embedded cluster: how to (re)start it.
+#[derive(Clone)]
+pub struct LocalRegion {
+    pub region: Region,
+    pub node_id: u64,
+    pub listen: std::net::SocketAddr,
+    pub peer_addr: std::net::SocketAddr,
+    pub data_dir: PathBuf,
+    pub root_key: RootKey,
+    pub sealing_key: SealingKey,
+}
+
+/// The regions of an embedded cluster with their addresses: client ports
+/// from `base_port` and peer ports from `base_port + 100` (any free ports
+/// when `base_port` is `None`).
+pub fn plan_local_cluster(
+    regions: &[Region],
+    bind: &str,
+    base_port: Option<u16>,
+    base: &Path,
+) -> Result<(Vec<LocalRegion>, Vec<tern_replication::Member>)> {
+    let mut out = Vec::new();
+    let mut members = Vec::new();
+    for (i, region) in regions.iter().enumerate() {
+        let port = |offset: u16| -> Result<u16> {
+            match base_port {
+                Some(b) => b.checked_add(offset + i as u16).context("port out of range"),
+                None => {
+                    let l = std::net::TcpListener::bind(format!("{bind}:0"))?;
+                    Ok(l.local_addr()?.port())
+                }
+            }
+        };
+        let listen = format!("{bind}:{}", port(0)?).parse().context("bad --bind address")?;
+        let peer_addr: std::net::SocketAddr = format!("{bind}:{}", port(PEER_PORT_OFFSET)?)
+            .parse()
+            .context("bad --bind address")?;
+        let sealing_key = sealing_key_at(&base.join(format!("{region}.sealing-key")))?;
+        members.push(tern_replication::Member {
+            node_id: i as u64 + 1,
+            node: tern_replication::RegionNode {
+                region: region.to_string(),
+                addr: peer_addr.to_string(),
+                sealing_key: sealing_key.public().to_hex(),
+            },
+        });
+        out.push(LocalRegion {
+            region: region.clone(),
+            node_id: i as u64 + 1,
+            listen,
+            peer_addr,
+            data_dir: base.join(region.as_str()),
+            root_key: root_key_at(&base.join(format!("{region}.root-key")))?,
+            sealing_key,
+        });
+    }
+    Ok((out, members))
+}
+
+impl LocalRegion {
+    /// Starts (or restarts) this region's node on its data directory.
+    pub async fn start(
+        &self,
+        members: &[tern_replication::Member],
+        principals: Arc<PrincipalRegistry>,
+    ) -> Result<Node> {
+        let peer_listener = std::net::TcpListener::bind(self.peer_addr)
+            .with_context(|| format!("binding the peer port {}", self.peer_addr))?;
+        let node = Node::start(NodeOptions {
+            region: self.region.clone(),
+            data_dir: self.data_dir.clone(),
+            listen: self.listen,
+            root_key: self.root_key.clone(),
+            principals,
+            clock: Arc::new(SystemClock),
+            scheduler_interval: Some(Duration::from_secs(1)),
+            cluster: Some(ClusterOptions {
+                node_id: self.node_id,
+                members: members.to_vec(),
+                peer_listener,
+                sealing_key: self.sealing_key.clone(),
+                timing: tern_replication::Timing::from_max_rtt(Duration::from_millis(5)),
+                snapshot_every: 1000,
+                faults: Arc::default(),
+            }),
+        })
+        .await?;
+        Ok(node)
+    }
+}
+
+/// Starts every region of an embedded cluster at once (forming the group
+/// needs a majority) and returns their nodes in order.
+pub async fn start_local_cluster(
+    regions: &[Region],
+    bind: &str,
+    base_port: Option<u16>,
+    base: &Path,
+    principals: Arc<PrincipalRegistry>,
+) -> Result<Vec<Node>> {
+    let (plan, members) = plan_local_cluster(regions, bind, base_port, base)?;
+    let mut starting = Vec::new();
+    for r in plan {
+        let (members, principals) = (members.clone(), principals.clone());
+        starting.push(tokio::spawn(async move { r.start(&members, principals).await }));
+    }
+    let mut nodes = Vec::new();
+    for s in starting {
+        nodes.push(s.await??);
+    }
+    Ok(nodes)
 }
 
 pub fn init(args: InitArgs) -> Result<()> {

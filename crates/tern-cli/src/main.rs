@@ -1,4 +1,5 @@
 //! `tern`: run a region (`serve`), a local three-region cluster (`dev`),
+//! the Multi-Region walkthrough (`demo`),
 //! generate a deployment's keys and configs (`init`), call the API in
 //! aws-cli style (`kms <op>`), and check or export the audit chain (`audit`).
 
@@ -14,6 +15,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod audit;
 mod cluster;
+mod demo;
 mod kms;
 
 #[derive(Parser, Debug)]
@@ -32,6 +34,8 @@ enum Command {
     },
     /// Run a local multi-region cluster in one process (the quick start).
     Dev(cluster::DevArgs),
+    /// Boot an embedded three-region cluster and walk the Multi-Region scenario.
+    Demo(demo::DemoArgs),
     /// Generate root keys, principals and per-region configs into a directory.
     Init(cluster::InitArgs),
     /// Call a KMS operation, aws-cli style: `tern kms encrypt --key-id alias/x --plaintext fileb://f`.
@@ -62,6 +66,7 @@ fn main() -> Result<()> {
         Command::Audit { command } => std::process::exit(audit::run(command)?),
         Command::Serve { config } => runtime()?.block_on(cluster::serve(&config)),
         Command::Dev(args) => runtime()?.block_on(cluster::dev(args)),
+        Command::Demo(args) => runtime()?.block_on(demo::run(args)),
         Command::Init(args) => cluster::init(args),
     }
 }

@@ -120,3 +120,22 @@ cmp ExampleSecretFile.txt ExampleDecryptedFile
     child.start_kill().unwrap();
     child.wait().await.unwrap();
 }
+
+/// `tern demo` walks the whole Multi-Region scenario on an embedded cluster
+/// and exits 0 only if every step held.
+#[test]
+fn demo_walks_the_multi_region_scenario() {
+    let out = std::process::Command::new(TERN)
+        .args(["demo", "--step-timeout-secs", "60"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "tern demo failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for step in ["UpdatePrimaryRegion", "reports REPLICA", "every step passed"] {
+        assert!(stdout.contains(step), "missing {step:?} in:\n{stdout}");
+    }
+}
