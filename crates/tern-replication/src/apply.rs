@@ -72,6 +72,8 @@ pub(crate) struct Applier {
     pub region: Region,
     pub sealing: Arc<SealingKey>,
     pub root: Arc<RootKey>,
+    /// Entries whose request id had already been applied (a retried write).
+    pub duplicates: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl std::fmt::Debug for Applier {
@@ -155,6 +157,7 @@ impl Applier {
         let dk = dedup_key(&cmd.request_id);
         if let Some(b) = txn.repl(&dk) {
             let d: DedupRecord = decode("dedup record", &b)?;
+            self.duplicates.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             return Ok(d.outcome);
         }
         let outcome = self.apply_op(txn, cmd, acks)?;

@@ -142,6 +142,11 @@ pub struct ReplicationMetrics {
     pub lag_entries: BTreeMap<NodeId, u64>,
     pub millis_since_quorum_ack: Option<u64>,
     pub snapshots_installed: u64,
+    /// Entries this region applied whose request id was already applied.
+    pub duplicates_applied: u64,
+    /// Proposals from this region retried after an attempt that may have
+    /// been made (lost reply, timeout), under the same request id.
+    pub retries_after_timeout: u64,
 }
 
 struct Inner {
@@ -154,6 +159,8 @@ struct Inner {
     timing: Timing,
     applied: watch::Receiver<Option<LogId>>,
     installs: Arc<std::sync::atomic::AtomicU64>,
+    duplicates: Arc<std::sync::atomic::AtomicU64>,
+    retries_after_timeout: std::sync::atomic::AtomicU64,
     sealing_public: SealingPublicKey,
     acker: parking_lot::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
@@ -186,12 +193,14 @@ impl Replication {
         let (applied_tx, applied_rx) = watch::channel(None);
         let (acks_tx, acks_rx) = mpsc::unbounded_channel();
         let installs = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let duplicates = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let sm = StateMachine {
             store: store.clone(),
             applier: Applier {
                 region: cfg.region.clone(),
                 sealing: Arc::new(cfg.sealing.clone()),
                 root: Arc::new(cfg.root.clone()),
+                duplicates: duplicates.clone(),
             },
             snapshot_path: cfg.dir.join("snapshot.json"),
             applied: Arc::new(applied_tx),
@@ -250,6 +259,8 @@ impl Replication {
                 timing: t,
                 applied: applied_rx,
                 installs,
+                duplicates,
+                retries_after_timeout: std::sync::atomic::AtomicU64::new(0),
                 sealing_public: cfg.sealing.public(),
                 acker: parking_lot::Mutex::new(None),
             }),
@@ -363,6 +374,11 @@ impl Replication {
             lag_entries,
             millis_since_quorum_ack: m.millis_since_quorum_ack,
             snapshots_installed: self.inner.installs.load(std::sync::atomic::Ordering::Relaxed),
+            duplicates_applied: self.inner.duplicates.load(std::sync::atomic::Ordering::Relaxed),
+            retries_after_timeout: self
+                .inner
+                .retries_after_timeout
+                .load(std::sync::atomic::Ordering::Relaxed),
         }
     }
 
@@ -447,7 +463,19 @@ impl Replication {
             }
             let target = self.reachability(&mut no_leader_since)?;
             let attempt = match target {
-                None => self.write_local(&cmd).await,
+                None => {
+                    // A leader without a quorum never commits: bound the
+                    // attempt, then look at the quorum again.
+                    let remaining = deadline.saturating_duration_since(Instant::now());
+                    let cap = remaining.min(self.inner.timing.election_max * 2);
+                    match tokio::time::timeout(cap, self.write_local(&cmd)).await {
+                        Ok(r) => r,
+                        Err(_) => Err(Attempt::Retry {
+                            error: "the leader did not commit in time".into(),
+                            maybe_made: true,
+                        }),
+                    }
+                }
                 Some((_, node)) => {
                     let remaining = deadline.saturating_duration_since(Instant::now());
                     self.forward(&node, &cmd, remaining).await
@@ -463,6 +491,11 @@ impl Replication {
                     ));
                 }
                 Err(Attempt::Retry { error, maybe_made: m }) => {
+                    if m {
+                        self.inner
+                            .retries_after_timeout
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
                     last_error = error;
                     maybe_made |= m;
                     let pause = RETRY_PAUSE.min(deadline.saturating_duration_since(Instant::now()));

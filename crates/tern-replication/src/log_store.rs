@@ -77,12 +77,14 @@ impl LogStore {
         o.set_paranoid_checks(true);
         o.set_compression_type(DBCompressionType::None);
         o.set_keep_log_file_num(4);
-        let cfs = [CF_LOG, CF_META].map(|n| {
-            let mut c = Options::default();
-            c.set_compression_type(DBCompressionType::None);
-            ColumnFamilyDescriptor::new(n, c)
-        });
-        let db = Arc::new(DB::open_cf_descriptors(&o, path, cfs).map_err(|e| e.to_string())?);
+        let cfs = || {
+            [CF_LOG, CF_META].map(|n| {
+                let mut c = Options::default();
+                c.set_compression_type(DBCompressionType::None);
+                ColumnFamilyDescriptor::new(n, c)
+            })
+        };
+        let db = Arc::new(tern_store::open_waiting_for_lock(&o, path, cfs).map_err(|e| e.to_string())?);
         let (writer, rx) = std::sync::mpsc::channel::<(WriteBatch, Done)>();
         {
             let db = db.clone();

@@ -23,6 +23,9 @@ use crate::grpc::GrpcApi;
 /// many times over).
 pub const MAX_REQUEST_BYTES: usize = 1024 * 1024;
 
+/// How long a shutdown waits for open connections to finish.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
     #[error("store: {0}")]
@@ -226,8 +229,16 @@ impl Node {
     /// scheduler and the store's committer.
     pub async fn shutdown(self) {
         self.cancel.cancel();
-        if let Err(e) = self.server.await {
-            tracing::warn!(error = %e, "server task ended abnormally");
+        // Graceful: in-flight requests finish; a client that keeps its
+        // connection open does not hold the shutdown longer than this.
+        let mut server = self.server;
+        match tokio::time::timeout(SHUTDOWN_GRACE, &mut server).await {
+            Ok(Err(e)) => tracing::warn!(error = %e, "server task ended abnormally"),
+            Ok(Ok(_)) => {}
+            Err(_) => {
+                tracing::warn!("client connections still open after the grace period; closing them");
+                server.abort();
+            }
         }
         if let Some(s) = self.scheduler {
             let _ = s.await;
@@ -235,8 +246,10 @@ impl Node {
         if let Some(r) = self.kms.replication_handle() {
             r.shutdown().await;
         }
-        if let Some(p) = self.peer_server {
-            let _ = p.await;
+        if let Some(mut p) = self.peer_server {
+            if tokio::time::timeout(SHUTDOWN_GRACE, &mut p).await.is_err() {
+                p.abort();
+            }
         }
         self.kms.store().shutdown();
     }

@@ -75,6 +75,27 @@ fn cf_descriptors() -> Vec<ColumnFamilyDescriptor> {
         .collect()
 }
 
+/// How long opening waits for a lock held by an unwinding predecessor.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Opens a RocksDB database. A node restarted inside the same process (tests,
+/// `tern demo`) may find its previous incarnation's tasks still unwinding
+/// and holding the database lock; opening waits for them, boundedly.
+pub fn open_waiting_for_lock<I>(opts: &Options, path: &Path, cfs: impl Fn() -> I) -> Result<DB, rocksdb::Error>
+where
+    I: IntoIterator<Item = ColumnFamilyDescriptor>,
+{
+    let deadline = std::time::Instant::now() + LOCK_WAIT;
+    loop {
+        match DB::open_cf_descriptors(opts, path, cfs()) {
+            Err(e) if e.to_string().contains("lock") && std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            r => return r,
+        }
+    }
+}
+
 fn read_err(e: impl std::fmt::Display) -> StoreError {
     StoreError::Read(e.to_string())
 }
@@ -147,7 +168,7 @@ impl Store {
     /// Opens (or creates) the store and starts its committer thread.
     pub fn open(config: &StoreConfig) -> Result<Store, StoreError> {
         std::fs::create_dir_all(&config.path).map_err(read_err)?;
-        let db = DB::open_cf_descriptors(&db_options(), &config.path, cf_descriptors()).map_err(read_err)?;
+        let db = open_waiting_for_lock(&db_options(), &config.path, cf_descriptors).map_err(read_err)?;
         let db = Arc::new(db);
         let published = Arc::new(RwLock::new(load(&db)?));
         let stats = Arc::new(CommitStats::default());

@@ -18,7 +18,7 @@ mod state;
 
 pub use audit::{AuditEntry, ChainHead, VerifyReport};
 pub use committer::{CommitStats, Completion, Txn};
-pub use db::{AuditReader, Store, StoreConfig};
+pub use db::{open_waiting_for_lock, AuditReader, Store, StoreConfig};
 pub use state::{AliasKey, AliasRecord, GrantKey, GrantRecord, Published};
 
 /// Storage failures. Every one fails the requests of its batch closed; none

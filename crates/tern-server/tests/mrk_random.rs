@@ -1,0 +1,357 @@
+//! Seeded randomized test of Multi-Region keys: random MRK operations in
+//! random regions under random partitions, message loss, delays and
+//! restarts. After healing it checks that
+//!
+//! - every ciphertext whose Encrypt was acknowledged decrypts to its
+//!   plaintext in every region holding the key;
+//! - no decrypt ever returned a wrong plaintext;
+//! - every region converges to the same replicated state (digest) at the
+//!   same applied log id;
+//!
+//! and it counts the interleavings it reached, failing if one stays at zero
+//! across the run: a partition between AddMaterial and activation, a
+//! snapshot install while a ReplicateKey into that region was pending,
+//! UpdatePrimaryRegion with the old primary cut off, and a retried
+//! timed-out write applied as a duplicate.
+//!
+//! `TERN_SEEDS=N` runs N seeds (default 12); `TERN_SEED=S` runs exactly one.
+//! Each seed prints the command that reproduces it.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use common::cluster::{eventually, TestCluster};
+use common::*;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use tern_proto::pb;
+use tern_replication::fault::LinkFault;
+
+const REGIONS: [&str; 3] = ["us-east-1", "eu-west-1", "ap-northeast-2"];
+const OPS_PER_SEED: usize = 40;
+
+#[derive(Default, Debug)]
+struct Interleavings {
+    partition_between_add_and_activation: u64,
+    snapshot_install_with_pending_replica: u64,
+    update_primary_with_old_primary_cut_off: u64,
+    retried_timed_out_write: u64,
+}
+
+struct Acked {
+    key: String,
+    plaintext: Vec<u8>,
+    ciphertext: Vec<u8>,
+}
+
+/// What the test believes about each key (from acknowledged calls only).
+#[derive(Default)]
+struct Model {
+    /// key -> regions known to hold it (primary first, as last acked).
+    keys: BTreeMap<String, Vec<String>>,
+    acked: Vec<Acked>,
+    stopped: BTreeSet<String>,
+    isolated: Option<String>,
+    /// Regions that were sent a replica while stopped or cut off.
+    replica_pending_while_away: BTreeSet<String>,
+    wrong_plaintexts: u64,
+}
+
+fn pick<'a, T>(rng: &mut StdRng, v: &'a [T]) -> &'a T {
+    &v[rng.gen_range(0..v.len())]
+}
+
+fn reachable(m: &Model, r: &str) -> bool {
+    !m.stopped.contains(r) && m.isolated.as_deref() != Some(r)
+}
+
+async fn run_seed(seed: u64, counts: &mut Interleavings) {
+    println!("seed {seed}: reproduce with TERN_SEED={seed} cargo test -p tern-server --test mrk_random -- --nocapture");
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut cluster = TestCluster::start_with(&REGIONS, 6).await;
+    let mut m = Model::default();
+    let mut installs: BTreeMap<String, u64> = REGIONS.iter().map(|r| (r.to_string(), 0)).collect();
+    let started = Instant::now();
+
+    for step in 0..OPS_PER_SEED {
+        let running: Vec<String> = REGIONS
+            .iter()
+            .filter(|r| !m.stopped.contains(**r))
+            .map(|r| r.to_string())
+            .collect();
+        let region = pick(&mut rng, &running).clone();
+        let mut c = cluster.node(&region).admin().await;
+        let keys: Vec<String> = m.keys.keys().cloned().collect();
+        let choice = rng.gen_range(0..100);
+        if std::env::var("TERN_TRACE").is_ok() {
+            eprintln!(
+                "seed {seed} step {step}: op {choice} in {region} (stopped {:?}, isolated {:?})",
+                m.stopped, m.isolated
+            );
+        }
+        match choice {
+            0..=6 => {
+                if let Ok(r) = c
+                    .create_key(pb::CreateKeyRequest {
+                        multi_region: Some(true),
+                        ..Default::default()
+                    })
+                    .await
+                {
+                    let id = r.into_inner().key_metadata.unwrap().key_id;
+                    m.keys.insert(id, vec![region.clone()]);
+                }
+            }
+            7..=24 if !keys.is_empty() => {
+                let key = pick(&mut rng, &keys).clone();
+                let primary = m.keys[&key][0].clone();
+                let target = pick(&mut rng, &REGIONS).to_string();
+                if m.stopped.contains(&primary) {
+                    continue;
+                }
+                let mut p = cluster.node(&primary).admin().await;
+                let r = p
+                    .replicate_key(pb::ReplicateKeyRequest {
+                        key_id: key.clone(),
+                        replica_region: target.clone(),
+                        ..Default::default()
+                    })
+                    .await;
+                if r.is_ok() {
+                    if !reachable(&m, &target) {
+                        m.replica_pending_while_away.insert(target.clone());
+                    }
+                    m.keys.get_mut(&key).unwrap().push(target);
+                }
+            }
+            25..=34 if !keys.is_empty() => {
+                let key = pick(&mut rng, &keys).clone();
+                let primary = m.keys[&key][0].clone();
+                if m.stopped.contains(&primary) {
+                    continue;
+                }
+                let mut p = cluster.node(&primary).admin().await;
+                let cut_replica = m.keys[&key].iter().any(|r| !reachable(&m, r));
+                let ok = p
+                    .rotate_key_on_demand(pb::RotateKeyOnDemandRequest { key_id: key.clone() })
+                    .await
+                    .is_ok();
+                if ok && cut_replica {
+                    counts.partition_between_add_and_activation += 1;
+                }
+            }
+            35..=46 if !keys.is_empty() => {
+                // Failover: sent to the target region; keys whose primary
+                // region is cut off or down first.
+                let orphaned: Vec<String> = keys
+                    .iter()
+                    .filter(|k| !reachable(&m, &m.keys[*k][0]) && m.keys[*k].len() > 1)
+                    .cloned()
+                    .collect();
+                let key = if orphaned.is_empty() {
+                    pick(&mut rng, &keys).clone()
+                } else {
+                    pick(&mut rng, &orphaned).clone()
+                };
+                let holders = m.keys[&key].clone();
+                let candidates: Vec<String> = holders[1..].iter().filter(|r| reachable(&m, r)).cloned().collect();
+                if candidates.is_empty() {
+                    continue;
+                }
+                let target = pick(&mut rng, &candidates).clone();
+                if m.stopped.contains(&target) {
+                    continue;
+                }
+                let old = holders[0].clone();
+                let mut t = cluster.node(&target).admin().await;
+                let r = t
+                    .update_primary_region(pb::UpdatePrimaryRegionRequest {
+                        key_id: key.clone(),
+                        primary_region: target.clone(),
+                    })
+                    .await;
+                if std::env::var("TERN_TRACE").is_ok() {
+                    eprintln!("  UpdatePrimaryRegion {key} {old} -> {target}: {:?}", r.as_ref().err());
+                }
+                let ok = r.is_ok();
+                if ok {
+                    if old != target && !reachable(&m, &old) {
+                        counts.update_primary_with_old_primary_cut_off += 1;
+                    }
+                    let v = m.keys.get_mut(&key).unwrap();
+                    v.retain(|r| *r != target);
+                    v.insert(0, target);
+                }
+            }
+            47..=69 if !keys.is_empty() => {
+                let key = pick(&mut rng, &keys).clone();
+                let plaintext = format!("seed {seed} step {step}").into_bytes();
+                if let Ok(r) = c
+                    .encrypt(pb::EncryptRequest {
+                        key_id: key.clone(),
+                        plaintext: plaintext.clone(),
+                        ..Default::default()
+                    })
+                    .await
+                {
+                    m.acked.push(Acked {
+                        key,
+                        plaintext,
+                        ciphertext: r.into_inner().ciphertext_blob,
+                    });
+                }
+            }
+            70..=84 if !m.acked.is_empty() => {
+                let a = &m.acked[rng.gen_range(0..m.acked.len())];
+                if let Ok(r) = c.decrypt(decrypt_req(&a.ciphertext)).await {
+                    if r.into_inner().plaintext != a.plaintext {
+                        m.wrong_plaintexts += 1;
+                    }
+                }
+            }
+            85..=89 => {
+                if m.isolated.is_some() {
+                    cluster.plan.heal();
+                    m.isolated = None;
+                } else {
+                    // Often cut off some key's primary region.
+                    let r = if !keys.is_empty() && rng.gen_bool(0.5) {
+                        m.keys[pick(&mut rng, &keys)][0].clone()
+                    } else {
+                        pick(&mut rng, &REGIONS).to_string()
+                    };
+                    let others: Vec<&str> = REGIONS.iter().copied().filter(|o| *o != r).collect();
+                    cluster.plan.isolate(&r, &others);
+                    m.isolated = Some(r);
+                }
+            }
+            90..=93 => {
+                // Lossy links: replies get lost after the leader committed,
+                // so proposers retry under the same request id.
+                let a = pick(&mut rng, &REGIONS);
+                for b in REGIONS.iter().filter(|b| *b != a) {
+                    cluster.plan.set(
+                        b,
+                        a,
+                        LinkFault {
+                            drop: 0.5,
+                            delay: Duration::from_millis(rng.gen_range(0..20)),
+                            ..Default::default()
+                        },
+                    );
+                }
+            }
+            _ => {
+                // Restart or stop/start a region (never two down at once).
+                let r = pick(&mut rng, &REGIONS).to_string();
+                if m.stopped.contains(&r) {
+                    cluster.start_region(&r).await;
+                    m.stopped.remove(&r);
+                } else if m.stopped.is_empty() {
+                    cluster.stop_region(&r).await;
+                    m.stopped.insert(r);
+                }
+            }
+        }
+        for r in REGIONS {
+            if m.stopped.contains(r) {
+                continue;
+            }
+            let n = cluster.repl(r).metrics().snapshots_installed;
+            if n > installs[r] && m.replica_pending_while_away.remove(r) {
+                counts.snapshot_install_with_pending_replica += 1;
+            }
+            installs.insert(r.to_string(), n);
+        }
+    }
+
+    // Heal everything and bring every region back.
+    cluster.plan.heal();
+    for r in m.stopped.clone() {
+        cluster.start_region(&r).await;
+    }
+    cluster.wait_leader().await;
+    let digest = cluster.wait_converged().await;
+    for r in REGIONS {
+        let metrics = cluster.repl(r).metrics();
+        counts.retried_timed_out_write += metrics.duplicates_applied.min(1);
+        if metrics.snapshots_installed > installs[r] && m.replica_pending_while_away.contains(r) {
+            counts.snapshot_install_with_pending_replica += 1;
+        }
+    }
+
+    // Which regions hold each key, from the converged replicated state.
+    let holders: BTreeMap<String, Vec<String>> = cluster
+        .repl(REGIONS[0])
+        .mrks()
+        .into_iter()
+        .map(|k| (k.key.to_string(), k.regions().map(|r| r.to_string()).collect()))
+        .collect();
+    for a in &m.acked {
+        let regions = holders
+            .get(&a.key)
+            .expect("an acknowledged key is in the replicated state");
+        for r in regions {
+            let mut c = cluster.node(r).admin().await;
+            let key = a.key.clone();
+            eventually(Duration::from_secs(20), &format!("{key} to be Enabled in {r}"), || {
+                let (mut c, key) = (c.clone(), key.clone());
+                async move {
+                    let md = describe(&mut c, &key).await;
+                    (md.key_state == "Enabled").then_some(())
+                }
+            })
+            .await;
+            let d = c.decrypt(decrypt_req(&a.ciphertext)).await;
+            let d = d.unwrap_or_else(|e| panic!("seed {seed}: acked ciphertext of {} fails in {r}: {e:?}", a.key));
+            assert_eq!(
+                d.into_inner().plaintext,
+                a.plaintext,
+                "seed {seed}: wrong plaintext in {r}"
+            );
+        }
+    }
+    assert_eq!(
+        m.wrong_plaintexts, 0,
+        "seed {seed}: a decrypt returned the wrong plaintext"
+    );
+    println!(
+        "seed {seed}: {} keys, {} acked ciphertexts, converged at {}, {:.1}s",
+        holders.len(),
+        m.acked.len(),
+        &digest[..12],
+        started.elapsed().as_secs_f64()
+    );
+    for r in REGIONS {
+        cluster.stop_region(r).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn random_multi_region_histories() {
+    let seeds: Vec<u64> = match std::env::var("TERN_SEED") {
+        Ok(s) => vec![s.parse().expect("TERN_SEED is a number")],
+        Err(_) => {
+            let n: u64 = std::env::var("TERN_SEEDS")
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(12);
+            let base: u64 = rand::random::<u32>() as u64;
+            (base..base + n).collect()
+        }
+    };
+    let mut counts = Interleavings::default();
+    for seed in &seeds {
+        run_seed(*seed, &mut counts).await;
+    }
+    println!("{} seeds; interleavings reached: {counts:?}", seeds.len());
+    if std::env::var("TERN_SEED").is_err() {
+        assert!(counts.partition_between_add_and_activation > 0, "{counts:?}");
+        assert!(counts.snapshot_install_with_pending_replica > 0, "{counts:?}");
+        assert!(counts.update_primary_with_old_primary_cut_off > 0, "{counts:?}");
+        assert!(counts.retried_timed_out_write > 0, "{counts:?}");
+    }
+}
