@@ -24,6 +24,8 @@ use tonic::{Request, Response, Status};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod mrk;
+
 mod echo {
     #![allow(clippy::all, missing_debug_implementations)]
     tonic::include_proto!("tern.bench.v1");
@@ -41,6 +43,10 @@ enum Op {
     Encrypt,
     GenerateDataKey,
     CreateKey,
+    /// Multi-Region: RotateKeyOnDemand acknowledged → every region encrypts with it.
+    MrkRotation,
+    /// Multi-Region: decrypt in a replica with and without the primary rotating.
+    MrkDecrypt,
 }
 
 #[derive(Parser, Debug)]
@@ -72,6 +78,19 @@ struct Args {
     /// machine hits both sides alike.
     #[arg(long, default_value_t = 5)]
     rounds: u32,
+    /// mrk-rotation: one-way delays (ms) injected on every inter-region link,
+    /// one run each.
+    #[arg(long, value_delimiter = ',', default_values_t = vec![0u64, 50])]
+    delay_ms: Vec<u64>,
+    /// mrk-rotation: rotations measured per delay.
+    #[arg(long, default_value_t = 20)]
+    rotations: usize,
+    /// mrk-decrypt: rotations per second the primary performs.
+    #[arg(long, default_value_t = 20.0)]
+    rotation_rate: f64,
+    /// mrk-decrypt: Multi-Region keys the rotations are spread across.
+    #[arg(long, default_value_t = 40)]
+    rotating_keys: usize,
 }
 
 #[derive(Debug, Default)]
@@ -236,6 +255,9 @@ impl Worker for KmsWorker {
             Op::CreateKey => {
                 self.client.create_key(pb::CreateKeyRequest::default()).await?;
             }
+            Op::MrkRotation | Op::MrkDecrypt => {
+                return Err(Status::invalid_argument("measured by the mrk module"));
+            }
         }
         Ok(())
     }
@@ -321,6 +343,22 @@ fn creds() -> Credentials {
 async fn main_async(args: Args) -> Result<()> {
     if args.concurrency == 0 || args.duration_secs == 0 {
         bail!("--concurrency and --duration-secs must be positive");
+    }
+    // The Multi-Region benchmarks run their own three-region cluster.
+    let mrk_ops: Vec<Op> = args
+        .op
+        .iter()
+        .copied()
+        .filter(|o| matches!(o, Op::MrkRotation | Op::MrkDecrypt))
+        .collect();
+    for op in &mrk_ops {
+        match op {
+            Op::MrkRotation => mrk::rotation(&args).await?,
+            _ => mrk::decrypt_under_rotation(&args).await?,
+        }
+    }
+    if mrk_ops.len() == args.op.len() {
+        return Ok(());
     }
     let data = tempfile::Builder::new().prefix("tern-bench-").tempdir()?;
     let node = match &args.endpoint {

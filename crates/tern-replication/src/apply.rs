@@ -9,6 +9,7 @@
 //! | `k/<mrk id>` | [`MrkRecord`] |
 //! | `p/<mrk id>/<region>` | [`RegionProps`] waiting to become that region's copy |
 //! | `d/<request id>` | [`DedupRecord`]: the outcome of an applied request |
+//! | `n/<node id>` | the incarnation id of that node's Raft data directory |
 //! | `m/applied` | the applied log id |
 //! | `m/membership` | the applied membership |
 //!
@@ -47,6 +48,9 @@ pub(crate) fn mrk_key(id: &KeyId) -> Vec<u8> {
 pub(crate) fn props_key(id: &KeyId, region: &Region) -> Vec<u8> {
     format!("p/{id}/{region}").into_bytes()
 }
+pub(crate) fn incarnation_key(node_id: u64) -> Vec<u8> {
+    format!("n/{node_id}").into_bytes()
+}
 fn dedup_key(request_id: &str) -> Vec<u8> {
     format!("d/{request_id}").into_bytes()
 }
@@ -62,8 +66,15 @@ pub(crate) struct DedupRecord {
 /// What this region owes the log after an apply: acknowledgements.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Ack {
-    MaterialApplied { key: KeyId, material: KeyMaterialId },
-    ReplicaReady { key: KeyId },
+    MaterialApplied {
+        key: KeyId,
+        material: KeyMaterialId,
+    },
+    ReplicaReady {
+        key: KeyId,
+    },
+    /// This node's Raft directory incarnation is not recorded yet.
+    Incarnation,
 }
 
 /// The region-specific inputs of applying.
@@ -174,7 +185,14 @@ impl Applier {
 
     fn apply_op(&self, txn: &mut Txn<'_>, cmd: &Command, acks: &mut BTreeSet<Ack>) -> Result<Outcome, ApplyError> {
         let now = cmd.proposed_at;
-        let key = *cmd.op.key();
+        let key = match (&cmd.op, cmd.op.key()) {
+            (Op::RegisterIncarnation { node_id, incarnation }, _) => {
+                txn.put_repl(incarnation_key(*node_id), encode(incarnation));
+                return Ok(Outcome::Applied);
+            }
+            (_, Some(k)) => *k,
+            (_, None) => return Ok(Outcome::reject("ValidationException", "command names no key")),
+        };
         let existing = get_mrk(txn, &key)?;
         let not_found = || Outcome::reject("NotFoundException", format!("Key '{key}' does not exist"));
         let mut rec = match (&cmd.op, existing) {
@@ -223,8 +241,8 @@ impl Applier {
             (_, None) => return Ok(not_found()),
             (op, Some(mut rec)) => {
                 match op {
-                    // Handled by the first arm.
-                    Op::CreateKey { .. } => {}
+                    // Handled above.
+                    Op::CreateKey { .. } | Op::RegisterIncarnation { .. } => {}
                     Op::ReplicateKey {
                         expected_primary,
                         replica,

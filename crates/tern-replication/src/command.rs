@@ -29,7 +29,10 @@ impl fmt::Debug for Command {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Sealed material is not secret to anyone but its region, but keep
         // logs short: the op's name and key only.
-        write!(f, "Command({} {} {})", self.request_id, self.op.name(), self.op.key())
+        match self.op.key() {
+            Some(k) => write!(f, "Command({} {} {k})", self.request_id, self.op.name()),
+            None => write!(f, "Command({} {})", self.request_id, self.op.name()),
+        }
     }
 }
 
@@ -165,6 +168,9 @@ pub enum Op {
     RemoveReplica { key: KeyId, region: Region },
     /// The primary's copy was deleted after its last replica went.
     DeleteKey { key: KeyId, expected_primary: Region },
+    /// A node records the incarnation id of its Raft data directory, so a
+    /// node that lost that directory cannot rejoin as the same voter.
+    RegisterIncarnation { node_id: u64, incarnation: String },
 }
 
 /// Materials sealed to one region, by material id.
@@ -217,11 +223,13 @@ impl Op {
             Op::SetRotation { .. } => "SetRotation",
             Op::RemoveReplica { .. } => "RemoveReplica",
             Op::DeleteKey { .. } => "DeleteKey",
+            Op::RegisterIncarnation { .. } => "RegisterIncarnation",
         }
     }
 
-    pub fn key(&self) -> &KeyId {
-        match self {
+    /// The key a command is about (`None` for cluster bookkeeping).
+    pub fn key(&self) -> Option<&KeyId> {
+        Some(match self {
             Op::CreateKey { key, .. }
             | Op::ReplicateKey { key, .. }
             | Op::ReplicaReady { key, .. }
@@ -231,7 +239,8 @@ impl Op {
             | Op::SetRotation { key, .. }
             | Op::RemoveReplica { key, .. }
             | Op::DeleteKey { key, .. } => key,
-        }
+            Op::RegisterIncarnation { .. } => return None,
+        })
     }
 }
 

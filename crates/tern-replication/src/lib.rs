@@ -161,6 +161,7 @@ struct Inner {
     installs: Arc<std::sync::atomic::AtomicU64>,
     duplicates: Arc<std::sync::atomic::AtomicU64>,
     retries_after_timeout: std::sync::atomic::AtomicU64,
+    incarnation: String,
     sealing_public: SealingPublicKey,
     acker: parking_lot::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
@@ -189,7 +190,7 @@ impl Replication {
     pub async fn start(cfg: ReplicationConfig, store: Store) -> Result<Replication, String> {
         let log = LogStore::open(&cfg.dir.join("log"))?;
         let fresh = log.is_fresh()?;
-        log.incarnation()?;
+        let incarnation = log.incarnation()?;
         let (applied_tx, applied_rx) = watch::channel(None);
         let (acks_tx, acks_rx) = mpsc::unbounded_channel();
         let installs = Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -233,6 +234,9 @@ impl Replication {
             let applied = apply::read_applied(store.read().repl.get(apply::APPLIED_KEY).cloned())?;
             sm.applied.send_replace(applied);
         }
+        if fresh {
+            refuse_lost_voter(&cfg, &incarnation).await?;
+        }
         if fresh && !cfg.members.is_empty() {
             let members: BTreeMap<NodeId, RegionNode> =
                 cfg.members.iter().map(|m| (m.node_id, m.node.clone())).collect();
@@ -261,6 +265,7 @@ impl Replication {
                 installs,
                 duplicates,
                 retries_after_timeout: std::sync::atomic::AtomicU64::new(0),
+                incarnation,
                 sealing_public: cfg.sealing.public(),
                 acker: parking_lot::Mutex::new(None),
             }),
@@ -601,12 +606,29 @@ impl Replication {
         let _ = self.inner.raft.shutdown().await;
     }
 
+    /// The incarnation id the applied state records for `node_id`.
+    pub fn incarnation_of(&self, node_id: NodeId) -> Option<String> {
+        let b = self
+            .inner
+            .store
+            .read()
+            .repl
+            .get(&apply::incarnation_key(node_id))
+            .cloned()?;
+        serde_json::from_slice(&b).ok()
+    }
+
     /// Acks this region owes according to the applied state (after a
     /// restart, a snapshot install, or a failed ack proposal).
     fn owed_acks(&self) -> Vec<Ack> {
         let me = &self.inner.region;
-        let view = self.inner.store.read();
         let mut out = Vec::new();
+        if self.incarnation_of(self.inner.node_id).as_deref() != Some(self.inner.incarnation.as_str())
+            && self.members().contains_key(&self.inner.node_id)
+        {
+            out.push(Ack::Incarnation);
+        }
+        let view = self.inner.store.read();
         for rec in self.mrks() {
             if !rec.holds(me) {
                 continue;
@@ -628,14 +650,56 @@ impl Replication {
     }
 }
 
+/// A node on an empty Raft directory (a new incarnation) asks its peers
+/// which incarnation the group recorded for its node id: another one means
+/// its vote and log were lost, and rejoining under the same id could let it
+/// vote twice in a term. It must be removed and re-added as a learner under
+/// a new node id instead.
+async fn refuse_lost_voter(cfg: &ReplicationConfig, incarnation: &str) -> Result<(), String> {
+    let node_id = cfg.node_id;
+    let mut asks = tokio::task::JoinSet::new();
+    for m in cfg.members.iter().filter(|m| m.node_id != cfg.node_id) {
+        let ch = match PeerChannel::new(cfg.region.as_str(), &m.node, cfg.plan.clone()) {
+            Ok(c) => c,
+            Err(_) => continue,
+        };
+        asks.spawn(async move {
+            let r: Result<server::HelloReply, _> = ch.call(Rpc::Hello, &node_id, Duration::from_secs(2)).await;
+            (ch.to_region, r.ok())
+        });
+    }
+    while let Some(r) = asks.join_next().await {
+        if let Ok((peer, Some(h))) = r {
+            if h.incarnation.as_deref().is_some_and(|i| i != incarnation) {
+                return Err(format!(
+                    "this node's Raft state is missing, but {peer} counts node {} ({}) as a voter: \
+                     its vote and log were lost. Remove node {} from the cluster, then add this \
+                     region back as a learner under a new node id",
+                    cfg.node_id, cfg.region, cfg.node_id
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// One attempt's failure.
 enum Attempt {
     Retry { error: String, maybe_made: bool },
     Fatal(String),
 }
 
-fn ack_command(region: &Region, ack: &Ack, now: tern_core::time::UnixMillis) -> Command {
+fn ack_command(r: &Replication, ack: &Ack, now: tern_core::time::UnixMillis) -> Command {
+    let region = &r.inner.region;
     match ack {
+        Ack::Incarnation => Command {
+            request_id: format!("incarnation/{}/{}", r.inner.node_id, r.inner.incarnation),
+            proposed_at: now,
+            op: Op::RegisterIncarnation {
+                node_id: r.inner.node_id,
+                incarnation: r.inner.incarnation.clone(),
+            },
+        },
         Ack::MaterialApplied { key, material } => Command {
             request_id: format!("ack-material/{key}/{material}/{region}"),
             proposed_at: now,
@@ -675,6 +739,9 @@ async fn run_acker(inner: std::sync::Weak<Inner>, mut rx: mpsc::UnboundedReceive
         };
         let Some(inner) = inner.upgrade() else { return };
         let r = Replication { inner };
+        if r.incarnation_of(r.inner.node_id).is_none() && r.members().contains_key(&r.inner.node_id) {
+            sweep = true;
+        }
         let mut acks: BTreeSet<Ack> = batch.into_iter().collect();
         while let Ok(more) = rx.try_recv() {
             acks.extend(more);
@@ -689,7 +756,7 @@ async fn run_acker(inner: std::sync::Weak<Inner>, mut rx: mpsc::UnboundedReceive
         let timeout = r.inner.timing.election_max * 4;
         let mut tasks = tokio::task::JoinSet::new();
         for ack in acks {
-            let cmd = ack_command(&r.inner.region, &ack, now_millis());
+            let cmd = ack_command(&r, &ack, now_millis());
             let r = r.clone();
             tasks.spawn(async move { r.propose(cmd, timeout).await });
         }

@@ -31,6 +31,7 @@ pub(crate) enum Rpc {
     Vote,
     InstallSnapshot,
     Forward,
+    Hello,
 }
 
 /// A lazily connected channel to one peer, with the fault plan in front.
@@ -101,6 +102,7 @@ impl PeerChannel {
                 Rpc::Vote => client.vote(msg).await,
                 Rpc::InstallSnapshot => client.install_snapshot(msg).await,
                 Rpc::Forward => client.forward(msg).await,
+                Rpc::Hello => client.hello(msg).await,
             };
             let resp = r.map_err(|s| CallError::Unreachable(self.to_region.clone(), s.message().to_string()))?;
             self.pass(&self.to_region, &self.from_region).await?;

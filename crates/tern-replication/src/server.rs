@@ -24,6 +24,13 @@ pub(crate) enum ForwardReply {
     Failed(String),
 }
 
+/// A peer's view of the group, for a node starting on an empty directory.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct HelloReply {
+    /// The incarnation this peer has applied for the asking node.
+    pub incarnation: Option<String>,
+}
+
 /// Serves one region's peer port.
 #[derive(Debug, Clone)]
 pub struct PeerService {
@@ -71,6 +78,13 @@ impl RaftPeer for PeerService {
         let rpc: InstallSnapshotRequest<TypeConfig> = decode(req)?;
         let r: Result<_, RaftError<NodeId, InstallSnapshotError>> = self.repl.raft().install_snapshot(rpc).await;
         encode(&r)
+    }
+
+    async fn hello(&self, req: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {
+        let node_id: NodeId = decode(req)?;
+        encode(&HelloReply {
+            incarnation: self.repl.incarnation_of(node_id),
+        })
     }
 
     async fn forward(&self, req: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {

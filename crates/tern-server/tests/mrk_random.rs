@@ -14,7 +14,8 @@
 //! UpdatePrimaryRegion with the old primary cut off, and a retried
 //! timed-out write applied as a duplicate.
 //!
-//! `TERN_SEEDS=N` runs N seeds (default 12); `TERN_SEED=S` runs exactly one.
+//! `TERN_SEEDS=N` runs N seeds (default 12; CI runs 50); `TERN_SEED=S` runs
+//! exactly one; `TERN_RANDOM_BUDGET_SECS` (default 1200) bounds the run.
 //! Each seed prints the command that reproduces it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -343,11 +344,28 @@ async fn random_multi_region_histories() {
             (base..base + n).collect()
         }
     };
+    // Bounded in time as well as in seeds: no new seed starts after this.
+    let budget = Duration::from_secs(
+        std::env::var("TERN_RANDOM_BUDGET_SECS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(1200),
+    );
+    let started = Instant::now();
     let mut counts = Interleavings::default();
+    let mut ran = 0;
     for seed in &seeds {
+        if started.elapsed() > budget {
+            println!("time budget {budget:?} reached; stopping before seed {seed}");
+            break;
+        }
         run_seed(*seed, &mut counts).await;
+        ran += 1;
     }
-    println!("{} seeds; interleavings reached: {counts:?}", seeds.len());
+    println!(
+        "{ran} seeds in {:.0}s; interleavings reached: {counts:?}",
+        started.elapsed().as_secs_f64()
+    );
     if std::env::var("TERN_SEED").is_err() {
         assert!(counts.partition_between_add_and_activation > 0, "{counts:?}");
         assert!(counts.snapshot_install_with_pending_replica > 0, "{counts:?}");

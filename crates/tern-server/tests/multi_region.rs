@@ -744,3 +744,16 @@ async fn adding_and_removing_regions() {
         .collect();
     assert_eq!(regions, [SA.to_string()]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_voter_whose_raft_state_was_lost_refuses_to_rejoin() {
+    let mut cluster = TestCluster::start(&[US, EU, AP]).await;
+    mrk_everywhere(&cluster, US, &[EU, AP]).await;
+    cluster.stop_region(AP).await;
+    cluster.wipe_raft_state(AP);
+    let e = cluster.try_start_region(AP).await.unwrap_err().to_string();
+    assert!(e.contains("vote and log were lost"), "{e}");
+    // The rest of the cluster is unaffected.
+    let mut us = cluster.node(US).admin().await;
+    create_key_with(&mut us, mrk_request()).await;
+}

@@ -136,6 +136,19 @@ impl TestCluster {
 
     /// Starts (or restarts) a region's node on its data directory.
     pub async fn start_region(&mut self, region: &str) {
+        self.try_start_region(region).await.unwrap();
+    }
+
+    /// Deletes a stopped region's Raft state (vote, log, snapshot), as a
+    /// lost disk would.
+    pub fn wipe_raft_state(&self, region: &str) {
+        let slot = &self.slots[self.slot_index(region)];
+        assert!(slot.node.is_none(), "{region} is running");
+        std::fs::remove_dir_all(slot.dir.path().join("data").join("raft")).unwrap();
+    }
+
+    /// [`TestCluster::start_region`], returning the start error.
+    pub async fn try_start_region(&mut self, region: &str) -> Result<(), tern_server::NodeError> {
         let i = self.slot_index(region);
         let members = if self.slots[i].joiner {
             Vec::new()
@@ -164,14 +177,14 @@ impl TestCluster {
                 faults: plan,
             }),
         })
-        .await
-        .unwrap();
+        .await?;
         slot.node = Some(TestNode {
             node,
             clock,
             region: region.to_string(),
             dir: None,
         });
+        Ok(())
     }
 
     /// Starts a new region outside the group and adds it through the
