@@ -183,6 +183,7 @@ async fn rotation_once(delay: Duration, rotations: usize) -> Result<()> {
         if i > 0 && i % ROTATIONS_PER_KEY == 0 {
             key = cluster.mrk(&mut us).await?;
         }
+        let old = cluster.current(0, &key);
         let t = Instant::now();
         us.rotate_key_on_demand(pb::RotateKeyOnDemandRequest {
             key_id: key.to_string(),
@@ -190,15 +191,20 @@ async fn rotation_once(delay: Duration, rotations: usize) -> Result<()> {
         .await
         .context("RotateKeyOnDemand")?;
         let acked = t.elapsed();
-        // Read-your-writes: the primary applied AddMaterial before answering.
-        let new = cluster.nodes[0]
-            .kms()
-            .store()
-            .read()
-            .keys
-            .get(&key)
-            .and_then(|k| k.pending_materials.first().map(|m| m.id.to_string()))
-            .context("no pending material after the acknowledgement")?;
+        // Read-your-writes: the primary applied AddMaterial before answering
+        // (and on loopback the activation may already have followed).
+        let new = {
+            let view = cluster.nodes[0].kms().store().read();
+            let k = view.keys.get(&key).context("the key vanished")?;
+            match k.pending_materials.first() {
+                Some(m) => m.id.to_string(),
+                None => k
+                    .current_material()
+                    .map(|m| m.id.to_string())
+                    .filter(|m| Some(m) != old.as_ref())
+                    .context("no new material after the acknowledgement")?,
+            }
+        };
         let deadline = Instant::now() + Duration::from_secs(60);
         while (0..REGIONS.len()).any(|r| cluster.current(r, &key).as_deref() != Some(new.as_str())) {
             if Instant::now() > deadline {
