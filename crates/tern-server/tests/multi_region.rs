@@ -757,3 +757,35 @@ async fn a_voter_whose_raft_state_was_lost_refuses_to_rejoin() {
     let mut us = cluster.node(US).admin().await;
     create_key_with(&mut us, mrk_request()).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn multi_region_writes_are_audited_before_and_after_in_the_region_that_took_them() {
+    let cluster = TestCluster::start(&[US, EU, AP]).await;
+    let key = mrk_everywhere(&cluster, US, &[EU]).await;
+    let records = cluster.node(US).audit_records();
+    for name in ["CreateKey", "ReplicateKey"] {
+        let of: Vec<_> = records.iter().filter(|r| r["eventName"] == name).collect();
+        assert_eq!(
+            of.len(),
+            2,
+            "{name}: the request before proposing, the outcome after: {of:#?}"
+        );
+        assert_eq!(of[0]["responseElements"]["replication"], "proposed");
+        assert!(of[1]["errorCode"].is_null(), "{:#?}", of[1]);
+        assert_ne!(of[1]["responseElements"]["replication"], "proposed");
+    }
+    // The replica region did not take the request: it audits nothing for it.
+    let eu = cluster.node(EU).audit_records();
+    assert!(eu.iter().all(|r| r["eventName"] != "ReplicateKey"), "{eu:#?}");
+    // A refused MRK write is audited with its error.
+    let mut eu_client = cluster.node(EU).admin().await;
+    assert_kind(
+        eu_client
+            .rotate_key_on_demand(pb::RotateKeyOnDemandRequest { key_id: key.clone() })
+            .await,
+        "UnsupportedOperationException",
+    );
+    let eu = cluster.node(EU).audit_records();
+    let last = eu.iter().rev().find(|r| r["eventName"] == "RotateKeyOnDemand").unwrap();
+    assert_eq!(last["errorCode"], "UnsupportedOperationException");
+}
