@@ -276,8 +276,8 @@ impl fmt::Debug for MaterialRecord {
     }
 }
 
-/// Automatic and on-demand rotation bookkeeping.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Automatic and on-demand rotation bookkeeping (default: disabled, none yet).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct RotationConfig {
     pub enabled: bool,
     pub period_days: Option<u32>,

@@ -30,13 +30,39 @@ enum Done {
     Reply(tokio::sync::oneshot::Sender<Result<(), String>>),
 }
 
+/// The writer thread's queue. When the last [`LogStore`] clone goes, the
+/// queue closes and the drop waits for the thread, so the database is
+/// closed by the time the store is gone (never while the process exits).
+struct Writer {
+    tx: parking_lot::Mutex<Option<std::sync::mpsc::Sender<(WriteBatch, Done)>>>,
+    handle: parking_lot::Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl Writer {
+    fn send(&self, job: (WriteBatch, Done)) -> Result<(), ()> {
+        match self.tx.lock().as_ref() {
+            Some(tx) => tx.send(job).map_err(|_| ()),
+            None => Err(()),
+        }
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.tx.lock().take();
+        if let Some(h) = self.handle.lock().take() {
+            let _ = h.join();
+        }
+    }
+}
+
 /// The log store. Cheap to clone (the reader is a clone). Every write goes
 /// through one writer thread, so writes are synced in the order openraft
 /// issued them and no async worker blocks on an fsync.
 #[derive(Clone)]
 pub struct LogStore {
     db: Arc<DB>,
-    writer: std::sync::mpsc::Sender<(WriteBatch, Done)>,
+    writer: Arc<Writer>,
     /// The highest committed log id this region has heard of.
     committed: Arc<watch::Sender<Option<LogId>>>,
 }
@@ -85,8 +111,8 @@ impl LogStore {
             })
         };
         let db = Arc::new(tern_store::open_waiting_for_lock(&o, path, cfs).map_err(|e| e.to_string())?);
-        let (writer, rx) = std::sync::mpsc::channel::<(WriteBatch, Done)>();
-        {
+        let (tx, rx) = std::sync::mpsc::channel::<(WriteBatch, Done)>();
+        let handle = {
             let db = db.clone();
             std::thread::Builder::new()
                 .name("tern-raft-log".into())
@@ -102,11 +128,14 @@ impl LogStore {
                         }
                     }
                 })
-                .map_err(|e| e.to_string())?;
-        }
+                .map_err(|e| e.to_string())?
+        };
         let s = LogStore {
             db,
-            writer,
+            writer: Arc::new(Writer {
+                tx: parking_lot::Mutex::new(Some(tx)),
+                handle: parking_lot::Mutex::new(Some(handle)),
+            }),
             committed: Arc::new(watch::channel(None).0),
         };
         let c = s

@@ -61,22 +61,8 @@ fn sm_read_err(e: impl Into<String>) -> StorageError {
 struct SnapshotFile {
     meta: SnapshotMeta<NodeId, RegionNode>,
     /// Hex-free binary framing of the family's pairs, see [`encode_pairs`].
-    #[serde(with = "b64")]
+    #[serde(with = "tern_core::b64")]
     data: Vec<u8>,
-}
-
-mod b64 {
-    use base64::Engine as _;
-    use serde::{Deserialize, Deserializer, Serializer};
-    pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(v))
-    }
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
-        let s = String::deserialize(d)?;
-        base64::engine::general_purpose::STANDARD
-            .decode(s.as_bytes())
-            .map_err(serde::de::Error::custom)
-    }
 }
 
 /// `u32 key len | key | u32 value len | value`, repeated.

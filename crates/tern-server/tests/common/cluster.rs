@@ -46,6 +46,15 @@ where
     }
 }
 
+/// Binds a restarted region's peer address again; the previous listener's
+/// sockets may take a moment to go.
+async fn rebind(addr: SocketAddr) -> std::net::TcpListener {
+    eventually(Duration::from_secs(10), &format!("{addr} to be free again"), || async {
+        std::net::TcpListener::bind(addr).ok()
+    })
+    .await
+}
+
 /// One region's identity and storage, kept across restarts.
 pub struct RegionSlot {
     pub region: String,
@@ -57,6 +66,39 @@ pub struct RegionSlot {
     pub node: Option<TestNode>,
     /// Added after the group formed: starts without forming a group.
     joiner: bool,
+    /// The peer port, held from reservation until the first start so no
+    /// other socket can take it meanwhile.
+    reserved: Option<std::net::TcpListener>,
+}
+
+impl RegionSlot {
+    /// A new region's identity and storage, and its membership entry. The
+    /// peer port stays bound until the first start; a restart binds it again.
+    fn new(region: &str, node_id: u64, joiner: bool) -> (RegionSlot, Member) {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let peer_addr = l.local_addr().unwrap();
+        let sealing = SealingKey::from_seed(random32());
+        let member = Member {
+            node_id,
+            node: RegionNode {
+                region: region.to_string(),
+                addr: peer_addr.to_string(),
+                sealing_key: sealing.public().to_hex(),
+            },
+        };
+        let slot = RegionSlot {
+            region: region.to_string(),
+            node_id,
+            root: RootKey::from_bytes(random32()),
+            sealing,
+            dir: tempfile::Builder::new().prefix("tern-cluster-").tempdir().unwrap(),
+            peer_addr,
+            node: None,
+            joiner,
+            reserved: Some(l),
+        };
+        (slot, member)
+    }
 }
 
 pub struct TestCluster {
@@ -85,31 +127,9 @@ impl TestCluster {
         let mut slots = Vec::new();
         let mut members = Vec::new();
         for (i, r) in regions.iter().enumerate() {
-            // Reserve a peer port: bind, note the address, release; the node
-            // binds it again when it starts (and on every restart).
-            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            let peer_addr = l.local_addr().unwrap();
-            drop(l);
-            let sealing = SealingKey::from_seed(random32());
-            let node_id = (i + 1) as u64;
-            members.push(Member {
-                node_id,
-                node: RegionNode {
-                    region: r.to_string(),
-                    addr: peer_addr.to_string(),
-                    sealing_key: sealing.public().to_hex(),
-                },
-            });
-            slots.push(RegionSlot {
-                region: r.to_string(),
-                node_id,
-                root: RootKey::from_bytes(random32()),
-                sealing,
-                dir: tempfile::Builder::new().prefix("tern-cluster-").tempdir().unwrap(),
-                peer_addr,
-                node: None,
-                joiner: false,
-            });
+            let (slot, member) = RegionSlot::new(r, (i + 1) as u64, false);
+            slots.push(slot);
+            members.push(member);
         }
         let mut c = TestCluster {
             slots,
@@ -158,7 +178,10 @@ impl TestCluster {
         let (timing, every, plan, clock) = (self.timing, self.snapshot_every, self.plan.clone(), self.clock.clone());
         let slot = &mut self.slots[i];
         assert!(slot.node.is_none(), "{region} is already running");
-        let peer_listener = std::net::TcpListener::bind(slot.peer_addr).unwrap();
+        let peer_listener = match slot.reserved.take() {
+            Some(l) => l,
+            None => rebind(slot.peer_addr).await,
+        };
         let node = Node::start(NodeOptions {
             region: Region::parse(region).unwrap(),
             data_dir: slot.dir.path().join("data"),
@@ -190,29 +213,9 @@ impl TestCluster {
     /// Starts a new region outside the group and adds it through the
     /// leader: learner first, then voter.
     pub async fn add_region(&mut self, region: &str) {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let peer_addr = l.local_addr().unwrap();
-        drop(l);
-        let sealing = SealingKey::from_seed(random32());
         let node_id = self.slots.iter().map(|s| s.node_id).max().unwrap_or(0) + 100;
-        let member = Member {
-            node_id,
-            node: RegionNode {
-                region: region.to_string(),
-                addr: peer_addr.to_string(),
-                sealing_key: sealing.public().to_hex(),
-            },
-        };
-        self.slots.push(RegionSlot {
-            region: region.to_string(),
-            node_id,
-            root: RootKey::from_bytes(random32()),
-            sealing,
-            dir: tempfile::Builder::new().prefix("tern-cluster-").tempdir().unwrap(),
-            peer_addr,
-            node: None,
-            joiner: true,
-        });
+        let (slot, member) = RegionSlot::new(region, node_id, true);
+        self.slots.push(slot);
         let existing: Vec<String> = self
             .slots
             .iter()

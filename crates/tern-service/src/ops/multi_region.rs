@@ -41,6 +41,17 @@ fn not_primary(k: &KeyRecord) -> KmsError {
     KmsError::unsupported(format!("{} is not a multi-region primary key.", k.arn()))
 }
 
+/// A region member of a request (`replicaRegion`, `primaryRegion`).
+fn parse_region(value: &str, field: &str) -> KmsResult<Region> {
+    Region::parse(value).map_err(|_| {
+        KmsError::constraint(
+            Some(value),
+            field,
+            "Member must satisfy regular expression pattern: ^([a-z]+-){2,3}\\d+$",
+        )
+    })
+}
+
 fn propose_error(e: ProposeError) -> KmsError {
     match e {
         ProposeError::Unavailable(m) => KmsError::new(ErrorKind::DependencyTimeoutException, m),
@@ -220,13 +231,7 @@ impl Kms {
         let planned = (|| {
             let repl = self.replication()?;
             let k = self.mrk_for(ctx, &req.key_id, "ReplicateKey", &mut ev)?;
-            let replica = Region::parse(&req.replica_region).map_err(|_| {
-                KmsError::constraint(
-                    Some(&req.replica_region),
-                    "replicaRegion",
-                    "Member must satisfy regular expression pattern: ^([a-z]+-){2,3}\\d+$",
-                )
-            })?;
+            let replica = parse_region(&req.replica_region, "replicaRegion")?;
             let mr = k.multi_region.as_ref().ok_or_else(|| not_multi_region(&k))?;
             if !mr.is_primary(&self.region) {
                 return Err(not_primary(&k));
@@ -335,13 +340,7 @@ impl Kms {
         );
         let planned = (|| {
             let k = self.mrk_for(ctx, &req.key_id, "UpdatePrimaryRegion", &mut ev)?;
-            let target = Region::parse(&req.primary_region).map_err(|_| {
-                KmsError::constraint(
-                    Some(&req.primary_region),
-                    "primaryRegion",
-                    "Member must satisfy regular expression pattern: ^([a-z]+-){2,3}\\d+$",
-                )
-            })?;
+            let target = parse_region(&req.primary_region, "primaryRegion")?;
             let mr = k.multi_region.as_ref().ok_or_else(|| not_multi_region(&k))?;
             if !mr.regions().any(|r| r == &target) {
                 return Err(KmsError::not_found(format!(
@@ -456,15 +455,11 @@ impl Kms {
             }
             let now = self.now();
             let (enabled, period, next) = match setting {
-                Some(days) => {
-                    let base = match (k.rotation.enabled, k.rotation.next_rotation, k.rotation.period_days) {
-                        (true, Some(next), Some(old)) => {
-                            next.plus_millis(-(i64::from(old) * tern_core::time::MILLIS_PER_DAY))
-                        }
-                        _ => now,
-                    };
-                    (true, Some(days), Some(base.plus_days(days)))
-                }
+                Some(days) => (
+                    true,
+                    Some(days),
+                    Some(crate::ops::rotation::next_rotation_on_enable(&k, days, now)),
+                ),
                 None => (false, k.rotation.period_days, None),
             };
             Ok(Op::SetRotation {

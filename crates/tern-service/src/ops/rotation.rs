@@ -37,6 +37,32 @@ pub(crate) fn rotatable(k: &KeyRecord) -> KmsResult<()> {
     Ok(())
 }
 
+/// `RotationPeriodInDays`, validated (default 365).
+pub(crate) fn rotation_period(period: Option<i32>) -> KmsResult<u32> {
+    Ok(validate::int_in_range(
+        period,
+        "rotationPeriodInDays",
+        MIN_ROTATION_PERIOD_DAYS as i32,
+        MAX_ROTATION_PERIOD_DAYS as i32,
+        DEFAULT_ROTATION_PERIOD_DAYS as i32,
+    )? as u32)
+}
+
+/// The next automatic rotation once rotation is enabled with `days`:
+/// already enabled, the date moves with the new period from the same
+/// starting point; newly enabled, it counts from now.
+pub(crate) fn next_rotation_on_enable(
+    k: &KeyRecord,
+    days: u32,
+    now: tern_core::time::UnixMillis,
+) -> tern_core::time::UnixMillis {
+    let base = match (k.rotation.enabled, k.rotation.next_rotation, k.rotation.period_days) {
+        (true, Some(next), Some(old)) => next.plus_millis(-(i64::from(old) * tern_core::time::MILLIS_PER_DAY)),
+        _ => now,
+    };
+    base.plus_days(days)
+}
+
 /// The on-demand rotation limit and the window before an automatic rotation.
 pub(crate) fn check_on_demand_allowed(k: &KeyRecord, now: tern_core::time::UnixMillis) -> KmsResult<()> {
     if k.rotation.on_demand_count >= MAX_ON_DEMAND_ROTATIONS {
@@ -79,16 +105,9 @@ impl Kms {
         let params = json!({"keyId": req.key_id, "rotationPeriodInDays": req.rotation_period_in_days});
         let period = req.rotation_period_in_days;
         if self.names_multi_region_key(ctx, &req.key_id) {
-            let days = validate::int_in_range(
-                period,
-                "rotationPeriodInDays",
-                MIN_ROTATION_PERIOD_DAYS as i32,
-                MAX_ROTATION_PERIOD_DAYS as i32,
-                DEFAULT_ROTATION_PERIOD_DAYS as i32,
-            );
-            return match days {
+            return match rotation_period(period) {
                 Ok(d) => self
-                    .set_multi_region_rotation(ctx, "EnableKeyRotation", &req.key_id, params, Some(d as u32))
+                    .set_multi_region_rotation(ctx, "EnableKeyRotation", &req.key_id, params, Some(d))
                     .await
                     .map(|_| pb::EnableKeyRotationResponse {}),
                 Err(e) => {
@@ -110,24 +129,10 @@ impl Kms {
             extra,
             move |k, now| {
                 rotatable(k)?;
-                let days = validate::int_in_range(
-                    period,
-                    "rotationPeriodInDays",
-                    MIN_ROTATION_PERIOD_DAYS as i32,
-                    MAX_ROTATION_PERIOD_DAYS as i32,
-                    DEFAULT_ROTATION_PERIOD_DAYS as i32,
-                )? as u32;
-                // Already enabled: the next date moves with the new period from
-                // the same starting point; newly enabled: counts from now.
-                let base = match (k.rotation.enabled, k.rotation.next_rotation, k.rotation.period_days) {
-                    (true, Some(next), Some(old)) => {
-                        next.plus_millis(-(i64::from(old) * tern_core::time::MILLIS_PER_DAY))
-                    }
-                    _ => now,
-                };
+                let days = rotation_period(period)?;
                 k.rotation.enabled = true;
                 k.rotation.period_days = Some(days);
-                k.rotation.next_rotation = Some(base.plus_days(days));
+                k.rotation.next_rotation = Some(next_rotation_on_enable(k, days, now));
                 Ok(pb::EnableKeyRotationResponse {})
             },
         )
