@@ -536,17 +536,8 @@ impl Kms {
                 next_rotation: Some(next),
             },
         };
-        match repl
-            .propose(cmd, self.write_timeout(repl))
+        self.propose_due_task(repl, cmd, "automatic Multi-Region rotation")
             .await
-            .map_err(propose_error)?
-        {
-            Outcome::Applied | Outcome::None => Ok(true),
-            Outcome::Rejected(r) => {
-                tracing::info!(key = %k.key_id, reason = %r.message, "automatic Multi-Region rotation not applied");
-                Ok(false)
-            }
-        }
     }
 
     /// A Multi-Region copy whose waiting period ended: a replica leaves the
@@ -575,6 +566,14 @@ impl Kms {
             proposed_at: now,
             op,
         };
+        self.propose_due_task(repl, cmd, "Multi-Region deletion").await
+    }
+
+    /// Proposes a write the service makes by itself (no caller, no audit of
+    /// a request): true once applied here, false when a precondition
+    /// refused it (the next pass looks again).
+    async fn propose_due_task(&self, repl: &Replication, cmd: Command, what: &str) -> KmsResult<bool> {
+        let key = cmd.op.key().copied();
         match repl
             .propose(cmd, self.write_timeout(repl))
             .await
@@ -582,7 +581,7 @@ impl Kms {
         {
             Outcome::Applied | Outcome::None => Ok(true),
             Outcome::Rejected(r) => {
-                tracing::info!(key = %k.key_id, reason = %r.message, "Multi-Region deletion not applied");
+                tracing::info!(key = ?key, reason = %r.message, "{what} not applied");
                 Ok(false)
             }
         }
