@@ -62,6 +62,7 @@ pub async fn start_cluster(delay: Duration) -> Result<Cluster> {
     }
     let timing = Timing::from_max_rtt((delay * 2).max(Duration::from_millis(5)));
     let registry = Arc::new(tern_server::auth::PrincipalRegistry::from_toml(&principals())?);
+    let ca = tern_replication::ClusterCa::generate()?;
     let mut starting = Vec::new();
     for (i, (l, key)) in listeners.into_iter().zip(sealing).enumerate() {
         let opts = NodeOptions {
@@ -77,6 +78,7 @@ pub async fn start_cluster(delay: Duration) -> Result<Cluster> {
                 members: members.clone(),
                 peer_listener: l,
                 sealing_key: key,
+                tls: ca.issue(REGIONS[i])?,
                 timing,
                 snapshot_every: 10_000,
                 faults: plan.clone(),

@@ -9,6 +9,7 @@ use rand::RngCore;
 use tern_core::crypto::RootKey;
 use tern_core::ids::Region;
 use tern_core::seal::SealingKey;
+use tern_replication::{ClusterCa, PeerTls};
 use tern_server::auth::PrincipalRegistry;
 use tern_server::config::{
     read_root_key_file, read_secret_file, write_file_durably, write_root_key_file, write_secret_file, ClusterConfig,
@@ -142,16 +143,62 @@ fn sealing_key_at(path: &Path) -> Result<SealingKey> {
     SealingKey::from_hex(&text).with_context(|| format!("{} does not hold 64 hex digits", path.display()))
 }
 
-/// The cluster section for `regions` on consecutive peer ports.
+/// The cluster CA's files, beside the regions' keys.
+pub const CA_CERT_FILE: &str = "cluster-ca.pem";
+pub const CA_KEY_FILE: &str = "cluster-ca.key";
+
+fn peer_cert_file(region: &Region) -> String {
+    format!("{region}.peer.pem")
+}
+
+fn peer_key_file(region: &Region) -> String {
+    format!("{region}.peer.key")
+}
+
+/// The cluster CA under `dir`, made on first use. The certificate is
+/// written before the key (mode 0600), so a key on disk means both are.
+fn cluster_ca_at(dir: &Path) -> Result<ClusterCa> {
+    let (cert, key) = (dir.join(CA_CERT_FILE), dir.join(CA_KEY_FILE));
+    if !key.exists() {
+        let ca = ClusterCa::generate()?;
+        write_file_durably(&cert, ca.cert_pem().as_bytes())?;
+        write_secret_file(&key, &ca.key_pem())?;
+        return Ok(ca);
+    }
+    let cert_pem = std::fs::read_to_string(&cert).with_context(|| format!("reading {}", cert.display()))?;
+    Ok(ClusterCa::from_pem(cert_pem, &read_secret_file(&key)?)?)
+}
+
+/// `region`'s peer certificate and key under `dir`, issued by `ca` on
+/// first use (certificate first, key last, as for the CA).
+fn peer_tls_at(dir: &Path, region: &Region, ca: &ClusterCa) -> Result<PeerTls> {
+    let (cert, key) = (dir.join(peer_cert_file(region)), dir.join(peer_key_file(region)));
+    if !key.exists() {
+        let tls = ca.issue(region.as_str())?;
+        write_file_durably(&cert, tls.cert_pem().as_bytes())?;
+        write_secret_file(&key, tls.key_pem())?;
+    }
+    let cert_pem = std::fs::read_to_string(&cert).with_context(|| format!("reading {}", cert.display()))?;
+    Ok(PeerTls::from_pem(
+        ca.cert_pem().to_string(),
+        cert_pem,
+        read_secret_file(&key)?,
+    )?)
+}
+
+/// The cluster section for `regions` on consecutive peer ports (port 0,
+/// any free port, only for a lone region: peers must know each other's).
 fn cluster_members(regions: &[Region], bind: &str, base_port: u16, keys: &[SealingKey]) -> Result<Vec<MemberConfig>> {
+    if base_port == 0 && regions.len() > 1 {
+        bail!("--base-port 0 (any free port) works for one region only: regions must know each other's peer ports");
+    }
+    let offset = if base_port == 0 { 0 } else { PEER_PORT_OFFSET };
     regions
         .iter()
         .zip(keys)
         .enumerate()
         .map(|(i, (region, key))| {
-            let port = base_port
-                .checked_add(PEER_PORT_OFFSET + i as u16)
-                .context("port out of range")?;
+            let port = base_port.checked_add(offset + i as u16).context("port out of range")?;
             Ok(MemberConfig {
                 node_id: i as u64 + 1,
                 region: region.clone(),
@@ -241,6 +288,7 @@ pub struct LocalRegion {
     pub data_dir: PathBuf,
     pub root_key: RootKey,
     pub sealing_key: SealingKey,
+    pub tls: PeerTls,
 }
 
 /// The regions of an embedded cluster with their addresses: client ports
@@ -254,6 +302,7 @@ pub fn plan_local_cluster(
 ) -> Result<(Vec<LocalRegion>, Vec<tern_replication::Member>)> {
     let mut out = Vec::new();
     let mut members = Vec::new();
+    let ca = cluster_ca_at(base)?;
     for (i, region) in regions.iter().enumerate() {
         let port = |offset: u16| -> Result<u16> {
             match base_port {
@@ -285,6 +334,7 @@ pub fn plan_local_cluster(
             data_dir: base.join(region.as_str()),
             root_key: root_key_at(&base.join(format!("{region}.root-key")))?,
             sealing_key,
+            tls: peer_tls_at(base, region, &ca)?,
         });
     }
     Ok((out, members))
@@ -312,6 +362,7 @@ impl LocalRegion {
                 members: members.to_vec(),
                 peer_listener,
                 sealing_key: self.sealing_key.clone(),
+                tls: self.tls.clone(),
                 timing: tern_replication::Timing::from_max_rtt(Duration::from_millis(5)),
                 snapshot_every: 1000,
                 faults: Arc::default(),
@@ -359,7 +410,9 @@ pub fn init(args: InitArgs) -> Result<()> {
         .map(|r| sealing_key_at(&args.out.join(format!("{r}.sealing-key"))))
         .collect::<Result<Vec<_>>>()?;
     let members = cluster_members(&regions, &args.bind, args.base_port, &keys)?;
+    let ca = cluster_ca_at(&args.out)?;
     for (i, region) in regions.iter().enumerate() {
+        peer_tls_at(&args.out, region, &ca)?;
         let key = args.out.join(format!("{region}.root-key"));
         root_key_at(&key)?;
         let port = args.base_port.checked_add(i as u16).context("port out of range")?;
@@ -367,6 +420,9 @@ pub fn init(args: InitArgs) -> Result<()> {
             node_id: i as u64 + 1,
             peer_listen: members[i].peer_addr.parse().context("bad --bind address")?,
             sealing_key_file: Some(format!("{region}.sealing-key").into()),
+            ca_cert_file: CA_CERT_FILE.into(),
+            cert_file: peer_cert_file(region).into(),
+            key_file: peer_key_file(region).into(),
             max_rtt_ms: 10,
             snapshot_every: 1000,
             members: members.clone(),

@@ -272,7 +272,13 @@ fn text_of(v: &Value) -> String {
 
 fn render(g: &Globals, v: Value) -> Result<String> {
     let v = match &g.query {
-        Some(q) => v.get(q.as_str()).cloned().unwrap_or(Value::Null),
+        // A dotted member path (`KeyMetadata.KeyId`): the subset of
+        // aws-cli's JMESPath that scripts use most.
+        Some(q) => q
+            .split('.')
+            .try_fold(&v, |v, member| v.get(member))
+            .cloned()
+            .unwrap_or(Value::Null),
         None => v,
     };
     match g.output.as_deref().unwrap_or("json") {
@@ -370,6 +376,22 @@ mod tests {
         assert_eq!(m["Limit"], 5);
         let req: pb::EncryptRequest = serde_json::from_value(m).unwrap();
         assert_eq!(req.plaintext, b"hi");
+    }
+
+    #[test]
+    fn renders_a_dotted_query() {
+        let g = Globals {
+            output: Some("text".into()),
+            query: Some("KeyMetadata.MultiRegionConfiguration.MultiRegionKeyType".into()),
+            ..Default::default()
+        };
+        let v = serde_json::json!({"KeyMetadata": {"MultiRegionConfiguration": {"MultiRegionKeyType": "REPLICA"}}});
+        assert_eq!(render(&g, v.clone()).unwrap(), "REPLICA");
+        let g = Globals {
+            query: Some("KeyMetadata.Nope".into()),
+            ..g
+        };
+        assert_eq!(render(&g, v).unwrap(), "None");
     }
 
     #[test]

@@ -139,3 +139,105 @@ fn demo_walks_the_multi_region_scenario() {
         assert!(stdout.contains(step), "missing {step:?} in:\n{stdout}");
     }
 }
+
+/// A base port with the three client ports and three peer ports after it
+/// free right now (the cluster binds them a moment later).
+fn free_base_port() -> u16 {
+    let free = |p: u16| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok();
+    let seed = std::process::id() as u16;
+    (0..2000u16)
+        .map(|i| 20_000 + (seed.wrapping_add(i.wrapping_mul(7919))) % 30_000)
+        .find(|b| (0..3).all(|i| free(b + i) && free(b + 100 + i)))
+        .expect("no free port range")
+}
+
+#[cfg(unix)]
+fn mode(p: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+/// `tern init` for three regions, then three `tern serve` processes from
+/// its configs: they form one Raft group over mutual TLS, and an MRK made
+/// in one region decrypts in another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_then_serve_three_regions_over_mutual_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = free_base_port();
+    let init = || {
+        let out = std::process::Command::new(TERN)
+            .args(["init", "--regions", "us-east-1,eu-west-1,ap-northeast-2", "--base-port"])
+            .arg(base.to_string())
+            .arg("--out")
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    };
+    init();
+    let ca = std::fs::read(dir.path().join("cluster-ca.pem")).unwrap();
+    let cert = std::fs::read(dir.path().join("eu-west-1.peer.pem")).unwrap();
+    #[cfg(unix)]
+    for secret in [
+        "cluster-ca.key",
+        "us-east-1.peer.key",
+        "us-east-1.root-key",
+        "us-east-1.sealing-key",
+    ] {
+        assert_eq!(mode(&dir.path().join(secret)), 0o600, "{secret}");
+    }
+    // Idempotent: a second init keeps every key and certificate.
+    init();
+    assert_eq!(std::fs::read(dir.path().join("cluster-ca.pem")).unwrap(), ca);
+    assert_eq!(std::fs::read(dir.path().join("eu-west-1.peer.pem")).unwrap(), cert);
+    let toml = std::fs::read_to_string(dir.path().join("eu-west-1.toml")).unwrap();
+    assert!(
+        toml.contains("ca_cert_file") && toml.contains("eu-west-1.peer.key"),
+        "{toml}"
+    );
+
+    let mut children = Vec::new();
+    let mut endpoints = Vec::new();
+    let starting: Vec<_> = ["us-east-1", "eu-west-1", "ap-northeast-2"]
+        .iter()
+        .map(|r| {
+            let config = dir.path().join(format!("{r}.toml"));
+            tokio::spawn(async move { serve(&config).await })
+        })
+        .collect();
+    for s in starting {
+        let (child, endpoint) = s.await.unwrap();
+        children.push(child);
+        endpoints.push(endpoint);
+    }
+    let out = sh(
+        r#"set -e
+US="$EP"
+MRK=$("$TERN" kms create-key --endpoint-url "$US" --region us-east-1 --multi-region --output text --query KeyMetadata.KeyId)
+"$TERN" kms replicate-key --endpoint-url "$US" --region us-east-1 --key-id "$MRK" --replica-region eu-west-1 > /dev/null
+printf 'across regions' > secret.txt
+"$TERN" kms encrypt --endpoint-url "$US" --region us-east-1 --key-id "$MRK" --plaintext fileb://secret.txt --output text --query CiphertextBlob | base64 --decode > secret.bin
+# The replica becomes Enabled once eu-west-1 acked its copy (bounded wait).
+i=0
+until "$TERN" kms decrypt --endpoint-url "$EU" --region eu-west-1 --ciphertext-blob fileb://secret.bin --output text --query Plaintext 2>/dev/null | base64 --decode > back.txt && [ -s back.txt ]; do
+  i=$((i+1)); [ $i -lt 100 ] || { echo "eu-west-1 never decrypted" >&2; exit 1; }; sleep 0.2
+done
+cmp secret.txt back.txt
+"$TERN" kms describe-key --endpoint-url "$EU" --region eu-west-1 --key-id "$MRK" --output text --query KeyMetadata.MultiRegionConfiguration.MultiRegionKeyType
+"#
+        .replace("$EU", &endpoints[1])
+        .as_str(),
+        dir.path(),
+        &endpoints[0],
+    );
+    assert!(
+        out.status.success(),
+        "cluster from tern init failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "REPLICA");
+    for mut c in children {
+        c.kill().await.unwrap();
+    }
+}

@@ -9,6 +9,7 @@
 //! | `k/<mrk id>` | [`MrkRecord`] |
 //! | `p/<mrk id>/<region>` | [`RegionProps`] waiting to become that region's copy |
 //! | `d/<request id>` | [`DedupRecord`]: the outcome of an applied request |
+//! | `e/<log index, 16 hex>` | [`DedupOrder`]: which `d/` record that entry made, oldest first, for pruning |
 //! | `n/<node id>` | the incarnation id of that node's Raft data directory |
 //! | `m/applied` | the applied log id |
 //! | `m/membership` | the applied membership |
@@ -54,6 +55,28 @@ pub(crate) fn incarnation_key(node_id: u64) -> Vec<u8> {
 fn dedup_key(request_id: &str) -> Vec<u8> {
     format!("d/{request_id}").into_bytes()
 }
+const DEDUP_ORDER_PREFIX: &[u8] = b"e/";
+fn dedup_order_key(index: u64) -> Vec<u8> {
+    format!("e/{index:016x}").into_bytes()
+}
+
+/// A request's outcome is remembered (so a retry with its id gets the same
+/// answer) for at least this long after it was proposed, and at least
+/// [`DEDUP_KEEP_ENTRIES`] entries; a proposer retries for seconds, so a
+/// day leaves a wide margin for a region whose clock is off.
+pub(crate) const DEDUP_KEEP_MILLIS: i64 = 24 * 3600 * 1000;
+pub(crate) const DEDUP_KEEP_ENTRIES: u64 = 10_000;
+/// Old outcomes forgotten per applied command at most: apply stays cheap,
+/// and since each command adds one, the backlog still shrinks.
+const DEDUP_PRUNE_PER_APPLY: usize = 8;
+
+/// Which request an entry's `d/` record belongs to, and when it was
+/// proposed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct DedupOrder {
+    pub request_id: String,
+    pub at: UnixMillis,
+}
 
 /// The remembered outcome of an applied request, so a retry gets it again.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -61,6 +84,29 @@ pub(crate) struct DedupRecord {
     pub outcome: Outcome,
     pub index: u64,
     pub at: UnixMillis,
+}
+
+/// Forgets the oldest remembered outcomes that are both older than
+/// [`DEDUP_KEEP_MILLIS`] (by the applying command's proposal time) and
+/// further back than [`DEDUP_KEEP_ENTRIES`]. A function of the replicated
+/// state and the entry, so every region prunes the same records.
+fn prune_dedup(txn: &mut Txn<'_>, index: u64, now: UnixMillis) -> Result<(), ApplyError> {
+    for k in txn.first_repl_keys_with_prefix(DEDUP_ORDER_PREFIX, DEDUP_PRUNE_PER_APPLY) {
+        let Some(b) = txn.repl(&k) else { break };
+        let order: DedupOrder = decode("dedup order", &b)?;
+        let old_index = std::str::from_utf8(&k[DEDUP_ORDER_PREFIX.len()..])
+            .ok()
+            .and_then(|h| u64::from_str_radix(h, 16).ok())
+            .ok_or_else(|| format!("corrupt replicated dedup order key {k:?}"))?;
+        let old_enough = order.at.0.saturating_add(DEDUP_KEEP_MILLIS) < now.0;
+        let far_enough = old_index.saturating_add(DEDUP_KEEP_ENTRIES) < index;
+        if !(old_enough && far_enough) {
+            break;
+        }
+        txn.delete_repl(dedup_key(&order.request_id));
+        txn.delete_repl(k);
+    }
+    Ok(())
 }
 
 /// What this region owes the log after an apply: acknowledgements.
@@ -180,6 +226,14 @@ impl Applier {
                 at: cmd.proposed_at,
             }),
         );
+        txn.put_repl(
+            dedup_order_key(index),
+            encode(&DedupOrder {
+                request_id: cmd.request_id.clone(),
+                at: cmd.proposed_at,
+            }),
+        );
+        prune_dedup(txn, index, cmd.proposed_at)?;
         Ok(outcome)
     }
 
@@ -637,4 +691,73 @@ pub(crate) fn mrk_ids(txn: &Txn<'_>) -> Vec<KeyId> {
         .into_iter()
         .filter_map(|k| std::str::from_utf8(&k[2..]).ok().and_then(|s| KeyId::parse(s).ok()))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn remember(txn: &mut Txn<'_>, index: u64, at: i64) {
+        let id = format!("req-{index}");
+        txn.put_repl(
+            dedup_key(&id),
+            encode(&DedupRecord {
+                outcome: Outcome::Applied,
+                index,
+                at: UnixMillis(at),
+            }),
+        );
+        txn.put_repl(
+            dedup_order_key(index),
+            encode(&DedupOrder {
+                request_id: id,
+                at: UnixMillis(at),
+            }),
+        );
+    }
+
+    #[tokio::test]
+    async fn remembered_outcomes_are_pruned_oldest_first_once_old_in_time_and_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = tern_store::Store::open(&tern_store::StoreConfig {
+            path: dir.path().to_path_buf(),
+        })
+        .unwrap();
+        let day = DEDUP_KEEP_MILLIS;
+        let (left, _) = store
+            .transact(move |t| {
+                for i in 1..=20 {
+                    // Entries 1..=15 were proposed two days ago, the rest now.
+                    remember(t, i, if i <= 15 { 0 } else { 2 * day });
+                }
+                let count = |t: &Txn<'_>| t.repl_keys_with_prefix(b"d/").len();
+                // Recent in entries: nothing goes, however old in time.
+                prune_dedup(t, 100, UnixMillis(2 * day)).unwrap();
+                let after_recent = count(t);
+                // Far enough back in entries: the oldest eight go per apply,
+                // and only those also old enough in time.
+                let now = UnixMillis(2 * day);
+                prune_dedup(t, 20 + DEDUP_KEEP_ENTRIES, now).unwrap();
+                let after_one = count(t);
+                prune_dedup(t, 21 + DEDUP_KEEP_ENTRIES, now).unwrap();
+                prune_dedup(t, 22 + DEDUP_KEEP_ENTRIES, now).unwrap();
+                let first_left = t.first_repl_keys_with_prefix(DEDUP_ORDER_PREFIX, 1);
+                (
+                    after_recent,
+                    after_one,
+                    count(t),
+                    t.repl(&dedup_key("req-15")).is_some(),
+                    first_left,
+                )
+            })
+            .await
+            .unwrap();
+        assert_eq!(left.0, 20);
+        assert_eq!(left.1, 12);
+        assert_eq!(left.2, 5, "entries 16..=20 are young in time");
+        assert!(!left.3);
+        assert_eq!(left.4, vec![dedup_order_key(16)]);
+        store.shutdown();
+    }
 }

@@ -25,6 +25,7 @@ pub mod log_store;
 pub mod network;
 pub mod server;
 pub mod state_machine;
+pub mod tls;
 pub mod types;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -44,9 +45,10 @@ use crate::apply::{Ack, Applier};
 use crate::command::{Command, MrkRecord, Op, Outcome};
 use crate::fault::FaultPlan;
 use crate::log_store::LogStore;
-use crate::network::{Network, PeerChannel, Rpc};
+use crate::network::{Dialer, Network, Rpc};
 use crate::server::ForwardReply;
 use crate::state_machine::StateMachine;
+pub use crate::tls::{ClusterCa, PeerTls};
 pub use crate::types::{LogId, NodeId, Raft, RegionNode};
 
 /// One region of the cluster as configured.
@@ -94,6 +96,8 @@ pub struct ReplicationConfig {
     /// Build a snapshot (and compact the log) every this many entries.
     pub snapshot_every: u64,
     pub plan: Arc<FaultPlan>,
+    /// This region's certificate and the cluster CA, for the peer port.
+    pub tls: Arc<PeerTls>,
     pub sealing: SealingKey,
     pub root: RootKey,
 }
@@ -140,6 +144,12 @@ pub struct ReplicationMetrics {
     pub purged_index: Option<u64>,
     /// On the leader: entries each follower is behind the leader's log.
     pub lag_entries: BTreeMap<NodeId, u64>,
+    /// On the leader: how long the oldest entry each follower has not yet
+    /// received has been in the leader's log (zero when it has them all).
+    pub lag_time: BTreeMap<NodeId, Duration>,
+    /// How long the oldest entry this region holds but has not applied has
+    /// been here (zero when it has applied everything it holds).
+    pub apply_lag: Duration,
     pub millis_since_quorum_ack: Option<u64>,
     pub snapshots_installed: u64,
     /// Entries this region applied whose request id was already applied.
@@ -155,7 +165,7 @@ struct Inner {
     raft: Raft,
     store: Store,
     log: LogStore,
-    plan: Arc<FaultPlan>,
+    dialer: Dialer,
     timing: Timing,
     applied: watch::Receiver<Option<LogId>>,
     installs: Arc<std::sync::atomic::AtomicU64>,
@@ -222,10 +232,8 @@ impl Replication {
         }
         .validate()
         .map_err(|e| format!("raft config: {e}"))?;
-        let network = Network {
-            region: cfg.region.to_string(),
-            plan: cfg.plan.clone(),
-        };
+        let dialer = Dialer::new(cfg.region.as_str(), cfg.plan.clone(), cfg.tls.clone());
+        let network = Network { dialer: dialer.clone() };
         let raft = Raft::new(cfg.node_id, Arc::new(raft_config), network, log.clone(), sm.clone())
             .await
             .map_err(|e| format!("raft: {e}"))?;
@@ -259,7 +267,7 @@ impl Replication {
                 raft,
                 store,
                 log,
-                plan: cfg.plan.clone(),
+                dialer,
                 timing: t,
                 applied: applied_rx,
                 installs,
@@ -292,7 +300,7 @@ impl Replication {
     }
 
     pub fn fault_plan(&self) -> &Arc<FaultPlan> {
-        &self.inner.plan
+        self.inner.dialer.plan()
     }
 
     /// This region's sealing public key.
@@ -354,16 +362,21 @@ impl Replication {
         let leader_region = m
             .current_leader
             .and_then(|l| m.membership_config.membership().get_node(&l).map(|n| n.region.clone()));
-        let lag_entries = m
+        let last = m.last_log_index.unwrap_or(0);
+        let matched: Vec<(NodeId, Option<u64>)> = m
             .replication
-            .as_ref()
-            .map(|r| {
-                let last = m.last_log_index.unwrap_or(0);
-                r.iter()
-                    .map(|(id, matched)| (*id, last.saturating_sub(matched.map(|l| l.index).unwrap_or(0))))
-                    .collect()
-            })
-            .unwrap_or_default();
+            .iter()
+            .flatten()
+            .map(|(id, l)| (*id, l.map(|l| l.index)))
+            .collect();
+        let lag_entries = matched
+            .iter()
+            .map(|(id, i)| (*id, last.saturating_sub(i.unwrap_or(0))))
+            .collect();
+        let lag_time = matched
+            .iter()
+            .map(|(id, i)| (*id, self.inner.log.lag_behind(*i)))
+            .collect();
         ReplicationMetrics {
             region: self.inner.region.clone(),
             node_id: self.inner.node_id,
@@ -377,6 +390,8 @@ impl Replication {
             snapshot_index: m.snapshot.map(|l| l.index),
             purged_index: m.purged.map(|l| l.index),
             lag_entries,
+            lag_time,
+            apply_lag: self.inner.log.lag_behind(m.last_applied.map(|l| l.index)),
             millis_since_quorum_ack: m.millis_since_quorum_ack,
             snapshots_installed: self.inner.installs.load(std::sync::atomic::Ordering::Relaxed),
             duplicates_applied: self.inner.duplicates.load(std::sync::atomic::Ordering::Relaxed),
@@ -532,11 +547,9 @@ impl Replication {
         cmd: &Command,
         timeout: Duration,
     ) -> Result<(LogId, Outcome), Attempt> {
-        let ch = PeerChannel::new(self.inner.region.as_str(), leader, self.inner.plan.clone()).map_err(|e| {
-            Attempt::Retry {
-                error: e.to_string(),
-                maybe_made: false,
-            }
+        let ch = self.inner.dialer.channel(leader).map_err(|e| Attempt::Retry {
+            error: e.to_string(),
+            maybe_made: false,
         })?;
         let reply: Result<ForwardReply, _> = ch.call(Rpc::Forward, cmd, timeout).await;
         match reply {
@@ -658,8 +671,9 @@ impl Replication {
 async fn refuse_lost_voter(cfg: &ReplicationConfig, incarnation: &str) -> Result<(), String> {
     let node_id = cfg.node_id;
     let mut asks = tokio::task::JoinSet::new();
+    let dialer = Dialer::new(cfg.region.as_str(), cfg.plan.clone(), cfg.tls.clone());
     for m in cfg.members.iter().filter(|m| m.node_id != cfg.node_id) {
-        let ch = match PeerChannel::new(cfg.region.as_str(), &m.node, cfg.plan.clone()) {
+        let ch = match dialer.channel(&m.node) {
             Ok(c) => c,
             Err(_) => continue,
         };

@@ -65,6 +65,46 @@ pub struct LogStore {
     writer: Arc<Writer>,
     /// The highest committed log id this region has heard of.
     committed: Arc<watch::Sender<Option<LogId>>>,
+    /// When recent entries reached this region's log (in memory only; for
+    /// replication lag in time).
+    arrivals: Arc<Arrivals>,
+}
+
+/// When each recent log entry was appended here, oldest first; at most
+/// [`Arrivals::CAPACITY`] entries (older ones are forgotten, so the lag of
+/// a region further behind than that reads as the oldest arrival's age).
+#[derive(Debug, Default)]
+pub(crate) struct Arrivals(parking_lot::Mutex<std::collections::VecDeque<(u64, std::time::Instant)>>);
+
+impl Arrivals {
+    const CAPACITY: usize = 1 << 16;
+
+    fn record(&self, index: u64, at: std::time::Instant) {
+        let mut q = self.0.lock();
+        // A re-appended index (after a truncation) replaces what follows.
+        while q.back().is_some_and(|(i, _)| *i >= index) {
+            q.pop_back();
+        }
+        if q.len() == Self::CAPACITY {
+            q.pop_front();
+        }
+        q.push_back((index, at));
+    }
+
+    fn truncate(&self, from: u64) {
+        let mut q = self.0.lock();
+        while q.back().is_some_and(|(i, _)| *i >= from) {
+            q.pop_back();
+        }
+    }
+
+    /// When the first entry after `index` arrived (the oldest known one if
+    /// that entry was forgotten); `None` when nothing after `index` arrived.
+    fn after(&self, index: Option<u64>) -> Option<std::time::Instant> {
+        let q = self.0.lock();
+        let next = index.map_or(0, |i| i.saturating_add(1));
+        q.get(q.partition_point(|(i, _)| *i < next)).map(|(_, t)| *t)
+    }
 }
 
 impl Debug for LogStore {
@@ -137,6 +177,7 @@ impl LogStore {
                 handle: parking_lot::Mutex::new(Some(handle)),
             }),
             committed: Arc::new(watch::channel(None).0),
+            arrivals: Arc::default(),
         };
         let c = s
             .get_meta::<Option<LogId>>(COMMITTED)
@@ -210,6 +251,13 @@ impl LogStore {
                 serde_json::from_slice(&v).map(Some).map_err(read_err)
             }
         }
+    }
+
+    /// How long the oldest entry after `index` has been in this region's
+    /// log: how far (in time) a region that has reached `index` is behind
+    /// this one. Zero when nothing after `index` is here.
+    pub fn lag_behind(&self, index: Option<u64>) -> std::time::Duration {
+        self.arrivals.after(index).map(|t| t.elapsed()).unwrap_or_default()
     }
 
     /// Entries in the log (for tests and metrics).
@@ -301,9 +349,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I::IntoIter: OptionalSend,
     {
         let mut batch = WriteBatch::default();
+        let now = std::time::Instant::now();
         {
             let cf = self.cf(CF_LOG)?;
             for e in entries {
+                self.arrivals.record(e.log_id.index, now);
                 let b = serde_json::to_vec(&e).map_err(io_err)?;
                 batch.put_cf(cf, index_key(e.log_id.index), b);
             }
@@ -316,6 +366,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
+        self.arrivals.truncate(log_id.index);
         let cf = self.cf(CF_LOG)?;
         let mut batch = WriteBatch::default();
         batch.delete_range_cf(cf, index_key(log_id.index), index_key(u64::MAX));
@@ -328,5 +379,46 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let cf = self.cf(CF_LOG)?;
         batch.delete_range_cf(cf, index_key(0), index_key(log_id.index.saturating_add(1)));
         self.write(batch).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::Arrivals;
+
+    #[test]
+    fn arrivals_give_the_age_of_the_first_entry_not_yet_reached() {
+        let a = Arrivals::default();
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        for i in 1..=5 {
+            a.record(i, at(i));
+        }
+        assert_eq!(a.after(None), Some(at(1)));
+        assert_eq!(a.after(Some(0)), Some(at(1)));
+        assert_eq!(a.after(Some(2)), Some(at(3)));
+        assert_eq!(a.after(Some(5)), None, "caught up");
+        // A truncation and re-append replaces the tail.
+        a.truncate(4);
+        assert_eq!(a.after(Some(3)), None);
+        a.record(4, at(10));
+        assert_eq!(a.after(Some(3)), Some(at(10)));
+        a.record(3, at(11));
+        assert_eq!(a.after(Some(2)), Some(at(11)));
+        assert_eq!(a.after(Some(3)), None);
+    }
+
+    #[test]
+    fn arrivals_are_bounded_and_a_forgotten_entry_reads_as_the_oldest_known() {
+        let a = Arrivals::default();
+        let t0 = Instant::now();
+        let n = Arrivals::CAPACITY as u64 + 10;
+        for i in 1..=n {
+            a.record(i, t0 + Duration::from_millis(i));
+        }
+        assert_eq!(a.0.lock().len(), Arrivals::CAPACITY);
+        assert_eq!(a.after(Some(1)), Some(t0 + Duration::from_millis(11)));
     }
 }

@@ -5,6 +5,7 @@
 //! rides inside the answer, a transport failure is a gRPC status (and an
 //! `Unreachable` to openraft, which then backs off).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,6 +23,7 @@ use tonic::transport::{Channel, Endpoint};
 
 use crate::fault::{FaultPlan, Verdict};
 use crate::state_machine::Msg;
+use crate::tls::PeerTls;
 use crate::types::{NodeId, RegionNode, TypeConfig};
 
 /// Which RPC of the peer service.
@@ -52,21 +54,57 @@ pub(crate) enum CallError {
     Codec(String),
 }
 
-impl PeerChannel {
-    pub fn new(from_region: &str, node: &RegionNode, plan: Arc<FaultPlan>) -> Result<Self, CallError> {
-        let ep = Endpoint::from_shared(format!("http://{}", node.addr))
-            .map_err(|e| CallError::Unreachable(node.region.clone(), e.to_string()))?
+/// Opens peer channels for one region: mutual TLS with the cluster's
+/// certificates, the fault plan in front. Channels are kept per peer, so a
+/// forwarded write reuses the connection (and its TLS session) of the last.
+#[derive(Clone, Debug)]
+pub(crate) struct Dialer {
+    region: String,
+    plan: Arc<FaultPlan>,
+    tls: Arc<PeerTls>,
+    channels: Arc<parking_lot::Mutex<HashMap<(String, String), PeerChannel>>>,
+}
+
+impl Dialer {
+    pub fn new(region: &str, plan: Arc<FaultPlan>, tls: Arc<PeerTls>) -> Dialer {
+        Dialer {
+            region: region.to_string(),
+            plan,
+            tls,
+            channels: Arc::default(),
+        }
+    }
+
+    pub fn plan(&self) -> &Arc<FaultPlan> {
+        &self.plan
+    }
+
+    /// The channel to `node` (connected lazily, on first use).
+    pub fn channel(&self, node: &RegionNode) -> Result<PeerChannel, CallError> {
+        let key = (node.region.clone(), node.addr.clone());
+        if let Some(c) = self.channels.lock().get(&key) {
+            return Ok(c.clone());
+        }
+        let unreachable = |e: tonic::transport::Error| CallError::Unreachable(node.region.clone(), e.to_string());
+        let ep = Endpoint::from_shared(format!("https://{}", node.addr))
+            .map_err(unreachable)?
+            .tls_config(self.tls.client_config(&node.region))
+            .map_err(unreachable)?
             .connect_timeout(Duration::from_secs(2))
             .tcp_nodelay(true)
             .http2_keep_alive_interval(Duration::from_secs(10));
-        Ok(PeerChannel {
-            from_region: from_region.to_string(),
+        let ch = PeerChannel {
+            from_region: self.region.clone(),
             to_region: node.region.clone(),
             channel: ep.connect_lazy(),
-            plan,
-        })
+            plan: self.plan.clone(),
+        };
+        self.channels.lock().insert(key, ch.clone());
+        Ok(ch)
     }
+}
 
+impl PeerChannel {
     async fn pass(&self, from: &str, to: &str) -> Result<(), CallError> {
         match self.plan.verdict(from, to) {
             Verdict::Lose => Err(CallError::Unreachable(
@@ -118,8 +156,7 @@ impl PeerChannel {
 /// Makes a client per peer for openraft.
 #[derive(Clone, Debug)]
 pub struct Network {
-    pub(crate) region: String,
-    pub(crate) plan: Arc<FaultPlan>,
+    pub(crate) dialer: Dialer,
 }
 
 impl RaftNetworkFactory<TypeConfig> for Network {
@@ -128,7 +165,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
     async fn new_client(&mut self, target: NodeId, node: &RegionNode) -> PeerClient {
         PeerClient {
             target,
-            channel: PeerChannel::new(&self.region, node, self.plan.clone()),
+            channel: self.dialer.channel(node),
         }
     }
 }

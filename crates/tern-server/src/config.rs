@@ -14,6 +14,9 @@
 //! node_id = 1
 //! peer_listen = "127.0.0.1:7170"
 //! sealing_key_file = "/etc/tern/us-east-1.sealing-key"   # or TERN_SEALING_KEY
+//! ca_cert_file = "/etc/tern/cluster-ca.pem"   # mutual TLS on the peer port
+//! cert_file = "/etc/tern/us-east-1.peer.pem"
+//! key_file = "/etc/tern/us-east-1.peer.key"   # mode 0600
 //! max_rtt_ms = 10              # largest inter-region round trip; sets Raft timeouts
 //! snapshot_every = 1000        # log entries between snapshots
 //! [[cluster.members]]
@@ -68,6 +71,14 @@ pub struct ClusterConfig {
     pub peer_listen: std::net::SocketAddr,
     #[serde(default)]
     pub sealing_key_file: Option<PathBuf>,
+    /// The cluster CA's certificate (PEM): peers must present a certificate
+    /// it issued.
+    pub ca_cert_file: PathBuf,
+    /// This region's peer certificate (PEM), issued for
+    /// `<region>.peer.tern.internal`.
+    pub cert_file: PathBuf,
+    /// Its private key (PEM, mode 0600).
+    pub key_file: PathBuf,
     #[serde(default = "default_max_rtt_ms")]
     pub max_rtt_ms: u64,
     #[serde(default = "default_snapshot_every")]
@@ -114,6 +125,9 @@ impl NodeConfig {
         cfg.root_key_file = cfg.root_key_file.map(|p| base.join(p));
         if let Some(c) = cfg.cluster.as_mut() {
             c.sealing_key_file = c.sealing_key_file.take().map(|p| base.join(p));
+            c.ca_cert_file = base.join(&c.ca_cert_file);
+            c.cert_file = base.join(&c.cert_file);
+            c.key_file = base.join(&c.key_file);
         }
         Ok(cfg)
     }
@@ -146,6 +160,26 @@ impl ClusterConfig {
         let text = read_secret_file(path)?;
         tern_core::seal::SealingKey::from_hex(&text)
             .ok_or_else(|| ConfigError::RootKey(format!("{} does not hold 64 hex digits", path.display())))
+    }
+}
+
+impl ClusterConfig {
+    /// The peer port's TLS material from `ca_cert_file`, `cert_file` and
+    /// `key_file`.
+    pub fn peer_tls(&self) -> Result<tern_replication::PeerTls, ConfigError> {
+        let read = |path: &Path| {
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.into(),
+                source,
+            })
+        };
+        let key = read_secret_file(&self.key_file)?;
+        tern_replication::PeerTls::from_pem(read(&self.ca_cert_file)?, read(&self.cert_file)?, key).map_err(|e| {
+            ConfigError::Invalid {
+                path: self.cert_file.clone(),
+                message: e.to_string(),
+            }
+        })
     }
 }
 

@@ -46,6 +46,9 @@ pub struct ClusterOptions {
     /// before the node starts).
     pub peer_listener: std::net::TcpListener,
     pub sealing_key: tern_core::seal::SealingKey,
+    /// The peer port's mutual TLS: this region's certificate and the
+    /// cluster CA.
+    pub tls: tern_replication::PeerTls,
     pub timing: tern_replication::Timing,
     /// Snapshot and compact the Raft log every this many entries.
     pub snapshot_every: u64,
@@ -93,6 +96,7 @@ impl ClusterOptions {
             members,
             peer_listener,
             sealing_key: c.sealing_key().map_err(|e| NodeError::Replication(e.to_string()))?,
+            tls: c.peer_tls().map_err(|e| NodeError::Replication(e.to_string()))?,
             timing: tern_replication::Timing::from_max_rtt(Duration::from_millis(c.max_rtt_ms)),
             snapshot_every: c.snapshot_every,
             faults: Arc::default(),
@@ -127,6 +131,7 @@ impl Node {
         let mut peer_server = None;
         let mut peer_addr = None;
         if let Some(c) = opts.cluster {
+            let server_tls = c.tls.server_config();
             let cfg = tern_replication::ReplicationConfig {
                 region: opts.region.clone(),
                 node_id: c.node_id,
@@ -135,6 +140,7 @@ impl Node {
                 timing: c.timing,
                 snapshot_every: c.snapshot_every,
                 plan: c.faults,
+                tls: Arc::new(c.tls),
                 sealing: c.sealing_key,
                 root: opts.root_key.clone(),
             };
@@ -150,8 +156,11 @@ impl Node {
             let listener = TcpListener::from_std(c.peer_listener).map_err(listen_err)?;
             let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
             let shutdown = cancel.clone();
+            let mut peer_builder = tonic::transport::Server::builder()
+                .tls_config(server_tls)
+                .map_err(|e| NodeError::Replication(format!("peer TLS: {e}")))?;
             peer_server = Some(tokio::spawn(
-                tonic::transport::Server::builder()
+                peer_builder
                     .add_service(repl.peer_service())
                     .serve_with_incoming_shutdown(incoming, async move { shutdown.cancelled().await }),
             ));

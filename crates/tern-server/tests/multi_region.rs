@@ -390,8 +390,31 @@ async fn isolated_region_keeps_decrypting_and_fails_writes_fast() {
     replicate(&mut maj, &md2.key_id, others[1]).await;
     wait_state(&cluster, others[1], &md2.key_id, "Enabled").await;
 
+    // The leader sees the cut-off region fall behind, in entries and in
+    // time (the age of the oldest entry it has not received).
+    let cut_id = cluster.slots.iter().find(|s| s.region == cut).unwrap().node_id;
+    let leader = cluster.wait_leader_among(&others).await;
+    let lag = |cluster: &TestCluster| {
+        let m = cluster.repl(&leader).metrics();
+        (m.lag_entries.get(&cut_id).copied(), m.lag_time.get(&cut_id).copied())
+    };
+    let (entries, behind) = lag(&cluster);
+    assert!(entries.unwrap() > 0, "lag in entries: {entries:?}");
+    assert!(behind.unwrap() > Duration::ZERO, "lag in time: {behind:?}");
+    eventually(WAIT, "the lag in time to grow while cut off", || {
+        let grown = lag(&cluster).1.unwrap() > behind.unwrap();
+        async move { grown.then_some(()) }
+    })
+    .await;
+
     cluster.plan.heal();
     cluster.wait_converged().await;
+    eventually(WAIT, "the healed region to catch up (no lag)", || {
+        let caught_up = lag(&cluster) == (Some(0), Some(Duration::ZERO));
+        async move { caught_up.then_some(()) }
+    })
+    .await;
+    assert_eq!(cluster.repl(cut).metrics().apply_lag, Duration::ZERO);
     let ct2 = encrypt(&mut maj, &md2.key_id, b"after heal").await;
     let mut other = cluster.node(others[1]).admin().await;
     assert_eq!(decrypt(&mut other, &ct2.ciphertext_blob).await.plaintext, b"after heal");
@@ -788,4 +811,76 @@ async fn multi_region_writes_are_audited_before_and_after_in_the_region_that_too
     let eu = cluster.node(EU).audit_records();
     let last = eu.iter().rev().find(|r| r["eventName"] == "RotateKeyOnDemand").unwrap();
     assert_eq!(last["errorCode"], "UnsupportedOperationException");
+}
+
+/// Asks `region`'s peer port who it knows as node 1, over a channel made
+/// by `endpoint`. `Err` carries why the exchange failed.
+async fn peer_hello(endpoint: tonic::transport::Endpoint) -> Result<(), String> {
+    use tern_proto::raft_pb::raft_peer_client::RaftPeerClient;
+    use tern_proto::raft_pb::RaftPayload;
+    let ch = tokio::time::timeout(Duration::from_secs(5), endpoint.connect())
+        .await
+        .map_err(|_| "connect timed out".to_string())?
+        .map_err(|e| format!("connect: {e:?}"))?;
+    let data = serde_json::to_vec(&1u64).unwrap();
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        RaftPeerClient::new(ch).hello(RaftPayload { data }),
+    )
+    .await
+    .map_err(|_| "hello timed out".to_string())?
+    .map(|_| ())
+    .map_err(|s| format!("hello: {s:?}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_peer_port_speaks_only_mutual_tls_with_cluster_certificates() {
+    use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
+    let cluster = TestCluster::start(&[US, EU, AP]).await;
+    let addr = cluster.node(US).node.peer_addr().unwrap();
+    let https = || Endpoint::from_shared(format!("https://{addr}")).unwrap();
+    // Issued by the cluster CA as `tern init` reloads it from its files.
+    let ca = common::cluster::test_ca();
+    let reloaded = tern_replication::ClusterCa::from_pem(ca.cert_pem().to_string(), &ca.key_pem()).unwrap();
+    let ours = reloaded.issue(EU).unwrap();
+
+    // A region's own certificate, dialing the region it is: answered.
+    peer_hello(https().tls_config(ours.client_config(US)).unwrap())
+        .await
+        .expect("a cluster certificate is accepted");
+
+    // Plaintext HTTP/2 on the peer port: no answer.
+    let plain = peer_hello(Endpoint::from_shared(format!("http://{addr}")).unwrap()).await;
+    assert!(plain.is_err(), "plaintext must be refused");
+
+    // TLS without a client certificate: refused by the server.
+    let no_cert = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(ours.ca_pem()))
+        .domain_name(tern_replication::tls::peer_dns_name(US));
+    let r = peer_hello(https().tls_config(no_cert).unwrap()).await;
+    assert!(r.is_err(), "a client without a certificate must be refused");
+
+    // A certificate from another CA: refused by the server.
+    let foreign = tern_replication::ClusterCa::generate().unwrap().issue(EU).unwrap();
+    let stranger = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(ours.ca_pem()))
+        .identity(Identity::from_pem(foreign.cert_pem(), foreign.key_pem()))
+        .domain_name(tern_replication::tls::peer_dns_name(US));
+    let r = peer_hello(https().tls_config(stranger).unwrap()).await;
+    assert!(r.is_err(), "a certificate from another CA must be refused");
+
+    // Dialing us-east-1's address while expecting eu-west-1: the server's
+    // certificate names another region, so the client refuses it.
+    let r = peer_hello(https().tls_config(ours.client_config(EU)).unwrap()).await;
+    assert!(
+        r.is_err(),
+        "a peer whose certificate names another region must be refused"
+    );
+
+    // The bad handshakes did not stop the peer port: the group still
+    // replicates.
+    peer_hello(https().tls_config(ours.client_config(US)).unwrap())
+        .await
+        .expect("still serving after refused handshakes");
+    mrk_everywhere(&cluster, US, &[EU, AP]).await;
 }

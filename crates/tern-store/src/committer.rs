@@ -238,6 +238,49 @@ impl<'a> Txn<'a> {
         keys.into_iter().filter(|k| self.repl(k).is_some()).collect()
     }
 
+    /// The first `limit` keys of the replicated family that start with
+    /// `prefix`, pending changes included, in order; without walking the
+    /// whole family.
+    pub fn first_repl_keys_with_prefix(&self, prefix: &[u8], limit: usize) -> Vec<Vec<u8>> {
+        let mut keys: std::collections::BTreeSet<Vec<u8>> = std::collections::BTreeSet::new();
+        let layers: [&Overlay; 2] = [self.group, &self.local];
+        // Every pending key under the prefix (overlays are small); enough
+        // published keys that the pending deletions cannot hide `limit`.
+        let deletions: usize = layers
+            .iter()
+            .map(|l| {
+                l.repl
+                    .range(prefix.to_vec()..)
+                    .take_while(|(k, _)| k.starts_with(prefix))
+                    .filter(|(_, v)| v.is_none())
+                    .count()
+            })
+            .sum();
+        if !self.local.repl_clear && !self.group.repl_clear {
+            keys.extend(
+                self.published
+                    .repl
+                    .range(prefix.to_vec()..)
+                    .take_while(|(k, _)| k.starts_with(prefix))
+                    .take(limit.saturating_add(deletions))
+                    .map(|(k, _)| k.clone()),
+            );
+        }
+        for layer in layers {
+            keys.extend(
+                layer
+                    .repl
+                    .range(prefix.to_vec()..)
+                    .take_while(|(k, _)| k.starts_with(prefix))
+                    .map(|(k, _)| k.clone()),
+            );
+        }
+        keys.into_iter()
+            .filter(|k| self.repl(k).is_some())
+            .take(limit)
+            .collect()
+    }
+
     /// Empties the replicated family (before a snapshot's contents are put).
     pub fn clear_repl(&mut self) {
         self.local.repl.clear();

@@ -87,3 +87,45 @@ async fn reopen_restores_the_head() {
     assert_eq!(seq, 11);
     assert!(audit::verify(store.audit_entries(), Some(head)).ok());
 }
+
+#[tokio::test]
+async fn first_replicated_keys_see_pending_puts_and_deletions() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    store
+        .transact(|t| {
+            for i in 0..20u32 {
+                t.put_repl(format!("e/{i:04}").into_bytes(), vec![1]);
+            }
+            t.put_repl(b"f/other".to_vec(), vec![1]);
+        })
+        .await
+        .unwrap();
+    let (first, _) = store
+        .transact(|t| {
+            let before = t.first_repl_keys_with_prefix(b"e/", 3);
+            // Deleting the first five and adding one in front: the next
+            // three are still found without listing everything.
+            for i in 0..5u32 {
+                t.delete_repl(format!("e/{i:04}").into_bytes());
+            }
+            t.put_repl(b"e/0001a".to_vec(), vec![1]);
+            (before, t.first_repl_keys_with_prefix(b"e/", 3))
+        })
+        .await
+        .unwrap();
+    let names = |v: Vec<Vec<u8>>| v.into_iter().map(|k| String::from_utf8(k).unwrap()).collect::<Vec<_>>();
+    assert_eq!(names(first.0), ["e/0000", "e/0001", "e/0002"]);
+    assert_eq!(names(first.1), ["e/0001a", "e/0005", "e/0006"]);
+    let (after, _) = store
+        .transact(|t| t.first_repl_keys_with_prefix(b"e/", 100))
+        .await
+        .unwrap();
+    assert_eq!(after.len(), 16);
+    assert!(store
+        .transact(|t| t.first_repl_keys_with_prefix(b"x/", 5))
+        .await
+        .unwrap()
+        .0
+        .is_empty());
+}

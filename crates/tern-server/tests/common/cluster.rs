@@ -61,6 +61,7 @@ pub struct RegionSlot {
     pub node_id: u64,
     root: RootKey,
     sealing: SealingKey,
+    tls: tern_replication::PeerTls,
     dir: tempfile::TempDir,
     pub peer_addr: SocketAddr,
     pub node: Option<TestNode>,
@@ -91,6 +92,7 @@ impl RegionSlot {
             node_id,
             root: RootKey::from_bytes(random32()),
             sealing,
+            tls: test_ca().issue(region).unwrap(),
             dir: tempfile::Builder::new().prefix("tern-cluster-").tempdir().unwrap(),
             peer_addr,
             node: None,
@@ -108,6 +110,13 @@ pub struct TestCluster {
     pub timing: Timing,
     pub snapshot_every: u64,
     members: Vec<Member>,
+}
+
+/// One CA for every test cluster of the process (its regions' peer
+/// certificates are issued when their slots are made).
+pub fn test_ca() -> &'static tern_replication::ClusterCa {
+    static CA: std::sync::OnceLock<tern_replication::ClusterCa> = std::sync::OnceLock::new();
+    CA.get_or_init(|| tern_replication::ClusterCa::generate().unwrap())
 }
 
 fn random32() -> [u8; 32] {
@@ -195,6 +204,7 @@ impl TestCluster {
                 members,
                 peer_listener,
                 sealing_key: slot.sealing.clone(),
+                tls: slot.tls.clone(),
                 timing,
                 snapshot_every: every,
                 faults: plan,
