@@ -71,6 +71,19 @@ pub struct InitArgs {
     base_port: u16,
     #[arg(long, default_value = "127.0.0.1")]
     bind: String,
+    /// One host per region (comma-separated, in `--regions` order) that
+    /// peers dial; each region then uses the same ports (`--base-port`,
+    /// `--base-port` + 100) on its own host, e.g. one container per region.
+    #[arg(long)]
+    hosts: Option<String>,
+    /// Put each region's data under `DIR/<region>` (default: `data/<region>`
+    /// beside the configs).
+    #[arg(long, value_name = "DIR")]
+    data_root: Option<PathBuf>,
+    /// The largest round trip between two regions; Raft's heartbeat and
+    /// election timeouts are derived from it.
+    #[arg(long, default_value_t = 10)]
+    max_rtt_ms: u64,
 }
 
 fn parse_regions(s: &str) -> Result<Vec<Region>> {
@@ -186,24 +199,44 @@ fn peer_tls_at(dir: &Path, region: &Region, ca: &ClusterCa) -> Result<PeerTls> {
     )?)
 }
 
-/// The cluster section for `regions` on consecutive peer ports (port 0,
-/// any free port, only for a lone region: peers must know each other's).
-fn cluster_members(regions: &[Region], bind: &str, base_port: u16, keys: &[SealingKey]) -> Result<Vec<MemberConfig>> {
+/// Where one region of `tern init`'s cluster listens and how peers reach it.
+struct Placement {
+    listen_port: u16,
+    peer_port: u16,
+    /// The host peers dial (`--hosts`, else the bind address).
+    host: String,
+}
+
+/// Ports for `regions`: with `--hosts` every region has its own host and the
+/// same two ports (`base`, `base + 100`); without, they share the bind
+/// address on consecutive ports (port 0, any free port, only for a lone
+/// region: peers must know each other's).
+fn placements(regions: &[Region], bind: &str, base_port: u16, hosts: Option<&str>) -> Result<Vec<Placement>> {
+    if let Some(hosts) = hosts {
+        let hosts: Vec<&str> = hosts.split(',').map(str::trim).collect();
+        if hosts.len() != regions.len() || hosts.iter().any(|h| h.is_empty()) {
+            bail!("--hosts needs one host per region ({} regions)", regions.len());
+        }
+        let peer_port = base_port.checked_add(PEER_PORT_OFFSET).context("port out of range")?;
+        return Ok(hosts
+            .iter()
+            .map(|h| Placement {
+                listen_port: base_port,
+                peer_port,
+                host: h.to_string(),
+            })
+            .collect());
+    }
     if base_port == 0 && regions.len() > 1 {
         bail!("--base-port 0 (any free port) works for one region only: regions must know each other's peer ports");
     }
     let offset = if base_port == 0 { 0 } else { PEER_PORT_OFFSET };
-    regions
-        .iter()
-        .zip(keys)
-        .enumerate()
-        .map(|(i, (region, key))| {
-            let port = base_port.checked_add(offset + i as u16).context("port out of range")?;
-            Ok(MemberConfig {
-                node_id: i as u64 + 1,
-                region: region.clone(),
-                peer_addr: format!("{bind}:{port}"),
-                sealing_public_key: key.public().to_hex(),
+    (0..regions.len() as u16)
+        .map(|i| {
+            Ok(Placement {
+                listen_port: base_port.checked_add(i).context("port out of range")?,
+                peer_port: base_port.checked_add(offset + i).context("port out of range")?,
+                host: bind.to_string(),
             })
         })
         .collect()
@@ -397,6 +430,7 @@ pub async fn start_local_cluster(
 
 pub fn init(args: InitArgs) -> Result<()> {
     let regions = parse_regions(&args.regions)?;
+    let places = placements(&regions, &args.bind, args.base_port, args.hosts.as_deref())?;
     std::fs::create_dir_all(&args.out)?;
     let principals = args.out.join("principals.toml");
     if !principals.exists() {
@@ -409,21 +443,32 @@ pub fn init(args: InitArgs) -> Result<()> {
         .iter()
         .map(|r| sealing_key_at(&args.out.join(format!("{r}.sealing-key"))))
         .collect::<Result<Vec<_>>>()?;
-    let members = cluster_members(&regions, &args.bind, args.base_port, &keys)?;
+    let members: Vec<MemberConfig> = regions
+        .iter()
+        .zip(&keys)
+        .zip(&places)
+        .enumerate()
+        .map(|(i, ((region, key), place))| MemberConfig {
+            node_id: i as u64 + 1,
+            region: region.clone(),
+            peer_addr: format!("{}:{}", place.host, place.peer_port),
+            sealing_public_key: key.public().to_hex(),
+        })
+        .collect();
     let ca = cluster_ca_at(&args.out)?;
-    for (i, region) in regions.iter().enumerate() {
+    for (i, (region, place)) in regions.iter().zip(&places).enumerate() {
         peer_tls_at(&args.out, region, &ca)?;
-        let key = args.out.join(format!("{region}.root-key"));
-        root_key_at(&key)?;
-        let port = args.base_port.checked_add(i as u16).context("port out of range")?;
+        root_key_at(&args.out.join(format!("{region}.root-key")))?;
         let cluster = ClusterConfig {
             node_id: i as u64 + 1,
-            peer_listen: members[i].peer_addr.parse().context("bad --bind address")?,
+            peer_listen: format!("{}:{}", args.bind, place.peer_port)
+                .parse()
+                .context("bad --bind address")?,
             sealing_key_file: Some(format!("{region}.sealing-key").into()),
             ca_cert_file: CA_CERT_FILE.into(),
             cert_file: peer_cert_file(region).into(),
             key_file: peer_key_file(region).into(),
-            max_rtt_ms: 10,
+            max_rtt_ms: args.max_rtt_ms,
             snapshot_every: 1000,
             members: members.clone(),
         };
@@ -432,9 +477,14 @@ pub fn init(args: InitArgs) -> Result<()> {
             cluster: &'a ClusterConfig,
         }
         let cluster_toml = toml::to_string(&WithCluster { cluster: &cluster })?;
+        let data_dir = match &args.data_root {
+            Some(root) => root.join(region.as_str()),
+            None => PathBuf::from("data").join(region.as_str()),
+        };
+        let data_dir = toml::Value::String(data_dir.display().to_string());
         let cfg = format!(
-            "region = \"{region}\"\nlisten = \"{}:{port}\"\ndata_dir = \"data/{region}\"\nroot_key_file = \"{region}.root-key\"\nprincipals_file = \"principals.toml\"\nscheduler_interval_ms = 1000\n\n{cluster_toml}",
-            args.bind
+            "region = \"{region}\"\nlisten = \"{}:{}\"\ndata_dir = {data_dir}\nroot_key_file = \"{region}.root-key\"\nprincipals_file = \"principals.toml\"\nscheduler_interval_ms = 1000\n\n{cluster_toml}",
+            args.bind, place.listen_port
         );
         write_file_durably(&args.out.join(format!("{region}.toml")), cfg.as_bytes())?;
         println!("wrote {}", args.out.join(format!("{region}.toml")).display());

@@ -30,16 +30,83 @@ enum Done {
     Reply(tokio::sync::oneshot::Sender<Result<(), String>>),
 }
 
+/// A batch for the writer thread, what to tell when it is synced, and the
+/// highest log index it appends (if it appends).
+type Job = (WriteBatch, Done, Option<u64>);
+
+/// The newest log entries, in memory: appended entries are readable at once
+/// (openraft reads an entry to replicate it before the writer thread may
+/// have written it), and the leader replicates without reading RocksDB or
+/// decoding JSON. Entries leave once written and beyond [`Tail::KEEP`].
+#[derive(Debug, Default)]
+pub(crate) struct Tail {
+    entries: parking_lot::Mutex<std::collections::BTreeMap<u64, Entry>>,
+    /// The highest index the writer thread has written (0: none yet).
+    written: std::sync::atomic::AtomicU64,
+}
+
+impl Tail {
+    const KEEP: usize = 1024;
+
+    fn appended(&self, entries: &[Entry]) {
+        let mut m = self.entries.lock();
+        for e in entries {
+            m.insert(e.log_id.index, e.clone());
+        }
+        let written = self.written.load(std::sync::atomic::Ordering::Acquire);
+        while m.len() > Self::KEEP {
+            match m.first_key_value() {
+                Some((i, _)) if *i <= written => {
+                    m.pop_first();
+                }
+                _ => break,
+            }
+        }
+    }
+
+    fn truncate(&self, from: u64) {
+        self.entries.lock().split_off(&from);
+    }
+
+    fn purge(&self, upto: u64) {
+        let mut m = self.entries.lock();
+        *m = m.split_off(&upto.saturating_add(1));
+    }
+
+    /// Entries from `start` on while they are here and `in_range`.
+    fn read_from(&self, start: u64, in_range: impl Fn(u64) -> bool) -> Vec<Entry> {
+        let m = self.entries.lock();
+        let mut out = Vec::new();
+        let mut next = start;
+        for (i, e) in m.range(start..) {
+            if *i != next || !in_range(*i) {
+                break;
+            }
+            out.push(e.clone());
+            next = i.saturating_add(1);
+        }
+        out
+    }
+
+    fn last(&self) -> Option<Entry> {
+        self.entries.lock().last_key_value().map(|(_, e)| e.clone())
+    }
+
+    fn first_index(&self) -> Option<u64> {
+        self.entries.lock().first_key_value().map(|(i, _)| *i)
+    }
+}
+
 /// The writer thread's queue. When the last [`LogStore`] clone goes, the
 /// queue closes and the drop waits for the thread, so the database is
 /// closed by the time the store is gone (never while the process exits).
 struct Writer {
-    tx: parking_lot::Mutex<Option<std::sync::mpsc::Sender<(WriteBatch, Done)>>>,
+    tx: parking_lot::Mutex<Option<std::sync::mpsc::Sender<Job>>>,
     handle: parking_lot::Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 impl Writer {
-    fn send(&self, job: (WriteBatch, Done)) -> Result<(), ()> {
+    fn send(&self, job: Job) -> Result<(), ()> {
         match self.tx.lock().as_ref() {
             Some(tx) => tx.send(job).map_err(|_| ()),
             None => Err(()),
@@ -63,6 +130,7 @@ impl Drop for Writer {
 pub struct LogStore {
     db: Arc<DB>,
     writer: Arc<Writer>,
+    tail: Arc<Tail>,
     /// The highest committed log id this region has heard of.
     committed: Arc<watch::Sender<Option<LogId>>>,
     /// When recent entries reached this region's log (in memory only; for
@@ -151,15 +219,19 @@ impl LogStore {
             })
         };
         let db = Arc::new(tern_store::open_waiting_for_lock(&o, path, cfs).map_err(|e| e.to_string())?);
-        let (tx, rx) = std::sync::mpsc::channel::<(WriteBatch, Done)>();
+        let (tx, rx) = std::sync::mpsc::channel::<Job>();
+        let tail = Arc::new(Tail::default());
         let handle = {
-            let db = db.clone();
+            let (db, tail) = (db.clone(), tail.clone());
             std::thread::Builder::new()
                 .name("tern-raft-log".into())
                 .spawn(move || {
                     let opts = synced();
-                    while let Ok((batch, done)) = rx.recv() {
+                    while let Ok((batch, done, last)) = rx.recv() {
                         let r = db.write_opt(batch, &opts).map_err(|e| e.to_string());
+                        if let (Ok(()), Some(i)) = (&r, last) {
+                            tail.written.fetch_max(i, std::sync::atomic::Ordering::Release);
+                        }
                         match done {
                             Done::Flushed(cb) => cb.log_io_completed(r.map_err(std::io::Error::other)),
                             Done::Reply(tx) => {
@@ -176,6 +248,7 @@ impl LogStore {
                 tx: parking_lot::Mutex::new(Some(tx)),
                 handle: parking_lot::Mutex::new(Some(handle)),
             }),
+            tail,
             committed: Arc::new(watch::channel(None).0),
             arrivals: Arc::default(),
         };
@@ -205,7 +278,7 @@ impl LogStore {
     async fn write(&self, batch: WriteBatch) -> Result<(), StorageError> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.writer
-            .send((batch, Done::Reply(tx)))
+            .send((batch, Done::Reply(tx), None))
             .map_err(|_| io_err(Msg("raft log writer stopped".into())))?;
         rx.await
             .map_err(|_| io_err(Msg("raft log writer stopped".into())))?
@@ -243,6 +316,9 @@ impl LogStore {
     }
 
     fn last_entry(&self) -> Result<Option<Entry>, StorageError> {
+        if let Some(e) = self.tail.last() {
+            return Ok(Some(e));
+        }
         let cf = self.cf(CF_LOG)?;
         match self.db.iterator_cf(cf, IteratorMode::End).next() {
             None => Ok(None),
@@ -282,8 +358,14 @@ impl RaftLogReader<TypeConfig> for LogStore {
             Bound::Excluded(x) => x.saturating_add(1),
             Bound::Unbounded => 0,
         };
+        // The tail in memory first: the common case (replicating what was
+        // just appended) reads no RocksDB and decodes no JSON.
+        if self.tail.first_index().is_some_and(|f| f <= start) {
+            return Ok(self.tail.read_from(start, |i| range.contains(&i)));
+        }
+        let tail_start = self.tail.first_index().unwrap_or(u64::MAX);
         let cf = self.cf(CF_LOG)?;
-        let mut out = Vec::new();
+        let mut out: Vec<Entry> = Vec::new();
         for item in self
             .db
             .iterator_cf(cf, IteratorMode::From(&index_key(start), Direction::Forward))
@@ -293,7 +375,16 @@ impl RaftLogReader<TypeConfig> for LogStore {
             if !range.contains(&idx) {
                 break;
             }
+            if idx >= tail_start {
+                break;
+            }
             out.push(serde_json::from_slice(&v).map_err(read_err)?);
+        }
+        // Whatever follows is in the tail (entries the writer may not have
+        // written yet among them).
+        let next = out.last().map_or(start, |e| e.log_id.index.saturating_add(1));
+        if range.contains(&next) {
+            out.extend(self.tail.read_from(next, |i| range.contains(&i)));
         }
         Ok(out)
     }
@@ -350,23 +441,28 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     {
         let mut batch = WriteBatch::default();
         let now = std::time::Instant::now();
+        let entries: Vec<Entry> = entries.into_iter().collect();
         {
             let cf = self.cf(CF_LOG)?;
-            for e in entries {
+            for e in &entries {
                 self.arrivals.record(e.log_id.index, now);
-                let b = serde_json::to_vec(&e).map_err(io_err)?;
+                let b = serde_json::to_vec(e).map_err(io_err)?;
                 batch.put_cf(cf, index_key(e.log_id.index), b);
             }
         }
+        let last = entries.last().map(|e| e.log_id.index);
+        // Readable from now on, durable once the writer calls back.
+        self.tail.appended(&entries);
         // openraft learns the entries are durable only through the
         // callback, after the sync.
         self.writer
-            .send((batch, Done::Flushed(callback)))
+            .send((batch, Done::Flushed(callback), last))
             .map_err(|_| io_err(Msg("raft log writer stopped".into())))
     }
 
     async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
         self.arrivals.truncate(log_id.index);
+        self.tail.truncate(log_id.index);
         let cf = self.cf(CF_LOG)?;
         let mut batch = WriteBatch::default();
         batch.delete_range_cf(cf, index_key(log_id.index), index_key(u64::MAX));
@@ -375,6 +471,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
+        self.tail.purge(log_id.index);
         let mut batch = self.meta_batch(PURGED, &log_id)?;
         let cf = self.cf(CF_LOG)?;
         batch.delete_range_cf(cf, index_key(0), index_key(log_id.index.saturating_add(1)));
@@ -420,5 +517,37 @@ mod tests {
         }
         assert_eq!(a.0.lock().len(), Arrivals::CAPACITY);
         assert_eq!(a.after(Some(1)), Some(t0 + Duration::from_millis(11)));
+    }
+
+    fn blank(i: u64) -> super::Entry {
+        openraft::Entry {
+            log_id: openraft::LogId::new(openraft::CommittedLeaderId::new(1, 1), i),
+            payload: openraft::EntryPayload::Blank,
+        }
+    }
+
+    fn indices(v: &[super::Entry]) -> Vec<u64> {
+        v.iter().map(|e| e.log_id.index).collect()
+    }
+
+    #[test]
+    fn the_tail_serves_unwritten_entries_and_keeps_them_until_written() {
+        use super::Tail;
+        let t = Tail::default();
+        let n = Tail::KEEP as u64 + 10;
+        t.appended(&(1..=n).map(blank).collect::<Vec<_>>());
+        // Nothing written yet: nothing may leave, however many.
+        assert_eq!(t.first_index(), Some(1));
+        assert_eq!(indices(&t.read_from(5, |i| i < 8)), [5, 6, 7]);
+        t.written.store(n, std::sync::atomic::Ordering::Release);
+        t.appended(&[blank(n + 1)]);
+        assert_eq!(t.entries.lock().len(), Tail::KEEP);
+        assert_eq!(t.first_index(), Some(n + 2 - Tail::KEEP as u64));
+        // A conflicting suffix is cut; purge drops the front.
+        t.truncate(n);
+        assert_eq!(t.last().map(|e| e.log_id.index), Some(n - 1));
+        t.purge(n - 3);
+        assert_eq!(indices(&t.read_from(n - 3, |_| true)), Vec::<u64>::new());
+        assert_eq!(indices(&t.read_from(n - 2, |_| true)), [n - 2, n - 1]);
     }
 }
