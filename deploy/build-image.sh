@@ -14,7 +14,12 @@ image="${TERN_IMAGE:-tern:dev}"
 
 ctx="$(mktemp -d)"
 trap 'rm -rf "$ctx"' EXIT
-cp "$bin" "$ctx/tern"
+# The image carries no debug info (the host build keeps it for profiling).
+if command -v strip >/dev/null 2>&1; then
+    strip --strip-debug -o "$ctx/tern" "$bin"
+else
+    cp "$bin" "$ctx/tern"
+fi
 cp "$root/deploy/Dockerfile" "$ctx/Dockerfile"
 echo "+ docker build -t $image $ctx" >&2
 docker build -q -t "$image" "$ctx" >/dev/null

@@ -1,7 +1,8 @@
 //! `tern`: run a region (`serve`), a local three-region cluster (`dev`),
 //! the Multi-Region walkthrough (`demo`),
 //! generate a deployment's keys and configs (`init`), call the API in
-//! aws-cli style (`kms <op>`), and check or export the audit chain (`audit`).
+//! aws-cli style (`kms <op>`), check a node (`health`), run a region-local
+//! client (`probe`), and check or export the audit chain (`audit`).
 
 use std::path::PathBuf;
 
@@ -17,6 +18,7 @@ mod audit;
 mod cluster;
 mod demo;
 mod kms;
+mod probe;
 
 #[derive(Parser, Debug)]
 #[command(name = "tern", version, about = "tern: a multi-region key management service")]
@@ -46,6 +48,19 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Check that a region node answers (gRPC health): exit 0 when it is
+    /// serving, 1 when not; the container healthcheck.
+    Health {
+        /// The node's client endpoint.
+        #[arg(long, default_value = "http://127.0.0.1:7070")]
+        endpoint: String,
+        /// Give up after this long.
+        #[arg(long, default_value_t = 2000)]
+        timeout_ms: u64,
+    },
+    /// A region-local client: decrypt and verify in one region, reporting
+    /// failures and the longest gap between successes.
+    Probe(probe::ProbeArgs),
     /// Audit chain tools.
     Audit {
         #[command(subcommand)]
@@ -68,6 +83,47 @@ fn main() -> Result<()> {
         Command::Dev(args) => runtime()?.block_on(cluster::dev(args)),
         Command::Demo(args) => runtime()?.block_on(demo::run(args)),
         Command::Init(args) => cluster::init(args),
+        Command::Health { endpoint, timeout_ms } => {
+            let code = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?
+                .block_on(health(&endpoint, std::time::Duration::from_millis(timeout_ms)));
+            std::process::exit(code);
+        }
+        Command::Probe(args) => std::process::exit(runtime()?.block_on(probe::run(args))?),
+    }
+}
+
+/// `tern health`: 0 when the node reports SERVING, 1 otherwise.
+async fn health(endpoint: &str, timeout: std::time::Duration) -> i32 {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::{health_client::HealthClient, HealthCheckRequest};
+    let check = async {
+        let channel = tonic::transport::Endpoint::from_shared(endpoint.to_string())?
+            .connect()
+            .await?;
+        let r = HealthClient::new(channel)
+            .check(HealthCheckRequest { service: String::new() })
+            .await?;
+        Ok::<_, Box<dyn std::error::Error>>(r.into_inner().status())
+    };
+    match tokio::time::timeout(timeout, check).await {
+        Ok(Ok(ServingStatus::Serving)) => {
+            println!("{endpoint}: SERVING");
+            0
+        }
+        Ok(Ok(status)) => {
+            eprintln!("{endpoint}: {}", status.as_str_name());
+            1
+        }
+        Ok(Err(e)) => {
+            eprintln!("{endpoint}: {e}");
+            1
+        }
+        Err(_) => {
+            eprintln!("{endpoint}: no answer within {timeout:?}");
+            1
+        }
     }
 }
 

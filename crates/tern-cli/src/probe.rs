@@ -7,7 +7,7 @@
 //! while other regions fail. Bounded by `--duration-secs` and
 //! `--max-requests`.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -103,8 +103,8 @@ async fn probe_key(c: &mut KmsClient, region: &str) -> Result<String> {
     }
 }
 
-fn context(region: &str) -> HashMap<String, String> {
-    HashMap::from([("probe".to_string(), region.to_string())])
+fn context(region: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([("probe".to_string(), region.to_string())])
 }
 
 pub async fn run(args: ProbeArgs) -> Result<i32> {

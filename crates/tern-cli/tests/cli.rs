@@ -237,6 +237,44 @@ cmp secret.txt back.txt
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "REPLICA");
+
+    // The container healthcheck: SERVING from a running node, exit 1 from
+    // a port where nothing listens.
+    let health = |endpoint: &str| {
+        std::process::Command::new(TERN)
+            .args(["health", "--endpoint", endpoint])
+            .output()
+            .unwrap()
+    };
+    let h = health(&endpoints[2]);
+    assert!(h.status.success(), "{}", String::from_utf8_lossy(&h.stderr));
+    assert!(String::from_utf8_lossy(&h.stdout).contains("SERVING"));
+    let nobody = format!("http://127.0.0.1:{}", free_base_port() + 50);
+    assert_eq!(health(&nobody).status.code(), Some(1));
+
+    // The region-local probe: its own key, decrypts verified in its region.
+    let probe = std::process::Command::new(TERN)
+        .args(["probe", "--endpoint-url", &endpoints[1], "--region", "eu-west-1"])
+        .args([
+            "--interval-ms",
+            "5",
+            "--report-secs",
+            "1",
+            "--max-requests",
+            "40",
+            "--strict",
+        ])
+        .env("AWS_ACCESS_KEY_ID", AK)
+        .env("AWS_SECRET_ACCESS_KEY", SK)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&probe.stdout);
+    assert!(
+        probe.status.success(),
+        "{said}\n{}",
+        String::from_utf8_lossy(&probe.stderr)
+    );
+    assert!(said.contains("done: 40 ok, 0 failed, 0 wrong plaintext"), "{said}");
     for mut c in children {
         c.kill().await.unwrap();
     }

@@ -82,6 +82,12 @@ impl Timing {
     }
 }
 
+/// Election timeouts without a leader and without contact with a majority
+/// after which a region counts itself cut off (measured with two: a
+/// follower in the majority sometimes went over 1.8 election timeouts
+/// before its own election began, after the leader stopped).
+pub const CUT_OFF_ELECTIONS: u32 = 4;
+
 /// How a region joins the Multi-Region group.
 #[derive(Clone)]
 pub struct ReplicationConfig {
@@ -174,6 +180,8 @@ struct Inner {
     incarnation: String,
     sealing_public: SealingPublicKey,
     acker: parking_lot::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// When this node started.
+    started: Instant,
 }
 
 /// A region's handle on the Multi-Region group. Cheap to clone.
@@ -276,6 +284,7 @@ impl Replication {
                 incarnation,
                 sealing_public: cfg.sealing.public(),
                 acker: parking_lot::Mutex::new(None),
+                started: Instant::now(),
             }),
         };
         let acker = tokio::spawn(run_acker(Arc::downgrade(&r.inner), acks_rx));
@@ -425,9 +434,39 @@ impl Replication {
         matches!(r, Ok(Ok(_)))
     }
 
+    /// Notes that a message from node `from` reached this region.
+    pub(crate) fn heard_from(&self, from: NodeId) {
+        let m = self.inner.raft.metrics().borrow().membership_config.clone();
+        if let Some(n) = m.membership().get_node(&from) {
+            self.inner.dialer.contacts().saw(&n.region);
+        }
+    }
+
+    /// Whether this region exchanged messages with a majority of the voter
+    /// regions (itself included) within `within`.
+    fn in_touch_with_majority(&self, within: Duration) -> bool {
+        let m = self.inner.raft.metrics().borrow().membership_config.clone();
+        let membership = m.membership();
+        let voters: Vec<NodeId> = membership.voter_ids().collect();
+        let contacts = self.inner.dialer.contacts();
+        let in_touch = voters
+            .iter()
+            .filter(|id| {
+                **id == self.inner.node_id
+                    || membership
+                        .get_node(id)
+                        .is_some_and(|n| contacts.recent(&n.region, within))
+            })
+            .count();
+        in_touch > voters.len() / 2
+    }
+
     /// Fails fast when this region is cut off from the majority: a leader
-    /// that has not heard from a quorum within an election timeout, or no
-    /// known leader for that long.
+    /// that has not heard from a quorum within an election timeout; a
+    /// region that knows no leader and has exchanged no message with a
+    /// majority for [`CUT_OFF_ELECTIONS`] election timeouts (however long ago the partition
+    /// began, so a request to a region cut off for a while fails at once);
+    /// or no known leader for an election timeout during this request.
     fn reachability(
         &self,
         no_leader_since: &mut Option<Instant>,
@@ -452,6 +491,20 @@ impl Replication {
                 Ok(node.map(|n| (l, n)))
             }
             _ => {
+                // No leader, and no message to or from a majority for
+                // CUT_OFF_ELECTIONS election timeouts: a leaderless region
+                // in the majority runs an election (vote answers count) or
+                // hears from a new leader well within that, so this one is
+                // cut off — and says so at once, however long ago the cut
+                // began.
+                let window = limit * CUT_OFF_ELECTIONS;
+                if self.inner.started.elapsed() > window && !self.in_touch_with_majority(window) {
+                    return Err(ProposeError::Unavailable(format!(
+                        "Region {} cannot reach a majority of the Regions; Multi-Region writes are unavailable here (last contacts: {}).",
+                        self.inner.region,
+                        self.inner.dialer.contacts().describe()
+                    )));
+                }
                 let since = *no_leader_since.get_or_insert_with(Instant::now);
                 if since.elapsed() > limit {
                     Err(ProposeError::Unavailable(format!(

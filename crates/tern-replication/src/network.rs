@@ -43,6 +43,7 @@ pub(crate) struct PeerChannel {
     pub to_region: String,
     channel: Channel,
     plan: Arc<FaultPlan>,
+    contacts: Contacts,
 }
 
 /// Why a peer call failed.
@@ -63,6 +64,46 @@ pub(crate) struct Dialer {
     plan: Arc<FaultPlan>,
     tls: Arc<PeerTls>,
     channels: Arc<parking_lot::Mutex<HashMap<(String, String), PeerChannel>>>,
+    contacts: Contacts,
+}
+
+/// When this region last exchanged a message with each peer region: a
+/// peer's request arrived, or a peer answered ours. A region that has had
+/// no contact with a majority for an election timeout is cut off.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Contacts(Arc<parking_lot::Mutex<HashMap<String, std::time::Instant>>>);
+
+impl Contacts {
+    pub fn saw(&self, region: &str) {
+        let now = std::time::Instant::now();
+        let mut m = self.0.lock();
+        match m.get_mut(region) {
+            Some(t) => *t = now,
+            None => {
+                m.insert(region.to_string(), now);
+            }
+        }
+    }
+
+    /// Each region's last contact, for messages: `region (0.3 s ago)`.
+    pub fn describe(&self) -> String {
+        let m = self.0.lock();
+        let mut v: Vec<String> = m
+            .iter()
+            .map(|(r, t)| format!("{r} {:.1} s ago", t.elapsed().as_secs_f64()))
+            .collect();
+        v.sort();
+        if v.is_empty() {
+            "none".into()
+        } else {
+            v.join(", ")
+        }
+    }
+
+    /// Whether `region` was in contact within `within`.
+    pub fn recent(&self, region: &str, within: Duration) -> bool {
+        self.0.lock().get(region).is_some_and(|t| t.elapsed() <= within)
+    }
 }
 
 impl Dialer {
@@ -72,7 +113,12 @@ impl Dialer {
             plan,
             tls,
             channels: Arc::default(),
+            contacts: Contacts::default(),
         }
+    }
+
+    pub fn contacts(&self) -> &Contacts {
+        &self.contacts
     }
 
     pub fn plan(&self) -> &Arc<FaultPlan> {
@@ -98,6 +144,7 @@ impl Dialer {
             to_region: node.region.clone(),
             channel: ep.connect_lazy(),
             plan: self.plan.clone(),
+            contacts: self.contacts.clone(),
         };
         self.channels.lock().insert(key, ch.clone());
         Ok(ch)
@@ -144,6 +191,7 @@ impl PeerChannel {
             };
             let resp = r.map_err(|s| CallError::Unreachable(self.to_region.clone(), s.message().to_string()))?;
             self.pass(&self.to_region, &self.from_region).await?;
+            self.contacts.saw(&self.to_region);
             serde_json::from_slice(&resp.into_inner().data).map_err(|e| CallError::Codec(e.to_string()))
         };
         match tokio::time::timeout(timeout, exchange).await {

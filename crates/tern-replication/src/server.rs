@@ -64,24 +64,31 @@ impl PeerService {
 impl RaftPeer for PeerService {
     async fn append_entries(&self, req: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {
         let rpc: AppendEntriesRequest<TypeConfig> = decode(req)?;
+        self.repl
+            .heard_from(rpc.vote.leader_id().voted_for().unwrap_or_default());
         let r: Result<_, RaftError<NodeId>> = self.repl.raft().append_entries(rpc).await;
         encode(&r)
     }
 
     async fn vote(&self, req: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {
         let rpc: VoteRequest<NodeId> = decode(req)?;
+        self.repl
+            .heard_from(rpc.vote.leader_id().voted_for().unwrap_or_default());
         let r: Result<_, RaftError<NodeId>> = self.repl.raft().vote(rpc).await;
         encode(&r)
     }
 
     async fn install_snapshot(&self, req: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {
         let rpc: InstallSnapshotRequest<TypeConfig> = decode(req)?;
+        self.repl
+            .heard_from(rpc.vote.leader_id().voted_for().unwrap_or_default());
         let r: Result<_, RaftError<NodeId, InstallSnapshotError>> = self.repl.raft().install_snapshot(rpc).await;
         encode(&r)
     }
 
     async fn hello(&self, req: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {
         let node_id: NodeId = decode(req)?;
+        self.repl.heard_from(node_id);
         encode(&HelloReply {
             incarnation: self.repl.incarnation_of(node_id),
         })

@@ -23,6 +23,9 @@ use crate::grpc::GrpcApi;
 /// many times over).
 pub const MAX_REQUEST_BYTES: usize = 1024 * 1024;
 
+/// The gRPC health service, served without authentication.
+pub const HEALTH_SERVICE: &str = "grpc.health.v1.Health";
+
 /// How long a shutdown waits for open connections to finish.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
@@ -181,7 +184,12 @@ impl Node {
 
         let clock = opts.clock.clone();
         let auth = SigV4AuthLayer::new(opts.principals.clone(), opts.region.as_str())
-            .with_clock(Arc::new(move || clock.now()));
+            .with_clock(Arc::new(move || clock.now()))
+            .allow_unauthenticated(HEALTH_SERVICE);
+        // grpc.health.v1 for load balancers and `tern health`: SERVING once
+        // the store, replication and listener are up.
+        let (mut health, health_service) = tonic_health::server::health_reporter();
+        health.set_serving::<KeyManagementServiceServer<GrpcApi>>().await;
         let api =
             KeyManagementServiceServer::new(GrpcApi::new(kms.clone())).max_decoding_message_size(MAX_REQUEST_BYTES);
         let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener).map(|s| {
@@ -194,6 +202,7 @@ impl Node {
         let server = tokio::spawn(
             tonic::transport::Server::builder()
                 .layer(auth)
+                .add_service(health_service)
                 .add_service(api)
                 .serve_with_incoming_shutdown(incoming, async move { shutdown.cancelled().await }),
         );

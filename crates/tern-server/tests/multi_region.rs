@@ -383,6 +383,21 @@ async fn isolated_region_keeps_decrypting_and_fails_writes_fast() {
         took < cluster.timing.election_max * 5 + Duration::from_secs(1),
         "MRK write in a cut-off region took {took:?}"
     );
+    // Cut off for longer than CUT_OFF_ELECTIONS election timeouts: the
+    // next write fails at once, without another wait.
+    let cut_since = Instant::now() - took;
+    eventually(WAIT, "the cut to last CUT_OFF_ELECTIONS election timeouts", || {
+        let long = cut_since.elapsed() > cluster.timing.election_max * (tern_replication::CUT_OFF_ELECTIONS + 1);
+        async move { long.then_some(()) }
+    })
+    .await;
+    let t = Instant::now();
+    assert_kind(isolated.create_key(mrk_request()).await, "DependencyTimeoutException");
+    let took = t.elapsed();
+    assert!(
+        took < cluster.timing.election_max / 2,
+        "a second MRK write in a region cut off for a while took {took:?}"
+    );
 
     // The majority keeps Multi-Region writes.
     let mut maj = cluster.node(others[0]).admin().await;
@@ -409,8 +424,15 @@ async fn isolated_region_keeps_decrypting_and_fails_writes_fast() {
 
     cluster.plan.heal();
     cluster.wait_converged().await;
-    eventually(WAIT, "the healed region to catch up (no lag)", || {
-        let caught_up = lag(&cluster) == (Some(0), Some(Duration::ZERO));
+    // (The healed region may have forced an election: ask whoever leads.)
+    eventually(WAIT, "every region to catch up (no lag on the leader)", || {
+        let caught_up = [US, EU, AP].iter().any(|r| {
+            let m = cluster.repl(r).metrics();
+            m.state == "Leader"
+                && m.lag_entries.len() == 3
+                && m.lag_entries.values().all(|n| *n == 0)
+                && m.lag_time.values().all(|t| t.is_zero())
+        });
         async move { caught_up.then_some(()) }
     })
     .await;
