@@ -9,7 +9,7 @@
 //! | `k/<mrk id>` | [`MrkRecord`] |
 //! | `p/<mrk id>/<region>` | [`RegionProps`] waiting to become that region's copy |
 //! | `d/<request id>` | [`DedupRecord`]: the outcome of an applied request |
-//! | `e/<log index, 16 hex>` | [`DedupOrder`]: which `d/` record that entry made, oldest first, for pruning |
+//! | `e/<log index, 16 hex><position, 4 hex>` | [`DedupOrder`]: which `d/` record that entry made, oldest first, for pruning |
 //! | `n/<node id>` | the incarnation id of that node's Raft data directory |
 //! | `m/applied` | the applied log id |
 //! | `m/membership` | the applied membership |
@@ -56,8 +56,9 @@ fn dedup_key(request_id: &str) -> Vec<u8> {
     format!("d/{request_id}").into_bytes()
 }
 const DEDUP_ORDER_PREFIX: &[u8] = b"e/";
-fn dedup_order_key(index: u64) -> Vec<u8> {
-    format!("e/{index:016x}").into_bytes()
+/// `e/<log index, 16 hex><position in the entry, 4 hex>`: ordered by both.
+fn dedup_order_key(index: u64, pos: usize) -> Vec<u8> {
+    format!("e/{index:016x}{pos:04x}").into_bytes()
 }
 
 /// A request's outcome is remembered (so a retry with its id gets the same
@@ -94,8 +95,9 @@ fn prune_dedup(txn: &mut Txn<'_>, index: u64, now: UnixMillis) -> Result<(), App
     for k in txn.first_repl_keys_with_prefix(DEDUP_ORDER_PREFIX, DEDUP_PRUNE_PER_APPLY) {
         let Some(b) = txn.repl(&k) else { break };
         let order: DedupOrder = decode("dedup order", &b)?;
-        let old_index = std::str::from_utf8(&k[DEDUP_ORDER_PREFIX.len()..])
-            .ok()
+        let old_index = k
+            .get(DEDUP_ORDER_PREFIX.len()..DEDUP_ORDER_PREFIX.len() + 16)
+            .and_then(|h| std::str::from_utf8(h).ok())
             .and_then(|h| u64::from_str_radix(h, 16).ok())
             .ok_or_else(|| format!("corrupt replicated dedup order key {k:?}"))?;
         let old_enough = order.at.0.saturating_add(DEDUP_KEEP_MILLIS) < now.0;
@@ -211,6 +213,32 @@ impl Applier {
         cmd: &Command,
         acks: &mut BTreeSet<Ack>,
     ) -> Result<Outcome, ApplyError> {
+        let Op::Acks(each) = &cmd.op else {
+            return self.apply_one(txn, index, 0, cmd, acks);
+        };
+        let mut outcomes = Vec::with_capacity(each.len());
+        for (pos, c) in each.iter().enumerate() {
+            outcomes.push(if c.op.is_ack() {
+                self.apply_one(txn, index, pos, c, acks)?
+            } else {
+                Outcome::reject(
+                    "ValidationException",
+                    "only acknowledgements are gathered into one entry",
+                )
+            });
+        }
+        Ok(Outcome::Each(outcomes))
+    }
+
+    /// Applies one command (the `pos`-th of its entry), once per request id.
+    fn apply_one(
+        &self,
+        txn: &mut Txn<'_>,
+        index: u64,
+        pos: usize,
+        cmd: &Command,
+        acks: &mut BTreeSet<Ack>,
+    ) -> Result<Outcome, ApplyError> {
         let dk = dedup_key(&cmd.request_id);
         if let Some(b) = txn.repl(&dk) {
             let d: DedupRecord = decode("dedup record", &b)?;
@@ -227,7 +255,7 @@ impl Applier {
             }),
         );
         txn.put_repl(
-            dedup_order_key(index),
+            dedup_order_key(index, pos),
             encode(&DedupOrder {
                 request_id: cmd.request_id.clone(),
                 at: cmd.proposed_at,
@@ -296,7 +324,7 @@ impl Applier {
             (op, Some(mut rec)) => {
                 match op {
                     // Handled above.
-                    Op::CreateKey { .. } | Op::RegisterIncarnation { .. } => {}
+                    Op::CreateKey { .. } | Op::RegisterIncarnation { .. } | Op::Acks(_) => {}
                     Op::ReplicateKey {
                         expected_primary,
                         replica,
@@ -709,7 +737,7 @@ mod tests {
             }),
         );
         txn.put_repl(
-            dedup_order_key(index),
+            dedup_order_key(index, 0),
             encode(&DedupOrder {
                 request_id: id,
                 at: UnixMillis(at),
@@ -757,7 +785,7 @@ mod tests {
         assert_eq!(left.1, 12);
         assert_eq!(left.2, 5, "entries 16..=20 are young in time");
         assert!(!left.3);
-        assert_eq!(left.4, vec![dedup_order_key(16)]);
+        assert_eq!(left.4, vec![dedup_order_key(16, 0)]);
         store.shutdown();
     }
 }

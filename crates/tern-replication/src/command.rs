@@ -171,6 +171,10 @@ pub enum Op {
     /// A node records the incarnation id of its Raft data directory, so a
     /// node that lost that directory cannot rejoin as the same voter.
     RegisterIncarnation { node_id: u64, incarnation: String },
+    /// Acknowledgements (`MaterialApplied`, `ReplicaReady`) that reached the
+    /// leader within a few milliseconds of each other, in one entry; each
+    /// applies as if alone, with its own request id.
+    Acks(Vec<Command>),
 }
 
 /// Materials sealed to one region, by material id.
@@ -224,7 +228,14 @@ impl Op {
             Op::RemoveReplica { .. } => "RemoveReplica",
             Op::DeleteKey { .. } => "DeleteKey",
             Op::RegisterIncarnation { .. } => "RegisterIncarnation",
+            Op::Acks(_) => "Acks",
         }
+    }
+
+    /// An acknowledgement a region owes the log: the leader may gather
+    /// several into one entry.
+    pub fn is_ack(&self) -> bool {
+        matches!(self, Op::MaterialApplied { .. } | Op::ReplicaReady { .. })
     }
 
     /// The key a command is about (`None` for cluster bookkeeping).
@@ -239,7 +250,7 @@ impl Op {
             | Op::SetRotation { key, .. }
             | Op::RemoveReplica { key, .. }
             | Op::DeleteKey { key, .. } => key,
-            Op::RegisterIncarnation { .. } => return None,
+            Op::RegisterIncarnation { .. } | Op::Acks(_) => return None,
         })
     }
 }
@@ -259,6 +270,8 @@ pub enum Outcome {
     None,
     Applied,
     Rejected(Rejection),
+    /// An [`Op::Acks`] entry: one outcome per acknowledgement, in order.
+    Each(Vec<Outcome>),
 }
 
 impl Outcome {

@@ -66,6 +66,9 @@ pub struct Timing {
     pub election_min: Duration,
     pub election_max: Duration,
     pub snapshot_install: Duration,
+    /// How long the leader waits after one acknowledgement for others to
+    /// put in the same entry: about a round trip plus an apply.
+    pub ack_window: Duration,
 }
 
 impl Timing {
@@ -78,7 +81,74 @@ impl Timing {
             election_min: heartbeat * 6,
             election_max: heartbeat * 12,
             snapshot_install: (rtt * 40).max(Duration::from_secs(10)),
+            ack_window: (rtt + Duration::from_millis(2)).clamp(Duration::from_millis(2), Duration::from_millis(20)),
         }
+    }
+}
+
+/// What a write on the leader returns.
+pub(crate) type WriteResult = Result<(LogId, Outcome), RaftError<NodeId, ClientWriteError<NodeId, RegionNode>>>;
+type GatherJob = (Command, tokio::sync::oneshot::Sender<WriteResult>);
+
+/// The most acknowledgements one entry carries.
+const MAX_ACKS_PER_ENTRY: usize = 64;
+
+/// Gathers acknowledgements arriving at the leader within `window` of the
+/// first into one [`Op::Acks`] entry: after AddMaterial commits, every
+/// holder region acks within about a round trip, so a rotation costs two
+/// entries instead of one plus one per region (each entry is replicated,
+/// synced and applied in every region).
+async fn run_gatherer(
+    raft: Raft,
+    mut rx: mpsc::UnboundedReceiver<GatherJob>,
+    window: Duration,
+    gathered: Arc<std::sync::atomic::AtomicU64>,
+) {
+    while let Some(first) = rx.recv().await {
+        let mut jobs = vec![first];
+        let until = tokio::time::Instant::now() + window;
+        while jobs.len() < MAX_ACKS_PER_ENTRY {
+            match tokio::time::timeout_at(until, rx.recv()).await {
+                Ok(Some(j)) => jobs.push(j),
+                _ => break,
+            }
+        }
+        let (raft, gathered) = (raft.clone(), gathered.clone());
+        // The next batch gathers while this one commits.
+        tokio::spawn(async move {
+            if jobs.len() == 1 {
+                let (cmd, tx) = jobs.remove(0);
+                let _ = tx.send(raft.client_write(cmd).await.map(|r| (r.log_id, r.data)));
+                return;
+            }
+            gathered.fetch_add(jobs.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            let (cmds, txs): (Vec<Command>, Vec<_>) = jobs.into_iter().unzip();
+            let gathered = Command {
+                request_id: format!("acks/{}", uuid::Uuid::new_v4()),
+                proposed_at: cmds
+                    .iter()
+                    .map(|c| c.proposed_at)
+                    .max()
+                    .unwrap_or(tern_core::time::UnixMillis(0)),
+                op: Op::Acks(cmds),
+            };
+            match raft.client_write(gathered).await {
+                Ok(r) => {
+                    let each = match r.data {
+                        Outcome::Each(v) if v.len() == txs.len() => v,
+                        other => vec![other; txs.len()],
+                    };
+                    for (tx, outcome) in txs.into_iter().zip(each) {
+                        let _ = tx.send(Ok((r.log_id, outcome)));
+                    }
+                }
+                Err(e) => {
+                    for tx in txs {
+                        let _ = tx.send(Err(e.clone()));
+                    }
+                }
+            }
+        });
     }
 }
 
@@ -160,6 +230,8 @@ pub struct ReplicationMetrics {
     pub snapshots_installed: u64,
     /// Entries this region applied whose request id was already applied.
     pub duplicates_applied: u64,
+    /// Acknowledgements this region, as leader, put in shared entries.
+    pub acks_gathered: u64,
     /// Proposals from this region retried after an attempt that may have
     /// been made (lost reply, timeout), under the same request id.
     pub retries_after_timeout: u64,
@@ -182,6 +254,10 @@ struct Inner {
     acker: parking_lot::Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// When this node started.
     started: Instant,
+    /// Acknowledgements to gather into one entry (while this region leads).
+    gather: mpsc::UnboundedSender<GatherJob>,
+    /// Acknowledgements this region (as leader) put in shared entries.
+    gathered: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// A region's handle on the Multi-Region group. Cheap to clone.
@@ -268,6 +344,9 @@ impl Replication {
                 Err(e) => return Err(format!("forming the group: {e}")),
             }
         }
+        let (gather_tx, gather_rx) = mpsc::unbounded_channel();
+        let gathered = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        tokio::spawn(run_gatherer(raft.clone(), gather_rx, t.ack_window, gathered.clone()));
         let r = Replication {
             inner: Arc::new(Inner {
                 region: cfg.region.clone(),
@@ -285,6 +364,8 @@ impl Replication {
                 sealing_public: cfg.sealing.public(),
                 acker: parking_lot::Mutex::new(None),
                 started: Instant::now(),
+                gather: gather_tx,
+                gathered,
             }),
         };
         let acker = tokio::spawn(run_acker(Arc::downgrade(&r.inner), acks_rx));
@@ -404,6 +485,7 @@ impl Replication {
             millis_since_quorum_ack: m.millis_since_quorum_ack,
             snapshots_installed: self.inner.installs.load(std::sync::atomic::Ordering::Relaxed),
             duplicates_applied: self.inner.duplicates.load(std::sync::atomic::Ordering::Relaxed),
+            acks_gathered: self.inner.gathered.load(std::sync::atomic::Ordering::Relaxed),
             retries_after_timeout: self
                 .inner
                 .retries_after_timeout
@@ -579,9 +661,24 @@ impl Replication {
         }
     }
 
+    /// Writes `cmd` through this (leader) region's Raft node; an
+    /// acknowledgement goes through the gatherer, which may put it in one
+    /// entry with others.
+    pub(crate) async fn leader_write(&self, cmd: Command) -> WriteResult {
+        if cmd.op.is_ack() {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            if self.inner.gather.send((cmd.clone(), tx)).is_ok() {
+                if let Ok(r) = rx.await {
+                    return r;
+                }
+            }
+        }
+        self.inner.raft.client_write(cmd).await.map(|r| (r.log_id, r.data))
+    }
+
     async fn write_local(&self, cmd: &Command) -> Result<(LogId, Outcome), Attempt> {
-        match self.inner.raft.client_write(cmd.clone()).await {
-            Ok(r) => Ok((r.log_id, r.data)),
+        match self.leader_write(cmd.clone()).await {
+            Ok(r) => Ok(r),
             Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_))) => Err(Attempt::Retry {
                 error: "leadership moved".into(),
                 maybe_made: false,

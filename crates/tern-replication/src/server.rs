@@ -96,11 +96,8 @@ impl RaftPeer for PeerService {
 
     async fn forward(&self, req: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {
         let cmd: Command = decode(req)?;
-        let reply = match self.repl.raft().client_write(cmd).await {
-            Ok(r) => ForwardReply::Done {
-                log_id: r.log_id,
-                outcome: r.data,
-            },
+        let reply = match self.repl.leader_write(cmd).await {
+            Ok((log_id, outcome)) => ForwardReply::Done { log_id, outcome },
             Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_))) => ForwardReply::NotLeader,
             Err(e) => ForwardReply::Failed(e.to_string()),
         };

@@ -355,6 +355,13 @@ async fn rotation_reaches_every_replica_before_it_encrypts() {
     assert_eq!(lists[0], lists[1]);
     assert_eq!(lists[0], lists[2]);
     cluster.wait_converged().await;
+    // The regions' acks (ReplicaReady after each replication, MaterialApplied
+    // after the rotation) reach the leader together and share entries.
+    let gathered: u64 = [US, EU, AP]
+        .iter()
+        .map(|r| cluster.repl(r).metrics().acks_gathered)
+        .sum();
+    assert!(gathered >= 2, "no acknowledgements were gathered into one entry");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -100,6 +100,11 @@ impl Kms {
                 ErrorKind::parse(&r.exception).unwrap_or(ErrorKind::KMSInternalException),
                 r.message,
             )),
+            // Only the leader gathers acknowledgements; never a proposal's answer.
+            Outcome::Each(_) => Err(KmsError::new(
+                ErrorKind::KMSInternalException,
+                "unexpected gathered outcome for a single write",
+            )),
         }
     }
 
@@ -584,6 +589,7 @@ impl Kms {
                 tracing::info!(key = ?key, reason = %r.message, "{what} not applied");
                 Ok(false)
             }
+            Outcome::Each(_) => Ok(false),
         }
     }
 }
