@@ -913,3 +913,91 @@ async fn the_peer_port_speaks_only_mutual_tls_with_cluster_certificates() {
         .expect("still serving after refused handshakes");
     mrk_everywhere(&cluster, US, &[EU, AP]).await;
 }
+
+/// The Multi-Region condition keys: `kms:ReplicaRegion` on ReplicateKey,
+/// `kms:PrimaryRegion` on UpdatePrimaryRegion, `kms:MultiRegionKeyType`
+/// on every request (PRIMARY where the region's copy is the primary).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn multi_region_condition_keys() {
+    let cluster = TestCluster::start(&[US, EU, AP]).await;
+    let policy = r#"{"Version":"2012-10-17","Statement":[
+        {"Sid":"Admin","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:*","Resource":"*"},
+        {"Sid":"NotToSeoul","Effect":"Deny","Principal":"*","Action":"kms:ReplicateKey","Resource":"*",
+         "Condition":{"StringEquals":{"kms:ReplicaRegion":"ap-northeast-2"}}},
+        {"Sid":"PrimaryStaysWest","Effect":"Deny","Principal":"*","Action":"kms:UpdatePrimaryRegion","Resource":"*",
+         "Condition":{"StringEquals":{"kms:PrimaryRegion":"eu-west-1"}}},
+        {"Sid":"DecryptInPrimaryOnly","Effect":"Deny","Principal":"*","Action":"kms:Decrypt","Resource":"*",
+         "Condition":{"StringEquals":{"kms:MultiRegionKeyType":"REPLICA"}}}
+    ]}"#;
+    let mut us = cluster.node(US).admin().await;
+    let md = create_key_with(
+        &mut us,
+        pb::CreateKeyRequest {
+            policy: Some(policy.to_string()),
+            ..mrk_request()
+        },
+    )
+    .await;
+    let key = md.key_id;
+    assert_kind(
+        us.replicate_key(pb::ReplicateKeyRequest {
+            key_id: key.clone(),
+            replica_region: AP.to_string(),
+            ..Default::default()
+        })
+        .await,
+        "AccessDeniedException",
+    );
+    ok(us
+        .replicate_key(pb::ReplicateKeyRequest {
+            key_id: key.clone(),
+            replica_region: EU.to_string(),
+            policy: Some(policy.to_string()),
+            ..Default::default()
+        })
+        .await);
+    wait_state(&cluster, EU, &key, "Enabled").await;
+    let ct = encrypt(&mut us, &key, b"where may I decrypt").await;
+    assert_eq!(
+        decrypt(&mut us, &ct.ciphertext_blob).await.plaintext,
+        b"where may I decrypt"
+    );
+    let mut eu = cluster.node(EU).admin().await;
+    assert_kind(
+        eu.decrypt(decrypt_req(&ct.ciphertext_blob)).await,
+        "AccessDeniedException",
+    );
+    assert_kind(
+        us.update_primary_region(pb::UpdatePrimaryRegionRequest {
+            key_id: key.clone(),
+            primary_region: EU.to_string(),
+        })
+        .await,
+        "AccessDeniedException",
+    );
+
+    // ReplicateKey also needs kms:CreateKey in the replica Region: dave's
+    // identity policy denies it in ap-northeast-2 only.
+    let open = create_key_with(&mut us, mrk_request()).await.key_id;
+    let mut dave = cluster
+        .node(US)
+        .client(tern_client::Credentials::new(DAVE_AKID, DAVE_SECRET))
+        .await;
+    let denied = assert_kind(
+        dave.replicate_key(pb::ReplicateKeyRequest {
+            key_id: open.clone(),
+            replica_region: AP.to_string(),
+            ..Default::default()
+        })
+        .await,
+        "AccessDeniedException",
+    );
+    assert!(denied.contains("kms:CreateKey"), "{denied}");
+    ok(dave
+        .replicate_key(pb::ReplicateKeyRequest {
+            key_id: open,
+            replica_region: EU.to_string(),
+            ..Default::default()
+        })
+        .await);
+}

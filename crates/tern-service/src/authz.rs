@@ -105,6 +105,9 @@ fn role_of_session(arn: &str) -> Option<String> {
     Some(format!("arn:aws:iam::{acct}:role/{role}"))
 }
 
+/// `aws:RequestedRegion`: the Region a request is made to.
+const REQUESTED_REGION: &str = "aws:requestedregion";
+
 fn base_context(ctx: &RequestContext, now: UnixMillis) -> ConditionContext {
     let mut c = ConditionContext::new();
     if ctx.caller.kind == PrincipalKind::AssumedRole {
@@ -161,10 +164,21 @@ impl Access<'_> {
         c.set(keys::KEY_SPEC, key.key_spec.as_str());
         c.set(keys::KEY_USAGE, key.key_usage.as_str());
         c.set(keys::KEY_ORIGIN, key.origin.as_str());
+        c.set(REQUESTED_REGION, key.region.as_str());
         c.set(
             keys::MULTI_REGION,
             if key.key_id.is_multi_region() { "true" } else { "false" },
         );
+        if let Some(mr) = &key.multi_region {
+            c.set(
+                keys::MULTI_REGION_KEY_TYPE,
+                if mr.is_primary(&key.region) {
+                    "PRIMARY"
+                } else {
+                    "REPLICA"
+                },
+            );
+        }
         c.set_resource_tags(key.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         if let Some(ec) = facts.encryption_context {
             c.set_encryption_context(ec.iter().map(|(k, v)| (k.as_str(), v.as_str())));
@@ -217,10 +231,20 @@ impl Access<'_> {
     /// GenerateRandom): decided by the caller's identity policies alone
     /// (resource `*`); an account root may always.
     pub fn check_identity_only(&self, action: &str) -> KmsResult<()> {
+        self.check_identity_in(action, None)
+    }
+
+    /// [`Access::check_identity_only`] for a request to `region`
+    /// (`aws:RequestedRegion`), e.g. the CreateKey a ReplicateKey implies in
+    /// the replica Region.
+    pub fn check_identity_in(&self, action: &str, region: Option<&str>) -> KmsResult<()> {
         if self.ctx.caller.kind == PrincipalKind::Root {
             return Ok(());
         }
-        let c = base_context(self.ctx, self.now);
+        let mut c = base_context(self.ctx, self.now);
+        if let Some(r) = region {
+            c.set(REQUESTED_REGION, r);
+        }
         let full_action = format!("kms:{action}");
         let req = Request {
             action: &full_action,

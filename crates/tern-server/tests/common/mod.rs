@@ -45,6 +45,9 @@ pub const BOB_SECRET: &str = "bob/K7MDENG/bPxRfiCYEXAMPLEKEY";
 /// An identity with no identity policy at all.
 pub const NOBODY_AKID: &str = "AKIANOBODYEXAMPLE001";
 pub const NOBODY_SECRET: &str = "nobody/K7MDENG/bPxRfiCYEXAMPLEKEY";
+/// dave: kms:* except CreateKey in ap-northeast-2 (`aws:RequestedRegion`).
+pub const DAVE_AKID: &str = "AKIADAVEEXAMPLE00001";
+pub const DAVE_SECRET: &str = "dave/K7MDENG/bPxRfiCYEXAMPLEKEY";
 pub const CAROL_ACCOUNT: &str = "444455556666";
 pub const CAROL_ARN: &str = "arn:aws:iam::444455556666:user/carol";
 pub const CAROL_AKID: &str = "AKIACAROLEXAMPLE4444";
@@ -74,6 +77,11 @@ name = "bob"
 access_key_id = "{BOB_AKID}"
 secret_access_key = "{BOB_SECRET}"
 policies = ['{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"kms:*","Resource":"*"}}]}}']
+[[accounts.users]]
+name = "dave"
+access_key_id = "{DAVE_AKID}"
+secret_access_key = "{DAVE_SECRET}"
+policies = ['{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"kms:*","Resource":"*"}},{{"Effect":"Deny","Action":"kms:CreateKey","Resource":"*","Condition":{{"StringEquals":{{"aws:RequestedRegion":"ap-northeast-2"}}}}}}]}}']
 [[accounts.users]]
 name = "nobody"
 access_key_id = "{NOBODY_AKID}"

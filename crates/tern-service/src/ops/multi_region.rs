@@ -198,6 +198,19 @@ impl Kms {
 
     /// Resolves and authorizes a key for a Multi-Region management action.
     fn mrk_for(&self, ctx: &RequestContext, raw: &str, action: &str, ev: &mut AuditEvent) -> KmsResult<Arc<KeyRecord>> {
+        self.mrk_for_with(ctx, raw, action, ev, &[])
+    }
+
+    /// [`Kms::mrk_for`] with operation-specific condition keys
+    /// (`kms:ReplicaRegion`, `kms:PrimaryRegion`).
+    fn mrk_for_with(
+        &self,
+        ctx: &RequestContext,
+        raw: &str,
+        action: &str,
+        ev: &mut AuditEvent,
+        extra: &[(String, Vec<String>)],
+    ) -> KmsResult<Arc<KeyRecord>> {
         validate::required(raw, "keyId")?;
         let view = self.store.read();
         let k = resolve(&*view, &self.region, &ctx.caller, raw, IdForms::KeysOnly)?;
@@ -208,6 +221,7 @@ impl Kms {
         let facts = Facts {
             grants: &grants,
             resource_aliases: &aliases,
+            extra,
             ..Default::default()
         };
         self.access(ctx).check(action, &k, facts)?;
@@ -235,8 +249,16 @@ impl Kms {
         );
         let planned = (|| {
             let repl = self.replication()?;
-            let k = self.mrk_for(ctx, &req.key_id, "ReplicateKey", &mut ev)?;
+            let extra = [(
+                tern_policy::keys::REPLICA_REGION.to_string(),
+                vec![req.replica_region.clone()],
+            )];
+            let k = self.mrk_for_with(ctx, &req.key_id, "ReplicateKey", &mut ev, &extra)?;
             let replica = parse_region(&req.replica_region, "replicaRegion")?;
+            // As in AWS: the caller also needs kms:CreateKey in the replica
+            // Region (identity policies, aws:RequestedRegion = that Region).
+            self.access(ctx)
+                .check_identity_in("CreateKey", Some(replica.as_str()))?;
             let mr = k.multi_region.as_ref().ok_or_else(|| not_multi_region(&k))?;
             if !mr.is_primary(&self.region) {
                 return Err(not_primary(&k));
@@ -344,7 +366,11 @@ impl Kms {
             json!({"keyId": req.key_id, "primaryRegion": req.primary_region}),
         );
         let planned = (|| {
-            let k = self.mrk_for(ctx, &req.key_id, "UpdatePrimaryRegion", &mut ev)?;
+            let extra = [(
+                tern_policy::keys::PRIMARY_REGION.to_string(),
+                vec![req.primary_region.clone()],
+            )];
+            let k = self.mrk_for_with(ctx, &req.key_id, "UpdatePrimaryRegion", &mut ev, &extra)?;
             let target = parse_region(&req.primary_region, "primaryRegion")?;
             let mr = k.multi_region.as_ref().ok_or_else(|| not_multi_region(&k))?;
             if !mr.regions().any(|r| r == &target) {
