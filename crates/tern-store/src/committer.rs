@@ -208,34 +208,7 @@ impl<'a> Txn<'a> {
     /// Keys of the replicated family that start with `prefix`, pending
     /// changes included, in order.
     pub fn repl_keys_with_prefix(&self, prefix: &[u8]) -> Vec<Vec<u8>> {
-        let mut keys: std::collections::BTreeSet<Vec<u8>> = std::collections::BTreeSet::new();
-        let layers: [&Overlay; 2] = [self.group, &self.local];
-        if !self.local.repl_clear && !self.group.repl_clear {
-            keys.extend(
-                self.published
-                    .repl
-                    .range(prefix.to_vec()..)
-                    .take_while(|(k, _)| k.starts_with(prefix))
-                    .map(|(k, _)| k.clone()),
-            );
-        }
-        for (i, layer) in layers.iter().enumerate() {
-            if i == 0 && self.local.repl_clear {
-                continue;
-            }
-            for (k, v) in layer
-                .repl
-                .range(prefix.to_vec()..)
-                .take_while(|(k, _)| k.starts_with(prefix))
-            {
-                if v.is_some() {
-                    keys.insert(k.clone());
-                } else {
-                    keys.remove(k);
-                }
-            }
-        }
-        keys.into_iter().filter(|k| self.repl(k).is_some()).collect()
+        self.first_repl_keys_with_prefix(prefix, usize::MAX)
     }
 
     /// The first `limit` keys of the replicated family that start with
