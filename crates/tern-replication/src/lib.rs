@@ -632,8 +632,12 @@ impl Replication {
                     }
                 }
                 Some((_, node)) => {
+                    // Bounded too: a connection to a leader behind a cut can
+                    // hang without a reset; after an election timeout this
+                    // region knows better whom (or whether) to ask.
                     let remaining = deadline.saturating_duration_since(Instant::now());
-                    self.forward(&node, &cmd, remaining).await
+                    self.forward(&node, &cmd, remaining.min(self.inner.timing.election_max))
+                        .await
                 }
             };
             match attempt {
