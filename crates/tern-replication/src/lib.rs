@@ -90,6 +90,27 @@ impl Timing {
 pub(crate) type WriteResult = Result<(LogId, Outcome), RaftError<NodeId, ClientWriteError<NodeId, RegionNode>>>;
 type GatherJob = (Command, tokio::sync::oneshot::Sender<WriteResult>);
 
+/// Keeps `since` = when this region last stopped knowing a leader.
+async fn watch_leader(
+    mut rx: watch::Receiver<openraft::RaftMetrics<NodeId, RegionNode>>,
+    since: Arc<parking_lot::Mutex<Option<Instant>>>,
+) {
+    loop {
+        let knows = rx.borrow_and_update().current_leader.is_some();
+        {
+            let mut s = since.lock();
+            match (knows, s.is_some()) {
+                (true, _) => *s = None,
+                (false, false) => *s = Some(Instant::now()),
+                (false, true) => {}
+            }
+        }
+        if rx.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
 /// The most acknowledgements one entry carries.
 const MAX_ACKS_PER_ENTRY: usize = 64;
 
@@ -254,6 +275,9 @@ struct Inner {
     acker: parking_lot::Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// When this node started.
     started: Instant,
+    /// Since when this region has known no leader (`None` while it knows
+    /// one), kept by a task watching the Raft metrics.
+    leaderless_since: Arc<parking_lot::Mutex<Option<Instant>>>,
     /// Acknowledgements to gather into one entry (while this region leads).
     gather: mpsc::UnboundedSender<GatherJob>,
     /// Acknowledgements this region (as leader) put in shared entries.
@@ -344,6 +368,8 @@ impl Replication {
                 Err(e) => return Err(format!("forming the group: {e}")),
             }
         }
+        let leaderless_since = Arc::new(parking_lot::Mutex::new(None));
+        tokio::spawn(watch_leader(raft.metrics(), leaderless_since.clone()));
         let (gather_tx, gather_rx) = mpsc::unbounded_channel();
         let gathered = Arc::new(std::sync::atomic::AtomicU64::new(0));
         tokio::spawn(run_gatherer(raft.clone(), gather_rx, t.ack_window, gathered.clone()));
@@ -364,6 +390,7 @@ impl Replication {
                 sealing_public: cfg.sealing.public(),
                 acker: parking_lot::Mutex::new(None),
                 started: Instant::now(),
+                leaderless_since: leaderless_since.clone(),
                 gather: gather_tx,
                 gathered,
             }),
@@ -548,11 +575,9 @@ impl Replication {
     /// region that knows no leader and has exchanged no message with a
     /// majority for [`CUT_OFF_ELECTIONS`] election timeouts (however long ago the partition
     /// began, so a request to a region cut off for a while fails at once);
-    /// or no known leader for an election timeout during this request.
-    fn reachability(
-        &self,
-        no_leader_since: &mut Option<Instant>,
-    ) -> Result<Option<(NodeId, RegionNode)>, ProposeError> {
+    /// or no known leader for an election timeout (since a proposal here
+    /// first found none).
+    fn reachability(&self) -> Result<Option<(NodeId, RegionNode)>, ProposeError> {
         let m = self.inner.raft.metrics().borrow().clone();
         let limit = self.inner.timing.election_max;
         if m.state == ServerState::Leader {
@@ -568,7 +593,6 @@ impl Replication {
         }
         match m.current_leader {
             Some(l) if l != self.inner.node_id => {
-                *no_leader_since = None;
                 let node = m.membership_config.membership().get_node(&l).cloned();
                 Ok(node.map(|n| (l, n)))
             }
@@ -587,7 +611,9 @@ impl Replication {
                         self.inner.dialer.contacts().describe()
                     )));
                 }
-                let since = *no_leader_since.get_or_insert_with(Instant::now);
+                // Since when this region has known no leader: a request
+                // late in a leaderless stretch fails at once.
+                let since = self.inner.leaderless_since.lock().unwrap_or_else(Instant::now);
                 if since.elapsed() > limit {
                     Err(ProposeError::Unavailable(format!(
                         "Region {} knows no Multi-Region leader; Multi-Region writes are unavailable here.",
@@ -605,7 +631,6 @@ impl Replication {
     /// request id until `timeout`.
     pub async fn propose(&self, cmd: Command, timeout: Duration) -> Result<Outcome, ProposeError> {
         let deadline = Instant::now() + timeout;
-        let mut no_leader_since = None;
         let mut last_error = String::from("no attempt made");
         let mut maybe_made = false;
         loop {
@@ -616,7 +641,7 @@ impl Replication {
                     ProposeError::Unavailable(format!("Multi-Region write timed out: {last_error}"))
                 });
             }
-            let target = self.reachability(&mut no_leader_since)?;
+            let target = self.reachability()?;
             let attempt = match target {
                 None => {
                     // A leader without a quorum never commits: bound the
