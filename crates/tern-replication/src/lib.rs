@@ -67,7 +67,7 @@ pub struct Timing {
     pub election_max: Duration,
     pub snapshot_install: Duration,
     /// How long the leader waits after one acknowledgement for others to
-    /// put in the same entry: about a round trip plus an apply.
+    /// put in the same entry.
     pub ack_window: Duration,
 }
 
@@ -81,7 +81,7 @@ impl Timing {
             election_min: heartbeat * 6,
             election_max: heartbeat * 12,
             snapshot_install: (rtt * 40).max(Duration::from_secs(10)),
-            ack_window: (rtt + Duration::from_millis(2)).clamp(Duration::from_millis(2), Duration::from_millis(20)),
+            ack_window: ACK_WINDOW,
         }
     }
 }
@@ -110,6 +110,14 @@ async fn watch_leader(
         }
     }
 }
+
+/// Followers' acks of one entry travel the same path (commit notice,
+/// apply, forward) and reach the leader within a few milliseconds of each
+/// other whatever the RTT. (The leader's own ack comes about a round trip
+/// earlier; on loopback it joins them, on a WAN it goes alone.) Measured on
+/// loopback: 3 ms gathered too little (decrypt under rotation 0.88–0.91×),
+/// 7 ms enough (0.93–0.95×) for 9 ms more activation latency at p50.
+const ACK_WINDOW: Duration = Duration::from_millis(7);
 
 /// The most acknowledgements one entry carries.
 const MAX_ACKS_PER_ENTRY: usize = 64;
