@@ -553,8 +553,11 @@ impl Replication {
 
     /// Notes that a message from node `from` reached this region.
     pub(crate) fn heard_from(&self, from: NodeId) {
-        let m = self.inner.raft.metrics().borrow().membership_config.clone();
-        if let Some(n) = m.membership().get_node(&from) {
+        // Every AppendEntries comes through here: look the node up under the
+        // metrics borrow instead of cloning the membership each time.
+        let metrics = self.inner.raft.metrics();
+        let m = metrics.borrow();
+        if let Some(n) = m.membership_config.membership().get_node(&from) {
             self.inner.dialer.contacts().saw(&n.region);
         }
     }
