@@ -1,16 +1,29 @@
 #!/usr/bin/env bash
-# Builds tern's static binary and the `tern:dev` image from it (FROM scratch:
-# no image is pulled).
+# Builds the `tern:dev` image (FROM scratch: no image is pulled) from tern's
+# static binary.
 #
-#   deploy/build-image.sh          build (reusing an up-to-date binary)
+#   deploy/build-image.sh                  build the release binary (scripts/build-release.sh), then the image
+#   deploy/build-image.sh --binary PATH    use a binary built already (the chaos suite
+#                                          passes the test build's static debug binary)
 #
 # Environment: CARGO_TARGET_DIR (default $HOME/.cache/tern/target),
 # TERN_IMAGE (default tern:dev).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-bin="$("$root/scripts/build-release.sh")"
 image="${TERN_IMAGE:-tern:dev}"
+if [[ "${1:-}" == --binary ]]; then
+    bin="${2:?--binary needs a path}"
+else
+    bin="$("$root/scripts/build-release.sh")"
+fi
+if ! file "$bin" 2>/dev/null | grep -q 'static'; then
+    # `file` may be missing; ldd says "not a dynamic executable" for static ones.
+    if ldd "$bin" >/dev/null 2>&1 && ! ldd "$bin" 2>&1 | grep -q 'statically linked'; then
+        echo "build-image.sh: $bin is dynamically linked; a FROM-scratch image needs a static binary (scripts/cargo-env.sh)" >&2
+        exit 1
+    fi
+fi
 
 ctx="$(mktemp -d)"
 trap 'rm -rf "$ctx"' EXIT

@@ -14,10 +14,7 @@ cd "$root"
 
 "$root/scripts/ensure-deps.sh" >&2
 
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tern/target}"
-target=x86_64-unknown-linux-gnu
-# Only target artifacts get the flag (build scripts and proc macros stay
-# dynamic), because --target is given.
-RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static" \
-    cargo build --release --locked --target "$target" -p tern-cli -p tern-bench >&2
-echo "$CARGO_TARGET_DIR/$target/release/tern"
+# shellcheck source=scripts/cargo-env.sh
+source "$root/scripts/cargo-env.sh"
+cargo build --release --locked -p tern-cli -p tern-bench >&2
+echo "$(tern_bin_dir release)/tern"

@@ -31,7 +31,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 fuzz_dir="$root/fuzz"
 target_dir="${TERN_FUZZ_TARGET_DIR:-$HOME/.cache/tern/fuzz-target}"
-unset CARGO_TARGET_DIR
+unset CARGO_TARGET_DIR CARGO_BUILD_TARGET CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS
 cd "$fuzz_dir"
 
 listing="$(cargo fuzz list)"

@@ -5,6 +5,7 @@
 #   scripts/test.sh [ARGS...]    ARGS go to `cargo test`, e.g. `-- --nocapture`;
 #                                with `-p CRATE` only that crate is tested (no --workspace)
 #
+# Build configuration: scripts/cargo-env.sh (static glibc, explicit target).
 # Environment: CARGO_TARGET_DIR (default $HOME/.cache/tern/target),
 # TERN_VENV (Python venv for interop tests, see ensure-deps.sh),
 # TERN_SKIP_INTEROP=1 skips the interop tests.
@@ -25,7 +26,8 @@ else
     "$root/scripts/ensure-deps.sh"
 fi
 
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tern/target}"
+# shellcheck source=scripts/cargo-env.sh
+source "$root/scripts/cargo-env.sh"
 
 flags=(--workspace --locked)
 if [[ ! -f Cargo.lock ]]; then

@@ -324,6 +324,8 @@ async fn start_node(dir: &std::path::Path) -> Result<tern_server::Node> {
         principals: Arc::new(tern_server::auth::PrincipalRegistry::from_toml(&principals)?),
         clock: Arc::new(tern_service::SystemClock),
         scheduler_interval: None,
+        min_free_bytes: tern_server::DEFAULT_MIN_FREE_BYTES,
+        client_tls: None,
         cluster: None,
     })
     .await?;

@@ -73,6 +73,8 @@ pub async fn start_cluster(delay: Duration) -> Result<Cluster> {
             principals: registry.clone(),
             clock: Arc::new(tern_service::SystemClock),
             scheduler_interval: None,
+            min_free_bytes: tern_server::DEFAULT_MIN_FREE_BYTES,
+            client_tls: None,
             cluster: Some(ClusterOptions {
                 node_id: i as u64 + 1,
                 members: members.clone(),

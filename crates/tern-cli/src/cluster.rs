@@ -84,6 +84,11 @@ pub struct InitArgs {
     /// election timeouts are derived from it.
     #[arg(long, default_value_t = 10)]
     max_rtt_ms: u64,
+    /// Serve the client port over TLS: issue each region a server
+    /// certificate from the cluster CA (`<region>.tls.pem/.key`, for its host,
+    /// `localhost` and 127.0.0.1); clients pass `--ca-bundle cluster-ca.pem`.
+    #[arg(long)]
+    client_tls: bool,
 }
 
 fn parse_regions(s: &str) -> Result<Vec<Region>> {
@@ -184,6 +189,19 @@ fn cluster_ca_at(dir: &Path) -> Result<ClusterCa> {
 
 /// `region`'s peer certificate and key under `dir`, issued by `ca` on
 /// first use (certificate first, key last, as for the CA).
+/// The client port's certificate and key for `region` (kept if present).
+fn endpoint_tls_at(dir: &Path, region: &Region, host: &str, ca: &ClusterCa) -> Result<(String, String)> {
+    let (cert, key) = (format!("{region}.tls.pem"), format!("{region}.tls.key"));
+    if !dir.join(&key).exists() {
+        let mut names = vec![host.to_string(), "localhost".to_string(), "127.0.0.1".to_string()];
+        names.dedup();
+        let (cert_pem, key_pem) = ca.issue_endpoint(names)?;
+        write_file_durably(&dir.join(&cert), cert_pem.as_bytes())?;
+        write_secret_file(&dir.join(&key), &key_pem)?;
+    }
+    Ok((cert, key))
+}
+
 fn peer_tls_at(dir: &Path, region: &Region, ca: &ClusterCa) -> Result<PeerTls> {
     let (cert, key) = (dir.join(peer_cert_file(region)), dir.join(peer_key_file(region)));
     if !key.exists() {
@@ -250,9 +268,22 @@ async fn wait_for_ctrl_c() {
     }
 }
 
-pub async fn serve(config: &Path) -> Result<()> {
+pub async fn serve(config: &Path, peer_overrides: &[String]) -> Result<()> {
     tern_server::telemetry::init();
-    let cfg = NodeConfig::load(config)?;
+    let mut cfg = NodeConfig::load(config)?;
+    for o in peer_overrides {
+        let Some((region, addr)) = o.split_once('=') else {
+            bail!("--peer {o}: expected REGION=HOST:PORT");
+        };
+        let Some(member) = cfg
+            .cluster
+            .as_mut()
+            .and_then(|c| c.members.iter_mut().find(|m| m.region.as_str() == region))
+        else {
+            bail!("--peer {o}: {region} is not a member of this region's cluster");
+        };
+        member.peer_addr = addr.to_string();
+    }
     let principals_text = std::fs::read_to_string(&cfg.principals_file)
         .with_context(|| format!("reading {}", cfg.principals_file.display()))?;
     let principals = Arc::new(PrincipalRegistry::from_toml(&principals_text)?);
@@ -264,6 +295,8 @@ pub async fn serve(config: &Path) -> Result<()> {
         principals,
         clock: Arc::new(SystemClock),
         scheduler_interval: Some(Duration::from_millis(cfg.scheduler_interval_ms.max(10))),
+        min_free_bytes: cfg.min_free_mib << 20,
+        client_tls: cfg.client_tls()?,
         cluster: cfg.cluster.as_ref().map(ClusterOptions::from_config).transpose()?,
     })
     .await?;
@@ -390,6 +423,8 @@ impl LocalRegion {
             principals,
             clock: Arc::new(SystemClock),
             scheduler_interval: Some(Duration::from_secs(1)),
+            min_free_bytes: tern_server::DEFAULT_MIN_FREE_BYTES,
+            client_tls: None,
             cluster: Some(ClusterOptions {
                 node_id: self.node_id,
                 members: members.to_vec(),
@@ -458,6 +493,12 @@ pub fn init(args: InitArgs) -> Result<()> {
     let ca = cluster_ca_at(&args.out)?;
     for (i, (region, place)) in regions.iter().zip(&places).enumerate() {
         peer_tls_at(&args.out, region, &ca)?;
+        let tls_lines = if args.client_tls {
+            let (cert, key) = endpoint_tls_at(&args.out, region, &place.host, &ca)?;
+            format!("tls_cert_file = \"{cert}\"\ntls_key_file = \"{key}\"\n")
+        } else {
+            String::new()
+        };
         root_key_at(&args.out.join(format!("{region}.root-key")))?;
         let cluster = ClusterConfig {
             node_id: i as u64 + 1,
@@ -483,7 +524,7 @@ pub fn init(args: InitArgs) -> Result<()> {
         };
         let data_dir = toml::Value::String(data_dir.display().to_string());
         let cfg = format!(
-            "region = \"{region}\"\nlisten = \"{}:{}\"\ndata_dir = {data_dir}\nroot_key_file = \"{region}.root-key\"\nprincipals_file = \"principals.toml\"\nscheduler_interval_ms = 1000\n\n{cluster_toml}",
+            "region = \"{region}\"\nlisten = \"{}:{}\"\ndata_dir = {data_dir}\nroot_key_file = \"{region}.root-key\"\nprincipals_file = \"principals.toml\"\nscheduler_interval_ms = 1000\n{tls_lines}\n{cluster_toml}",
             args.bind, place.listen_port
         );
         write_file_durably(&args.out.join(format!("{region}.toml")), cfg.as_bytes())?;

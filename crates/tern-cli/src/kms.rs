@@ -7,7 +7,7 @@
 use anyhow::{anyhow, bail, Context, Result};
 use base64::Engine as _;
 use serde_json::{Map, Value};
-use tern_client::{connect, error_kind, Credentials, KmsClient};
+use tern_client::{connect_tls, error_kind, Credentials, KmsClient};
 use tern_proto::pb;
 
 use crate::cluster::{DEFAULT_BASE_PORT, DEFAULT_REGIONS};
@@ -23,6 +23,7 @@ struct Globals {
     region: Option<String>,
     output: Option<String>,
     query: Option<String>,
+    ca_bundle: Option<String>,
 }
 
 /// `key-id` → `KeyId`.
@@ -151,6 +152,7 @@ fn parse_args(args: &[String]) -> Result<(Globals, Value)> {
             "region" => g.region = Some(single(flag)?),
             "output" => g.output = Some(single(flag)?),
             "query" => g.query = Some(single(flag)?),
+            "ca-bundle" => g.ca_bundle = Some(single(flag)?),
             "no-cli-pager" | "no-paginate" => {}
             _ => {
                 if let Some(neg) = flag.strip_prefix("no-") {
@@ -182,6 +184,21 @@ fn endpoint(g: &Globals, region: &str) -> Result<String> {
         Some(i) => Ok(format!("http://127.0.0.1:{}", DEFAULT_BASE_PORT + i as u16)),
         None => bail!("no default endpoint for region {region}; pass --endpoint-url"),
     }
+}
+
+/// aws-cli's `--ca-bundle`, else `AWS_CA_BUNDLE`: the CA that issued an
+/// https endpoint's certificate (`tern init --client-tls` writes
+/// `cluster-ca.pem`).
+pub fn ca_bundle(flag: Option<&str>) -> Result<tern_client::Tls> {
+    let path = flag
+        .map(str::to_string)
+        .or_else(|| std::env::var("AWS_CA_BUNDLE").ok())
+        .filter(|p| !p.is_empty());
+    let ca_pem = match path {
+        Some(p) => Some(std::fs::read_to_string(&p).with_context(|| format!("reading the CA bundle {p}"))?),
+        None => None,
+    };
+    Ok(tern_client::Tls { ca_pem, domain: None })
 }
 
 fn region(g: &Globals) -> String {
@@ -315,7 +332,7 @@ async fn run_inner(op: &str, args: &[String]) -> Result<i32> {
         std::env::var("AWS_ACCESS_KEY_ID").context("AWS_ACCESS_KEY_ID is not set")?,
         std::env::var("AWS_SECRET_ACCESS_KEY").context("AWS_SECRET_ACCESS_KEY is not set")?,
     );
-    let mut client = connect(&endpoint, &region, creds)
+    let mut client = connect_tls(&endpoint, &region, creds, &ca_bundle(g.ca_bundle.as_deref())?)
         .await
         .map_err(|e| anyhow!("cannot connect to {endpoint}: {e}"))?;
     match call(&mut client, op, members).await? {

@@ -33,6 +33,10 @@ enum Command {
     Serve {
         #[arg(long)]
         config: PathBuf,
+        /// Reach a peer region at another address than the config says
+        /// (`REGION=HOST:PORT`, repeatable): e.g. through a WAN delay proxy.
+        #[arg(long = "peer", value_name = "REGION=HOST:PORT")]
+        peers: Vec<String>,
     },
     /// Run a local multi-region cluster in one process (the quick start).
     Dev(cluster::DevArgs),
@@ -57,6 +61,13 @@ enum Command {
         /// Give up after this long.
         #[arg(long, default_value_t = 2000)]
         timeout_ms: u64,
+        /// Ask about one service instead of the node: e.g. `tern.raft.Leader`,
+        /// SERVING only on the region leading the Multi-Region Raft group.
+        #[arg(long, default_value = "")]
+        service: String,
+        /// The CA of an https endpoint's certificate (default: `AWS_CA_BUNDLE`).
+        #[arg(long)]
+        ca_bundle: Option<String>,
     },
     /// A region-local client: decrypt and verify in one region, reporting
     /// failures and the longest gap between successes.
@@ -79,15 +90,26 @@ fn main() -> Result<()> {
             std::process::exit(code);
         }
         Command::Audit { command } => std::process::exit(audit::run(command)?),
-        Command::Serve { config } => runtime()?.block_on(cluster::serve(&config)),
+        Command::Serve { config, peers } => runtime()?.block_on(cluster::serve(&config, &peers)),
         Command::Dev(args) => runtime()?.block_on(cluster::dev(args)),
         Command::Demo(args) => runtime()?.block_on(demo::run(args)),
         Command::Init(args) => cluster::init(args),
-        Command::Health { endpoint, timeout_ms } => {
+        Command::Health {
+            endpoint,
+            timeout_ms,
+            service,
+            ca_bundle,
+        } => {
+            let tls = kms::ca_bundle(ca_bundle.as_deref())?;
             let code = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?
-                .block_on(health(&endpoint, std::time::Duration::from_millis(timeout_ms)));
+                .block_on(health(
+                    &endpoint,
+                    &service,
+                    &tls,
+                    std::time::Duration::from_millis(timeout_ms),
+                ));
             std::process::exit(code);
         }
         Command::Probe(args) => std::process::exit(runtime()?.block_on(probe::run(args))?),
@@ -95,15 +117,23 @@ fn main() -> Result<()> {
 }
 
 /// `tern health`: 0 when the node reports SERVING, 1 otherwise.
-async fn health(endpoint: &str, timeout: std::time::Duration) -> i32 {
+async fn health(endpoint: &str, service: &str, tls: &tern_client::Tls, timeout: std::time::Duration) -> i32 {
     use tonic_health::pb::health_check_response::ServingStatus;
     use tonic_health::pb::{health_client::HealthClient, HealthCheckRequest};
     let check = async {
-        let channel = tonic::transport::Endpoint::from_shared(endpoint.to_string())?
-            .connect()
-            .await?;
+        let mut ep = tonic::transport::Endpoint::from_shared(endpoint.to_string())?;
+        if endpoint.starts_with("https://") {
+            let mut cfg = tonic::transport::ClientTlsConfig::new();
+            if let Some(ca) = &tls.ca_pem {
+                cfg = cfg.ca_certificate(tonic::transport::Certificate::from_pem(ca));
+            }
+            ep = ep.tls_config(cfg)?;
+        }
+        let channel = ep.connect().await?;
         let r = HealthClient::new(channel)
-            .check(HealthCheckRequest { service: String::new() })
+            .check(HealthCheckRequest {
+                service: service.to_string(),
+            })
             .await?;
         Ok::<_, Box<dyn std::error::Error>>(r.into_inner().status())
     };

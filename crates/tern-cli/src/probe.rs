@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use rand::RngCore;
-use tern_client::{connect_lazy, error_kind, Credentials, KmsClient};
+use tern_client::{connect_lazy_tls, error_kind, Credentials, KmsClient};
 use tern_proto::pb;
 
 #[derive(clap::Args, Debug)]
@@ -39,6 +39,9 @@ pub struct ProbeArgs {
     /// or failed.
     #[arg(long)]
     strict: bool,
+    /// The CA of an https endpoint's certificate (default: `AWS_CA_BUNDLE`).
+    #[arg(long)]
+    ca_bundle: Option<String>,
 }
 
 /// Counts over one report period and over the whole run.
@@ -112,7 +115,8 @@ pub async fn run(args: ProbeArgs) -> Result<i32> {
         std::env::var("AWS_ACCESS_KEY_ID").context("AWS_ACCESS_KEY_ID is not set")?,
         std::env::var("AWS_SECRET_ACCESS_KEY").context("AWS_SECRET_ACCESS_KEY is not set")?,
     );
-    let mut c = connect_lazy(&args.endpoint_url, &args.region, creds)
+    let tls = crate::kms::ca_bundle(args.ca_bundle.as_deref())?;
+    let mut c = connect_lazy_tls(&args.endpoint_url, &args.region, creds, &tls)
         .map_err(|e| anyhow::anyhow!("{}: {e}", args.endpoint_url))?;
     let started = Instant::now();
     let deadline = started + Duration::from_secs(args.duration_secs);

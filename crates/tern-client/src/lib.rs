@@ -313,6 +313,34 @@ where
     }
 }
 
+/// How to trust a region's TLS client port (an `https://` endpoint).
+#[derive(Debug, Clone, Default)]
+pub struct Tls {
+    /// CA certificates (PEM) to trust, e.g. `tern init`'s `cluster-ca.pem`.
+    pub ca_pem: Option<String>,
+    /// Check the server's certificate for this name instead of the
+    /// endpoint's host (when dialing an address the certificate does not name).
+    pub domain: Option<String>,
+}
+
+fn endpoint_with(endpoint_uri: &str, tls: &Tls) -> Result<(Endpoint, String), Error> {
+    let (ep, host) = endpoint(endpoint_uri)?;
+    if !endpoint_uri.starts_with("https://") {
+        return Ok((ep, host));
+    }
+    let Some(ca) = &tls.ca_pem else {
+        return Err(Error::InvalidEndpoint {
+            endpoint: endpoint_uri.to_string(),
+            reason: "an https endpoint needs the CA that issued its certificate (--ca-bundle or AWS_CA_BUNDLE)".into(),
+        });
+    };
+    let mut cfg = tonic::transport::ClientTlsConfig::new().ca_certificate(tonic::transport::Certificate::from_pem(ca));
+    if let Some(d) = &tls.domain {
+        cfg = cfg.domain_name(d.clone());
+    }
+    Ok((ep.tls_config(cfg)?, host))
+}
+
 fn endpoint(endpoint: &str) -> Result<(Endpoint, String), Error> {
     let invalid = |reason: &str| Error::InvalidEndpoint {
         endpoint: endpoint.to_string(),
@@ -345,8 +373,21 @@ pub async fn connect(endpoint_uri: &str, region: &str, creds: Credentials) -> Re
 /// Like [`connect`], but connects on the first call. Must be called within a
 /// tokio runtime.
 pub fn connect_lazy(endpoint_uri: &str, region: &str, creds: Credentials) -> Result<KmsClient, Error> {
+    connect_lazy_tls(endpoint_uri, region, creds, &Tls::default())
+}
+
+/// [`connect`] to an `http://` or `https://` endpoint, trusting `tls`.
+pub async fn connect_tls(endpoint_uri: &str, region: &str, creds: Credentials, tls: &Tls) -> Result<KmsClient, Error> {
     creds.validate()?;
-    let (ep, host) = endpoint(endpoint_uri)?;
+    let (ep, host) = endpoint_with(endpoint_uri, tls)?;
+    let channel = ep.connect().await?;
+    Ok(client(channel, host, region, creds))
+}
+
+/// [`connect_lazy`] to an `http://` or `https://` endpoint, trusting `tls`.
+pub fn connect_lazy_tls(endpoint_uri: &str, region: &str, creds: Credentials, tls: &Tls) -> Result<KmsClient, Error> {
+    creds.validate()?;
+    let (ep, host) = endpoint_with(endpoint_uri, tls)?;
     let channel = ep.connect_lazy();
     Ok(client(channel, host, region, creds))
 }

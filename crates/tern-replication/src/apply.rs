@@ -421,6 +421,16 @@ impl Applier {
                             acks: BTreeSet::new(),
                             next_rotation: *next_rotation,
                         });
+                        // Test-only broken build (chaos suite self-test): the
+                        // new material is current before any holder acked it.
+                        #[cfg(feature = "chaos-broken-early-activation")]
+                        {
+                            let all: Vec<Region> = rec.regions().cloned().collect();
+                            if let Some(p) = rec.pending.as_mut() {
+                                p.acks.extend(all);
+                            }
+                            activate_if_complete(&mut rec);
+                        }
                     }
                     Op::MaterialApplied { material, region, .. } => {
                         let holds = rec.holds(region);
@@ -748,10 +758,7 @@ mod tests {
     #[tokio::test]
     async fn remembered_outcomes_are_pruned_oldest_first_once_old_in_time_and_entries() {
         let dir = tempfile::tempdir().unwrap();
-        let store = tern_store::Store::open(&tern_store::StoreConfig {
-            path: dir.path().to_path_buf(),
-        })
-        .unwrap();
+        let store = tern_store::Store::open(&tern_store::StoreConfig::new(dir.path())).unwrap();
         let day = DEDUP_KEEP_MILLIS;
         let (left, _) = store
             .transact(move |t| {

@@ -218,7 +218,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let applier = self.applier.clone();
         let (result, _) = self
             .store
-            .transact(move |txn| match applier.apply_entries(txn, &entries) {
+            .transact_reserved(move |txn| match applier.apply_entries(txn, &entries) {
                 Ok(r) => Ok(r),
                 Err(e) => {
                     txn.abort();
@@ -264,7 +264,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let (last, membership) = (meta.last_log_id, meta.last_membership.clone());
         let (result, _) = self
             .store
-            .transact(move |txn| {
+            .transact_reserved(move |txn| {
                 let r = (|| {
                     txn.clear_repl();
                     for (k, v) in pairs {

@@ -169,21 +169,39 @@ impl ClusterCa {
 
     /// A certificate for `region`'s peer port, good as server and client.
     pub fn issue(&self, region: &str) -> Result<PeerTls, TlsError> {
-        let name = peer_dns_name(region);
-        let mut params = CertificateParams::new(vec![name.clone()]).map_err(TlsError::new)?;
-        params.distinguished_name.push(DnType::CommonName, name);
+        let usages = vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
+        let (cert_pem, key_pem) = self.leaf(vec![peer_dns_name(region)], usages)?;
+        Ok(PeerTls {
+            ca_pem: self.cert_pem.clone(),
+            cert_pem,
+            key_pem,
+        })
+    }
+
+    /// A server certificate for a region's client port, for `names` (DNS
+    /// names or IP addresses; the first is the common name): clients verify
+    /// it with the cluster CA (`--ca-bundle cluster-ca.pem`). Returns the
+    /// certificate and its private key (PEM).
+    pub fn issue_endpoint(&self, names: Vec<String>) -> Result<(String, Zeroizing<String>), TlsError> {
+        self.leaf(names, vec![ExtendedKeyUsagePurpose::ServerAuth])
+    }
+
+    fn leaf(
+        &self,
+        names: Vec<String>,
+        usages: Vec<ExtendedKeyUsagePurpose>,
+    ) -> Result<(String, Zeroizing<String>), TlsError> {
+        let common_name = names.first().cloned().unwrap_or_default();
+        let mut params = CertificateParams::new(names).map_err(TlsError::new)?;
+        params.distinguished_name.push(DnType::CommonName, common_name);
         params.use_authority_key_identifier_extension = true;
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
+        params.extended_key_usages = usages;
         let now = OffsetDateTime::now_utc();
         params.not_before = now - Duration::days(1);
         params.not_after = now + Duration::days(PEER_VALIDITY_DAYS);
         let key = KeyPair::generate().map_err(TlsError::new)?;
         let cert = params.signed_by(&key, &self.issuer).map_err(TlsError::new)?;
-        Ok(PeerTls {
-            ca_pem: self.cert_pem.clone(),
-            cert_pem: cert.pem(),
-            key_pem: Zeroizing::new(key.serialize_pem()),
-        })
+        Ok((cert.pem(), Zeroizing::new(key.serialize_pem())))
     }
 }

@@ -59,6 +59,18 @@ pub struct NodeConfig {
     pub principals_file: PathBuf,
     #[serde(default = "default_scheduler_interval_ms")]
     pub scheduler_interval_ms: u64,
+    /// Free space (MiB) the data directory's file system keeps for
+    /// replication: below it, client requests fail closed with an error that
+    /// says the disk is full. 0 turns the check off.
+    #[serde(default = "default_min_free_mib")]
+    pub min_free_mib: u64,
+    /// TLS on the client port: this region's server certificate (PEM) and
+    /// its private key (PEM, mode 0600). Both or neither; without them the
+    /// client port is plaintext.
+    #[serde(default)]
+    pub tls_cert_file: Option<PathBuf>,
+    #[serde(default)]
+    pub tls_key_file: Option<PathBuf>,
     #[serde(default)]
     pub cluster: Option<ClusterConfig>,
 }
@@ -104,6 +116,10 @@ fn default_snapshot_every() -> u64 {
     1000
 }
 
+fn default_min_free_mib() -> u64 {
+    tern_store::DEFAULT_MIN_FREE_BYTES >> 20
+}
+
 fn default_scheduler_interval_ms() -> u64 {
     1000
 }
@@ -123,6 +139,8 @@ impl NodeConfig {
         cfg.data_dir = base.join(&cfg.data_dir);
         cfg.principals_file = base.join(&cfg.principals_file);
         cfg.root_key_file = cfg.root_key_file.map(|p| base.join(p));
+        cfg.tls_cert_file = cfg.tls_cert_file.map(|p| base.join(p));
+        cfg.tls_key_file = cfg.tls_key_file.map(|p| base.join(p));
         if let Some(c) = cfg.cluster.as_mut() {
             c.sealing_key_file = c.sealing_key_file.take().map(|p| base.join(p));
             c.ca_cert_file = base.join(&c.ca_cert_file);
@@ -130,6 +148,29 @@ impl NodeConfig {
             c.key_file = base.join(&c.key_file);
         }
         Ok(cfg)
+    }
+
+    /// The client port's TLS identity, when the config names one.
+    pub fn client_tls(&self) -> Result<Option<tonic::transport::Identity>, ConfigError> {
+        match (&self.tls_cert_file, &self.tls_key_file) {
+            (None, None) => Ok(None),
+            (Some(cert), Some(key)) => {
+                let cert_pem = std::fs::read_to_string(cert).map_err(|source| ConfigError::Read {
+                    path: cert.clone(),
+                    source,
+                })?;
+                let key_pem = read_secret_file(key)?;
+                Ok(Some(tonic::transport::Identity::from_pem(cert_pem, key_pem.as_bytes())))
+            }
+            _ => Err(ConfigError::Invalid {
+                path: self
+                    .tls_cert_file
+                    .clone()
+                    .or(self.tls_key_file.clone())
+                    .unwrap_or_default(),
+                message: "tls_cert_file and tls_key_file go together".into(),
+            }),
+        }
     }
 
     /// The root key: from `TERN_ROOT_KEY` if set, else the key file.

@@ -17,3 +17,4 @@ pub mod node;
 pub mod telemetry;
 
 pub use node::{ClusterOptions, Node, NodeError, NodeOptions};
+pub use tern_store::DEFAULT_MIN_FREE_BYTES;

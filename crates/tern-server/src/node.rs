@@ -25,6 +25,8 @@ pub const MAX_REQUEST_BYTES: usize = 1024 * 1024;
 
 /// The gRPC health service, served without authentication.
 pub const HEALTH_SERVICE: &str = "grpc.health.v1.Health";
+/// Health-check service name that is SERVING only on the Raft leader's region.
+pub const RAFT_LEADER_SERVICE: &str = "tern.raft.Leader";
 
 /// How long a shutdown waits for open connections to finish.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -71,6 +73,11 @@ pub struct NodeOptions {
     /// How often automatic rotation and deletion are checked; `None` turns
     /// the background scheduler off (tests drive it by hand).
     pub scheduler_interval: Option<Duration>,
+    /// Free space the data directory keeps (see [`tern_store::StoreConfig`]):
+    /// below it, client requests fail closed saying the disk is full.
+    pub min_free_bytes: u64,
+    /// TLS on the client port (certificate and key); `None`: plaintext.
+    pub client_tls: Option<tonic::transport::Identity>,
     /// `None`: a standalone region without Multi-Region keys.
     pub cluster: Option<ClusterOptions>,
 }
@@ -123,6 +130,7 @@ impl Node {
     pub async fn start(opts: NodeOptions) -> Result<Node, NodeError> {
         let store = Store::open(&StoreConfig {
             path: opts.data_dir.clone(),
+            min_free_bytes: opts.min_free_bytes,
         })?;
         let cancel = CancellationToken::new();
         let mut kms = Kms::new(
@@ -133,6 +141,7 @@ impl Node {
         );
         let mut peer_server = None;
         let mut peer_addr = None;
+        let mut leader_watch = None;
         if let Some(c) = opts.cluster {
             let server_tls = c.tls.server_config();
             let cfg = tern_replication::ReplicationConfig {
@@ -168,6 +177,7 @@ impl Node {
                     .serve_with_incoming_shutdown(incoming, async move { shutdown.cancelled().await }),
             ));
             peer_addr = Some(addr);
+            leader_watch = Some((repl.raft().metrics(), c.node_id));
             kms = kms.with_replication(repl);
         }
         let kms = Arc::new(kms);
@@ -190,6 +200,32 @@ impl Node {
         // the store, replication and listener are up.
         let (mut health, health_service) = tonic_health::server::health_reporter();
         health.set_serving::<KeyManagementServiceServer<GrpcApi>>().await;
+        // `tern.raft.Leader` is SERVING on the region that leads the
+        // Multi-Region Raft group right now (`tern health --service
+        // tern.raft.Leader`): how operators and the chaos suite find it.
+        if let Some((mut metrics, me)) = leader_watch {
+            let mut health = health.clone();
+            let cancel = cancel.clone();
+            tokio::spawn(async move {
+                let mut leading = None;
+                loop {
+                    let now = metrics.borrow_and_update().current_leader == Some(me);
+                    if leading != Some(now) {
+                        leading = Some(now);
+                        let status = if now {
+                            tonic_health::ServingStatus::Serving
+                        } else {
+                            tonic_health::ServingStatus::NotServing
+                        };
+                        health.set_service_status(RAFT_LEADER_SERVICE, status).await;
+                    }
+                    tokio::select! {
+                        changed = metrics.changed() => if changed.is_err() { break },
+                        _ = cancel.cancelled() => break,
+                    }
+                }
+            });
+        }
         let api =
             KeyManagementServiceServer::new(GrpcApi::new(kms.clone())).max_decoding_message_size(MAX_REQUEST_BYTES);
         let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener).map(|s| {
@@ -199,8 +235,14 @@ impl Node {
             s
         });
         let shutdown = cancel.clone();
+        let mut builder = tonic::transport::Server::builder();
+        if let Some(identity) = opts.client_tls {
+            builder = builder
+                .tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))
+                .map_err(|e| NodeError::Replication(format!("client-port TLS: {e}")))?;
+        }
         let server = tokio::spawn(
-            tonic::transport::Server::builder()
+            builder
                 .layer(auth)
                 .add_service(health_service)
                 .add_service(api)

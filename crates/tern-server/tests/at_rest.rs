@@ -42,6 +42,8 @@ async fn no_plaintext_or_material_in_any_file() {
         principals: Arc::new(PrincipalRegistry::from_toml(PRINCIPALS).unwrap()),
         clock: Arc::new(tern_service::SystemClock),
         scheduler_interval: None,
+        min_free_bytes: tern_server::DEFAULT_MIN_FREE_BYTES,
+        client_tls: None,
         cluster: None,
     })
     .await

@@ -30,9 +30,55 @@ pub const GROUP_COMMIT_LINGER: std::time::Duration = std::time::Duration::from_m
 pub type Completion = Box<dyn FnOnce(Result<u64, StoreError>) + Send>;
 pub(crate) type JobFn = Box<dyn for<'a> FnOnce(&mut Txn<'a>) -> Completion + Send>;
 
+/// A transaction, and whether it may use the free-space reserve.
 pub(crate) enum Job {
-    Run(JobFn),
+    Run(JobFn, bool),
     Shutdown,
+}
+
+/// How the committer learns that the data directory's file system is below
+/// its free-space reserve: `statvfs` at most every 100 ms, at every batch
+/// once free space is within twice the reserve.
+#[derive(Debug)]
+pub(crate) struct SpaceGuard {
+    path: std::path::PathBuf,
+    reserve: u64,
+    free: u64,
+    checked: Option<std::time::Instant>,
+}
+
+impl SpaceGuard {
+    pub(crate) fn new(path: std::path::PathBuf, reserve: u64) -> SpaceGuard {
+        SpaceGuard {
+            path,
+            reserve,
+            free: u64::MAX,
+            checked: None,
+        }
+    }
+
+    /// `Some(error)` when client transactions must be refused now.
+    fn refusal(&mut self) -> Option<StoreError> {
+        if self.reserve == 0 {
+            return None;
+        }
+        let stale = self
+            .checked
+            .is_none_or(|t| t.elapsed() >= std::time::Duration::from_millis(100));
+        if stale || self.free < self.reserve.saturating_mul(2) {
+            // A file system we cannot ask about counts as having room: the
+            // write itself will then fail closed if it has none.
+            if let Ok(st) = rustix::fs::statvfs(&self.path) {
+                self.free = st.f_bavail.saturating_mul(st.f_frsize);
+            }
+            self.checked = Some(std::time::Instant::now());
+        }
+        (self.free < self.reserve).then(|| StoreError::NoSpace {
+            path: self.path.display().to_string(),
+            free: self.free,
+            reserve: self.reserve,
+        })
+    }
 }
 
 /// Counters that show group commit at work, and the durability invariant.
@@ -45,6 +91,12 @@ pub struct CommitStats {
     /// Test hook: the next N batch writes fail as a full disk would.
     pub inject_write_failures: AtomicU32,
     pub failed_batches: AtomicU64,
+    /// Client transactions refused because the disk was below the reserve.
+    pub refused_no_space: AtomicU64,
+    /// Transactions acknowledged with an audit sequence above the synced
+    /// one: must stay 0 (each one is also logged as an error that names the
+    /// invariant; the chaos suite looks for it).
+    pub durability_violations: AtomicU64,
 }
 
 impl CommitStats {
@@ -273,10 +325,10 @@ impl<'a> Txn<'a> {
 }
 
 /// Moves queued jobs into `jobs` (up to the batch limit); true on shutdown.
-fn drain(rx: &mut mpsc::Receiver<Job>, jobs: &mut Vec<JobFn>) -> bool {
+fn drain(rx: &mut mpsc::Receiver<Job>, jobs: &mut Vec<(JobFn, bool)>) -> bool {
     while jobs.len() < MAX_TXNS_PER_BATCH {
         match rx.try_recv() {
-            Ok(Job::Run(f)) => jobs.push(f),
+            Ok(Job::Run(f, reserved)) => jobs.push((f, reserved)),
             Ok(Job::Shutdown) => return true,
             Err(_) => break,
         }
@@ -289,6 +341,7 @@ pub(crate) fn run(
     published: Arc<RwLock<Published>>,
     mut rx: mpsc::Receiver<Job>,
     stats: Arc<CommitStats>,
+    mut space: SpaceGuard,
 ) {
     let mut write_opts = WriteOptions::default();
     write_opts.set_sync(true);
@@ -298,7 +351,7 @@ pub(crate) fn run(
         let Some(first) = rx.blocking_recv() else { break };
         let mut jobs = Vec::with_capacity(64);
         match first {
-            Job::Run(f) => jobs.push(f),
+            Job::Run(f, reserved) => jobs.push((f, reserved)),
             Job::Shutdown => break,
         }
         shutting_down = drain(&mut rx, &mut jobs);
@@ -309,7 +362,8 @@ pub(crate) fn run(
             std::thread::sleep(linger);
             shutting_down = drain(&mut rx, &mut jobs);
         }
-        commit_group(&db, &published, &stats, &write_opts, jobs);
+        let refusal = space.refusal();
+        commit_group(&db, &published, &stats, &write_opts, jobs, refusal);
     }
 }
 
@@ -318,11 +372,13 @@ fn commit_group(
     published: &RwLock<Published>,
     stats: &CommitStats,
     write_opts: &WriteOptions,
-    jobs: Vec<JobFn>,
+    jobs: Vec<(JobFn, bool)>,
+    refusal: Option<StoreError>,
 ) {
     let mut group = Overlay::default();
     let mut batch = WriteBatch::default();
     let mut completions: Vec<(Completion, u64)> = Vec::with_capacity(jobs.len());
+    let mut refused: Vec<Completion> = Vec::new();
     let mut encode_error: Option<String> = None;
     let (Some(cf_keys), Some(cf_aliases), Some(cf_audit), Some(cf_grants), Some(cf_repl)) = (
         db.cf_handle(CF_KEYS),
@@ -332,9 +388,7 @@ fn commit_group(
         db.cf_handle(CF_REPL),
     ) else {
         // Column families are created at open; their absence is a bug.
-        for f in jobs {
-            drop(f);
-        }
+        drop(jobs);
         return;
     };
     let start_head;
@@ -343,7 +397,7 @@ fn commit_group(
         let view = published.read();
         start_head = view.audit_head;
         head = start_head;
-        for f in jobs {
+        for (f, reserved) in jobs {
             let mut txn = Txn {
                 published: &view,
                 group: &group,
@@ -352,6 +406,12 @@ fn commit_group(
                 aborted: false,
             };
             let completion = f(&mut txn);
+            if refusal.is_some() && !reserved {
+                // Below the free-space reserve: the transaction ran against
+                // the state but nothing of it is kept.
+                refused.push(completion);
+                continue;
+            }
             let Txn { local, audit, .. } = txn;
             let mut last_seq = 0;
             for record in audit {
@@ -406,6 +466,40 @@ fn commit_group(
         }
     }
 
+    if let Some(e) = &refusal {
+        if !refused.is_empty() {
+            stats
+                .refused_no_space
+                .fetch_add(refused.len() as u64, Ordering::Relaxed);
+            tracing::warn!(error = %e, txns = refused.len(), "refusing client transactions: disk below its reserve");
+        }
+        for c in refused {
+            c(Err(e.clone()));
+        }
+    }
+    if completions.is_empty() {
+        return;
+    }
+
+    // Test-only broken build (feature `chaos-broken-ack-before-write`, for the
+    // chaos suite's self-test): acknowledge the group before its batch is even
+    // issued to RocksDB, and issue it late.
+    #[cfg(feature = "chaos-broken-ack-before-write")]
+    let completions = {
+        {
+            let mut p = published.write();
+            group.apply_to(&mut p);
+            p.audit_head = head;
+        }
+        for (c, seq) in completions {
+            check_durable(stats, seq);
+            c(Ok(seq));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        group = Overlay::default();
+        Vec::new()
+    };
+
     // A record that cannot be encoded fails the whole batch closed: nothing
     // is written, published or acknowledged.
     let result = if let Some(e) = encode_error {
@@ -430,13 +524,14 @@ fn commit_group(
             {
                 let mut p = published.write();
                 group.apply_to(&mut p);
+                #[cfg(not(feature = "chaos-broken-ack-before-write"))]
                 debug_assert_eq!(p.audit_head, start_head, "only the committer moves the head");
                 p.audit_head = head;
             }
             stats.batches.fetch_add(1, Ordering::Relaxed);
             stats.txns.fetch_add(completions.len() as u64, Ordering::Relaxed);
             for (c, seq) in completions {
-                debug_assert!(seq <= stats.synced_audit_seq.load(Ordering::SeqCst));
+                check_durable(stats, seq);
                 c(Ok(seq));
             }
         }
@@ -448,5 +543,19 @@ fn commit_group(
                 c(Err(e.clone()));
             }
         }
+    }
+}
+
+/// The durability invariant, checked in every build: a transaction is
+/// acknowledged only with an audit sequence number at or below the synced one.
+fn check_durable(stats: &CommitStats, seq: u64) {
+    let synced = stats.synced_audit_seq.load(Ordering::SeqCst);
+    if seq > synced {
+        stats.durability_violations.fetch_add(1, Ordering::SeqCst);
+        tracing::error!(
+            acknowledged_seq = seq,
+            synced_seq = synced,
+            "DURABILITY INVARIANT VIOLATED: acknowledged before synced"
+        );
     }
 }

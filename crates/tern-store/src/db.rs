@@ -26,10 +26,30 @@ const ALL_CFS: [&str; 6] = [CF_KEYS, CF_ALIASES, CF_AUDIT, CF_META, CF_GRANTS, C
 /// Transactions that may wait for the committer before senders wait.
 const QUEUE_DEPTH: usize = 8192;
 
+/// Free space the data directory keeps for replication and compaction
+/// (64 MiB): below it, client transactions are refused with
+/// [`StoreError::NoSpace`].
+pub const DEFAULT_MIN_FREE_BYTES: u64 = 64 << 20;
+
 /// Where a region's database lives.
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
     pub path: PathBuf,
+    /// Free bytes the file system must keep: below it, client transactions
+    /// fail closed with [`StoreError::NoSpace`] while reserved ones
+    /// ([`Store::transact_reserved`]: replication) still run. 0 turns the
+    /// check off.
+    pub min_free_bytes: u64,
+}
+
+impl StoreConfig {
+    /// A store at `path` with the default free-space reserve.
+    pub fn new(path: impl Into<PathBuf>) -> StoreConfig {
+        StoreConfig {
+            path: path.into(),
+            min_free_bytes: DEFAULT_MIN_FREE_BYTES,
+        }
+    }
 }
 
 /// A handle to a region's store. Cheap to clone.
@@ -178,9 +198,10 @@ impl Store {
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
         let thread = {
             let (db, published, stats) = (db.clone(), published.clone(), stats.clone());
+            let space = committer::SpaceGuard::new(config.path.clone(), config.min_free_bytes);
             std::thread::Builder::new()
                 .name("tern-committer".into())
-                .spawn(move || committer::run(db, published, rx, stats))
+                .spawn(move || committer::run(db, published, rx, stats, space))
                 .map_err(read_err)?
         };
         Ok(Store {
@@ -215,6 +236,25 @@ impl Store {
         R: Send + 'static,
         F: for<'a> FnOnce(&mut Txn<'a>) -> R + Send + 'static,
     {
+        self.submit(f, false).await
+    }
+
+    /// [`Store::transact`] for replication: runs even when the file system is
+    /// below the free-space reserve (the reserve exists so that applying the
+    /// replicated log never stops on a region's full disk first).
+    pub async fn transact_reserved<R, F>(&self, f: F) -> Result<(R, u64), StoreError>
+    where
+        R: Send + 'static,
+        F: for<'a> FnOnce(&mut Txn<'a>) -> R + Send + 'static,
+    {
+        self.submit(f, true).await
+    }
+
+    async fn submit<R, F>(&self, f: F, reserved: bool) -> Result<(R, u64), StoreError>
+    where
+        R: Send + 'static,
+        F: for<'a> FnOnce(&mut Txn<'a>) -> R + Send + 'static,
+    {
         let (tx, rx) = oneshot::channel();
         let job: committer::JobFn = Box::new(move |txn: &mut Txn<'_>| {
             let r = f(txn);
@@ -224,7 +264,7 @@ impl Store {
         });
         self.inner
             .tx
-            .send(Job::Run(job))
+            .send(Job::Run(job, reserved))
             .await
             .map_err(|_| StoreError::ShuttingDown)?;
         rx.await.map_err(|_| StoreError::ShuttingDown)?

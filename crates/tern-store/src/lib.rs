@@ -18,7 +18,7 @@ mod state;
 
 pub use audit::{AuditEntry, ChainHead, VerifyReport};
 pub use committer::{CommitStats, Completion, Txn};
-pub use db::{open_waiting_for_lock, AuditReader, Store, StoreConfig};
+pub use db::{open_waiting_for_lock, AuditReader, Store, StoreConfig, DEFAULT_MIN_FREE_BYTES};
 pub use state::{AliasKey, AliasRecord, GrantKey, GrantRecord, Published};
 
 /// Storage failures. Every one fails the requests of its batch closed; none
@@ -33,4 +33,12 @@ pub enum StoreError {
     ShuttingDown,
     #[error("stored record is corrupt: {0}")]
     Corrupt(String),
+    /// The data directory's file system is below the free-space reserve:
+    /// client writes (and audited reads) are refused before RocksDB could hit
+    /// ENOSPC; replication keeps the reserve.
+    #[error(
+        "region storage is out of space: {free} bytes free on {path}, below the {reserve}-byte reserve; \
+         writes and audited requests are refused until space returns"
+    )]
+    NoSpace { path: String, free: u64, reserve: u64 },
 }

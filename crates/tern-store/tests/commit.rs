@@ -6,10 +6,7 @@ use std::sync::atomic::Ordering;
 use tern_store::{audit, Store, StoreConfig};
 
 fn open(dir: &std::path::Path) -> Store {
-    Store::open(&StoreConfig {
-        path: dir.to_path_buf(),
-    })
-    .unwrap()
+    Store::open(&StoreConfig::new(dir)).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

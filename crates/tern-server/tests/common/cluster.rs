@@ -199,6 +199,8 @@ impl TestCluster {
             principals: Arc::new(PrincipalRegistry::from_toml(&principals_toml()).unwrap()),
             clock: clock.clone(),
             scheduler_interval: None,
+            min_free_bytes: tern_server::DEFAULT_MIN_FREE_BYTES,
+            client_tls: None,
             cluster: Some(ClusterOptions {
                 node_id: slot.node_id,
                 members,

@@ -137,6 +137,8 @@ impl TestNode {
             principals: Arc::new(PrincipalRegistry::from_toml(principals).unwrap()),
             clock: clock.clone(),
             scheduler_interval: None,
+            min_free_bytes: tern_server::DEFAULT_MIN_FREE_BYTES,
+            client_tls: None,
             cluster: None,
         })
         .await
