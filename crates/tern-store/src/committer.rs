@@ -485,7 +485,7 @@ fn commit_group(
     // chaos suite's self-test): acknowledge the group before its batch is even
     // issued to RocksDB, and issue it late.
     #[cfg(feature = "chaos-broken-ack-before-write")]
-    let completions = {
+    let completions: Vec<(Completion, u64)> = {
         {
             let mut p = published.write();
             group.apply_to(&mut p);
