@@ -645,6 +645,7 @@ async fn fault(
             let victim = "ap-northeast-2";
             h.impair(victim, "disk full");
             disk.fill(32 << 20)?;
+            let filled_at = h.now_ms();
             h.step(format!("{victim}'s volume filled: {} MiB free", disk.free()? >> 20));
             // The region must refuse writes and say why.
             let deadline = Instant::now() + Duration::from_secs(10);
@@ -683,6 +684,19 @@ async fn fault(
                     .push(format!("{victim} did not refuse writes with an out-of-space error")),
             }
             tokio::time::sleep(Duration::from_secs(3)).await;
+            // Reads fail closed too (their audit record cannot be made
+            // durable), saying why.
+            let decrypt_said = h.snapshot().events.iter().any(|e| {
+                e.region == victim
+                    && e.op == "LocalDecrypt"
+                    && e.invoke_ms >= filled_at
+                    && e.message.contains("out of space")
+            });
+            if !decrypt_said {
+                v.expectations.push(format!(
+                    "{victim}'s decrypts did not fail closed with an out-of-space error"
+                ));
+            }
             disk.drain()?;
             let t0 = Instant::now();
             h.step(format!("{victim}'s space returned"));
