@@ -3,7 +3,8 @@
 # step checks first and does nothing when the dependency is already there.
 #
 #   scripts/ensure-deps.sh            system packages (libclang-dev for RocksDB's bindgen)
-#   scripts/ensure-deps.sh --python   ... plus a Python venv with boto3 + awscli
+#   scripts/ensure-deps.sh --python   ... plus a Python venv with boto3, awscli, aws-encryption-sdk
+#                                     and its material providers (MRK-aware keyrings)
 #                                     (at ${TERN_VENV:-$HOME/.cache/tern/venv}), for the
 #                                     interoperability tests under tests/interop/
 #   scripts/ensure-deps.sh --fuzz     ... plus cargo-fuzz (stable Rust is enough, see fuzz.sh)
@@ -18,7 +19,7 @@ for arg in "$@"; do
         --python) want_python=1 ;;
         --fuzz) want_fuzz=1 ;;
         -h | --help)
-            sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+            sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
             exit 0
             ;;
         *)
@@ -76,6 +77,10 @@ fi
 
 # --- Python venv for interop tests (--python) -------------------------------
 if [[ $want_python -eq 1 ]]; then
+    # The envelope-encryption walkthrough encrypts files with the openssl CLI.
+    if ! command -v openssl >/dev/null 2>&1; then
+        apt_install openssl
+    fi
     venv="${TERN_VENV:-$HOME/.cache/tern/venv}"
     if [[ ! -x "$venv/bin/python" ]]; then
         python="$(command -v python3 || true)"
@@ -92,12 +97,13 @@ if [[ $want_python -eq 1 ]]; then
             "$python" -m venv "$venv"
         fi
     fi
-    if "$venv/bin/python" -c 'import boto3' >/dev/null 2>&1 && "$venv/bin/aws" --version >/dev/null 2>&1; then
-        log "python venv $venv: boto3 and awscli present"
+    if "$venv/bin/python" -c 'import boto3, aws_encryption_sdk, aws_cryptographic_material_providers' >/dev/null 2>&1 && "$venv/bin/aws" --version >/dev/null 2>&1; then
+        log "python venv $venv: boto3, awscli and aws-encryption-sdk present"
     else
         # One resolver run for both, so boto3 and awscli agree on botocore.
         log "installing boto3 and awscli into $venv"
-        "$venv/bin/python" -m pip install --quiet --disable-pip-version-check boto3 awscli
+        "$venv/bin/python" -m pip install --quiet --disable-pip-version-check boto3 awscli aws-encryption-sdk \
+            aws-cryptographic-material-providers
     fi
 fi
 

@@ -152,19 +152,21 @@ async fn view(cluster: &Cluster, h: &History, region: &str, key: &str) -> Result
 }
 
 /// Waits (up to `timeout`) until every region holding each MRK has the same
-/// view of it; returns the views (key → region → view) and the differences
-/// left at the end.
+/// view of it and lists at least its acknowledged rotations (an acknowledged
+/// rotation becomes current once every holder acked it, which may take a
+/// while after healing); returns the views (key → region → view) and the
+/// differences left at the end.
 async fn converge(
     cluster: &Cluster,
     h: &History,
-    keys: &[String],
+    keys: &[(String, u64)],
     timeout: Duration,
 ) -> (BTreeMap<String, BTreeMap<String, View>>, Vec<String>) {
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
         let mut all = BTreeMap::new();
         let mut diffs = Vec::new();
-        for key in keys {
+        for (key, acked) in keys {
             let mut views = BTreeMap::new();
             for region in REGIONS {
                 match view(cluster, h, region, key).await {
@@ -202,6 +204,9 @@ async fn converge(
                         .join("; ")
                 ));
             }
+            if views.values().any(|v| (v.rotations.len() as u64) < *acked) {
+                diffs.push(format!("{key}: fewer rotations listed than the {acked} acknowledged"));
+            }
             all.insert(key.clone(), views);
         }
         if diffs.is_empty() || tokio::time::Instant::now() >= deadline {
@@ -214,9 +219,16 @@ async fn converge(
 /// Checks the healed cluster against what was acknowledged. Every region
 /// must be running and healthy.
 pub async fn after_heal(cluster: &Cluster, h: &History, model: &SharedModel, v: &mut Verdict) {
-    let mrk_keys: Vec<String> = model.lock().mrks.iter().map(|k| k.key.clone()).collect();
+    let mrk_keys: Vec<(String, u64)> = model
+        .lock()
+        .mrks
+        .iter()
+        .map(|k| (k.key.clone(), k.rotations_acked))
+        .collect();
     let (views, diffs) = converge(cluster, h, &mrk_keys, Duration::from_secs(60)).await;
-    v.diverged.extend(diffs);
+    // A shortfall of rotations is reported as lost below, not as divergence.
+    v.diverged
+        .extend(diffs.into_iter().filter(|d| !d.contains("fewer rotations listed")));
 
     // Multi-Region keys: acknowledged copies and rotations.
     let mrks = model.lock().mrks.clone();

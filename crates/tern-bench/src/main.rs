@@ -47,6 +47,9 @@ enum Op {
     MrkRotation,
     /// Multi-Region: decrypt in a replica with and without the primary rotating.
     MrkDecrypt,
+    /// Decrypt over the AWS JSON 1.1 API (HTTP/1.1, SigV4-signed, one
+    /// connection per client), against gRPC Decrypt in the same run.
+    JsonDecrypt,
 }
 
 #[derive(Parser, Debug)]
@@ -212,6 +215,7 @@ trait Worker {
 
 struct KmsWorker {
     client: KmsClient,
+    json: Option<(tern_client::json::JsonClient, bytes::Bytes)>,
     op: Op,
     key_id: String,
     plaintext: Vec<u8>,
@@ -254,6 +258,23 @@ impl Worker for KmsWorker {
             }
             Op::CreateKey => {
                 self.client.create_key(pb::CreateKeyRequest::default()).await?;
+            }
+            Op::JsonDecrypt => {
+                let Some((json, body)) = self.json.as_mut() else {
+                    return Err(Status::internal("no JSON client"));
+                };
+                let r = json
+                    .call("Decrypt", body.clone())
+                    .await
+                    .map_err(|e| Status::unavailable(e.to_string()))?;
+                if !r.status.is_success() {
+                    return Err(Status::internal(format!("HTTP {}", r.status)));
+                }
+                let out: pb::DecryptResponse =
+                    serde_json::from_slice(&r.body).map_err(|e| Status::data_loss(e.to_string()))?;
+                if out.plaintext.len() != self.plaintext.len() {
+                    return Err(Status::data_loss("wrong plaintext"));
+                }
             }
             Op::MrkRotation | Op::MrkDecrypt => {
                 return Err(Status::invalid_argument("measured by the mrk module"));
@@ -444,8 +465,19 @@ async fn main_async(args: Args) -> Result<()> {
                     (endpoint.clone(), key_id.clone(), plaintext.clone(), blob.clone(), *op);
                 async move {
                     let client = connect(&endpoint, REGION, creds()).await?;
+                    let json = if op == Op::JsonDecrypt {
+                        let body = serde_json::to_vec(&pb::DecryptRequest {
+                            ciphertext_blob: blob.clone(),
+                            ..Default::default()
+                        })?;
+                        let c = tern_client::json::JsonClient::connect(&endpoint, REGION, creds()).await?;
+                        Some((c, bytes::Bytes::from(body)))
+                    } else {
+                        None
+                    };
                     Ok(KmsWorker {
                         client,
+                        json,
                         op,
                         key_id,
                         plaintext,
@@ -454,7 +486,7 @@ async fn main_async(args: Args) -> Result<()> {
                 }
             })
             .await?;
-            if *op == Op::DecryptPolicy20 {
+            if matches!(*op, Op::DecryptPolicy20 | Op::JsonDecrypt) {
                 // Same-run comparison against decrypt under the default policy.
                 let d = drive(args.concurrency, slice, args.max_requests / u64::from(rounds), |_| {
                     let (endpoint, key_id, plaintext, blob) = (
@@ -467,6 +499,7 @@ async fn main_async(args: Args) -> Result<()> {
                         let client = connect(&endpoint, REGION, creds()).await?;
                         Ok(KmsWorker {
                             client,
+                            json: None,
                             op: Op::Decrypt,
                             key_id,
                             plaintext,
@@ -526,8 +559,13 @@ async fn main_async(args: Args) -> Result<()> {
         if !policy_ratios.is_empty() {
             let shown: Vec<String> = policy_ratios.iter().map(|r| format!("{r:.2}")).collect();
             policy_ratios.sort_by(f64::total_cmp);
+            let what = if *op == Op::JsonDecrypt {
+                "decrypt over AWS JSON / over gRPC"
+            } else {
+                "decrypt with the 20-statement policy / with the default policy"
+            };
             println!(
-                "  decrypt with the 20-statement policy / with the default policy = {:.2} (median of interleaved rounds: {})",
+                "  {what} = {:.2} (median of interleaved rounds: {})",
                 policy_ratios[policy_ratios.len() / 2],
                 shown.join(" ")
             );

@@ -281,6 +281,7 @@ pub async fn decrypt_under_rotation(args: &Args) -> Result<()> {
         async move {
             Ok(KmsWorker {
                 client: connect(&endpoint, REGIONS[1], creds()).await?,
+                json: None,
                 op: Op::Decrypt,
                 key_id: String::new(),
                 plaintext,

@@ -30,6 +30,8 @@ use tonic::transport::{Channel, Endpoint};
 use tonic::Status;
 use tower::{Layer, Service};
 
+pub mod json;
+
 /// The signing service name.
 pub const SERVICE: &str = "kms";
 /// The headers every request signs, sorted.

@@ -547,8 +547,14 @@ impl<S: fmt::Debug> fmt::Debug for SigV4AuthService<S> {
     }
 }
 
-fn error_response(e: &KmsError) -> http::Response<BoxBody> {
-    status_from_error(e).into_http()
+/// A failure in the request's own protocol: a gRPC status, or an AWS JSON
+/// `{"__type", "message"}` with its HTTP status.
+fn error_response(e: &KmsError, grpc: bool) -> http::Response<BoxBody> {
+    if grpc {
+        status_from_error(e).into_http()
+    } else {
+        crate::json_api::error_response(e)
+    }
 }
 
 fn too_large() -> KmsError {
@@ -581,6 +587,7 @@ where
             let (mut parts, body) = req.into_parts();
             // Only this layer may say who the caller is.
             parts.extensions.remove::<Caller>();
+            let grpc = crate::json_api::is_grpc(&parts.headers);
 
             if shared
                 .unauthenticated
@@ -592,18 +599,19 @@ where
             }
 
             if body.size_hint().lower() > MAX_BODY_BYTES as u64 {
-                return Ok(error_response(&too_large()));
+                return Ok(error_response(&too_large(), grpc));
             }
             let body = match Limited::new(body, MAX_BODY_BYTES).collect().await {
                 Ok(collected) => collected.to_bytes(),
                 Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
-                    return Ok(error_response(&too_large()));
+                    return Ok(error_response(&too_large(), grpc));
                 }
                 Err(e) => {
                     tracing::debug!(error = %e, "cannot read a request body");
-                    return Ok(error_response(&KmsError::validation(
-                        "The request body could not be read.",
-                    )));
+                    return Ok(error_response(
+                        &KmsError::validation("The request body could not be read."),
+                        grpc,
+                    ));
                 }
             };
 
@@ -634,7 +642,7 @@ where
                         message = %e.message,
                         "request not authenticated"
                     );
-                    Ok(error_response(&e))
+                    Ok(error_response(&e, grpc))
                 }
             }
         })

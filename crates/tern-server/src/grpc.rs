@@ -41,7 +41,7 @@ fn context<T>(req: &Request<T>) -> Result<RequestContext, Status> {
 }
 
 macro_rules! grpc_api {
-    ($($method:ident($req:ident) -> $resp:ident;)+) => {
+    ($($op:ident: $method:ident($req:ident) -> $resp:ident;)+) => {
         #[tonic::async_trait]
         impl KeyManagementService for GrpcApi {
             $(
@@ -58,41 +58,4 @@ macro_rules! grpc_api {
     };
 }
 
-grpc_api! {
-    create_key(CreateKeyRequest) -> CreateKeyResponse;
-    describe_key(DescribeKeyRequest) -> DescribeKeyResponse;
-    list_keys(ListKeysRequest) -> ListKeysResponse;
-    enable_key(EnableKeyRequest) -> EnableKeyResponse;
-    disable_key(DisableKeyRequest) -> DisableKeyResponse;
-    schedule_key_deletion(ScheduleKeyDeletionRequest) -> ScheduleKeyDeletionResponse;
-    cancel_key_deletion(CancelKeyDeletionRequest) -> CancelKeyDeletionResponse;
-    update_key_description(UpdateKeyDescriptionRequest) -> UpdateKeyDescriptionResponse;
-    create_alias(CreateAliasRequest) -> CreateAliasResponse;
-    update_alias(UpdateAliasRequest) -> UpdateAliasResponse;
-    delete_alias(DeleteAliasRequest) -> DeleteAliasResponse;
-    list_aliases(ListAliasesRequest) -> ListAliasesResponse;
-    tag_resource(TagResourceRequest) -> TagResourceResponse;
-    untag_resource(UntagResourceRequest) -> UntagResourceResponse;
-    list_resource_tags(ListResourceTagsRequest) -> ListResourceTagsResponse;
-    encrypt(EncryptRequest) -> EncryptResponse;
-    decrypt(DecryptRequest) -> DecryptResponse;
-    re_encrypt(ReEncryptRequest) -> ReEncryptResponse;
-    generate_data_key(GenerateDataKeyRequest) -> GenerateDataKeyResponse;
-    generate_data_key_without_plaintext(GenerateDataKeyWithoutPlaintextRequest) -> GenerateDataKeyWithoutPlaintextResponse;
-    generate_random(GenerateRandomRequest) -> GenerateRandomResponse;
-    enable_key_rotation(EnableKeyRotationRequest) -> EnableKeyRotationResponse;
-    disable_key_rotation(DisableKeyRotationRequest) -> DisableKeyRotationResponse;
-    get_key_rotation_status(GetKeyRotationStatusRequest) -> GetKeyRotationStatusResponse;
-    rotate_key_on_demand(RotateKeyOnDemandRequest) -> RotateKeyOnDemandResponse;
-    replicate_key(ReplicateKeyRequest) -> ReplicateKeyResponse;
-    update_primary_region(UpdatePrimaryRegionRequest) -> UpdatePrimaryRegionResponse;
-    list_key_rotations(ListKeyRotationsRequest) -> ListKeyRotationsResponse;
-    create_grant(CreateGrantRequest) -> CreateGrantResponse;
-    list_grants(ListGrantsRequest) -> ListGrantsResponse;
-    list_retirable_grants(ListRetirableGrantsRequest) -> ListGrantsResponse;
-    retire_grant(RetireGrantRequest) -> RetireGrantResponse;
-    revoke_grant(RevokeGrantRequest) -> RevokeGrantResponse;
-    get_key_policy(GetKeyPolicyRequest) -> GetKeyPolicyResponse;
-    put_key_policy(PutKeyPolicyRequest) -> PutKeyPolicyResponse;
-    list_key_policies(ListKeyPoliciesRequest) -> ListKeyPoliciesResponse;
-}
+crate::operations::for_each_operation!(grpc_api);

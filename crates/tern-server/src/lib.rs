@@ -13,7 +13,9 @@ pub mod auth;
 pub mod config;
 pub mod grpc;
 pub mod grpc_error;
+pub mod json_api;
 pub mod node;
+mod operations;
 pub mod telemetry;
 
 pub use node::{ClusterOptions, Node, NodeError, NodeOptions};

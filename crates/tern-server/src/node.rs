@@ -235,17 +235,22 @@ impl Node {
             s
         });
         let shutdown = cancel.clone();
-        let mut builder = tonic::transport::Server::builder();
+        // HTTP/1.1 too: aws-cli, boto3 and the SDKs speak it to the JSON API.
+        let mut builder = tonic::transport::Server::builder().accept_http1(true);
         if let Some(identity) = opts.client_tls {
             builder = builder
                 .tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))
                 .map_err(|e| NodeError::Replication(format!("client-port TLS: {e}")))?;
         }
+        // One port: gRPC (health and KMS) and the AWS JSON 1.1 API at `POST /`.
+        let routes = crate::json_api::with_json_api(
+            tonic::service::Routes::new(health_service).add_service(api),
+            kms.clone(),
+        );
         let server = tokio::spawn(
             builder
                 .layer(auth)
-                .add_service(health_service)
-                .add_service(api)
+                .add_routes(routes)
                 .serve_with_incoming_shutdown(incoming, async move { shutdown.cancelled().await }),
         );
         let scheduler = opts

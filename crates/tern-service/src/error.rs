@@ -50,6 +50,8 @@ error_kinds! {
     ConflictException => 400,
     UnrecognizedClientException => 400,
     InvalidSignatureException => 400,
+    SerializationException => 400,
+    UnknownOperationException => 400,
     KMSInternalException => 500,
     KeyUnavailableException => 500,
     DependencyTimeoutException => 503,
