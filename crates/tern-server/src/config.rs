@@ -151,7 +151,7 @@ impl NodeConfig {
     }
 
     /// The client port's TLS identity, when the config names one.
-    pub fn client_tls(&self) -> Result<Option<tonic::transport::Identity>, ConfigError> {
+    pub fn client_tls(&self) -> Result<Option<crate::client_tls::ClientTls>, ConfigError> {
         match (&self.tls_cert_file, &self.tls_key_file) {
             (None, None) => Ok(None),
             (Some(cert), Some(key)) => {
@@ -160,7 +160,7 @@ impl NodeConfig {
                     source,
                 })?;
                 let key_pem = read_secret_file(key)?;
-                Ok(Some(tonic::transport::Identity::from_pem(cert_pem, key_pem.as_bytes())))
+                Ok(Some(crate::client_tls::ClientTls { cert_pem, key_pem }))
             }
             _ => Err(ConfigError::Invalid {
                 path: self

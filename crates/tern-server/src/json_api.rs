@@ -152,6 +152,12 @@ pub async fn handle(kms: Arc<Kms>, req: http::Request<axum::body::Body>) -> http
     ctx.source_ip = parts
         .extensions
         .get::<tonic::transport::server::TcpConnectInfo>()
+        .or_else(|| {
+            parts
+                .extensions
+                .get::<tonic::transport::server::TlsConnectInfo<tonic::transport::server::TcpConnectInfo>>()
+                .map(|t| t.get_ref())
+        })
         .and_then(|i| i.remote_addr())
         .map(|a| a.ip().to_string());
     ctx.user_agent = parts

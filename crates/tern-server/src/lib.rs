@@ -10,6 +10,7 @@
 //! verified caller.
 
 pub mod auth;
+pub mod client_tls;
 pub mod config;
 pub mod grpc;
 pub mod grpc_error;

@@ -77,7 +77,7 @@ pub struct NodeOptions {
     /// below it, client requests fail closed saying the disk is full.
     pub min_free_bytes: u64,
     /// TLS on the client port (certificate and key); `None`: plaintext.
-    pub client_tls: Option<tonic::transport::Identity>,
+    pub client_tls: Option<crate::client_tls::ClientTls>,
     /// `None`: a standalone region without Multi-Region keys.
     pub cluster: Option<ClusterOptions>,
 }
@@ -228,31 +228,31 @@ impl Node {
         }
         let api =
             KeyManagementServiceServer::new(GrpcApi::new(kms.clone())).max_decoding_message_size(MAX_REQUEST_BYTES);
-        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener).map(|s| {
-            if let Ok(s) = &s {
-                let _ = s.set_nodelay(true);
-            }
-            s
-        });
         let shutdown = cancel.clone();
         // HTTP/1.1 too: aws-cli, boto3 and the SDKs speak it to the JSON API.
-        let mut builder = tonic::transport::Server::builder().accept_http1(true);
-        if let Some(identity) = opts.client_tls {
-            builder = builder
-                .tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))
-                .map_err(|e| NodeError::Replication(format!("client-port TLS: {e}")))?;
-        }
+        let builder = tonic::transport::Server::builder().accept_http1(true);
         // One port: gRPC (health and KMS) and the AWS JSON 1.1 API at `POST /`.
         let routes = crate::json_api::with_json_api(
             tonic::service::Routes::new(health_service).add_service(api),
             kms.clone(),
         );
-        let server = tokio::spawn(
-            builder
-                .layer(auth)
-                .add_routes(routes)
-                .serve_with_incoming_shutdown(incoming, async move { shutdown.cancelled().await }),
-        );
+        let router = builder.layer(auth).add_routes(routes);
+        let server = match opts.client_tls {
+            Some(tls) => {
+                let acceptor = tls.acceptor().map_err(NodeError::Replication)?;
+                let incoming = crate::client_tls::incoming(listener, acceptor, cancel.clone());
+                tokio::spawn(router.serve_with_incoming_shutdown(incoming, async move { shutdown.cancelled().await }))
+            }
+            None => {
+                let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener).map(|s| {
+                    if let Ok(s) = &s {
+                        let _ = s.set_nodelay(true);
+                    }
+                    s
+                });
+                tokio::spawn(router.serve_with_incoming_shutdown(incoming, async move { shutdown.cancelled().await }))
+            }
+        };
         let scheduler = opts
             .scheduler_interval
             .map(|every| kms.clone().spawn_scheduler(every, cancel.clone()));
