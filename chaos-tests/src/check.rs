@@ -9,7 +9,7 @@ use tern_proto::pb;
 
 use crate::docker;
 use crate::history::{History, Outcome, Recorded};
-use crate::workload::{call, decrypt_one, policy_number, Cluster, SharedModel, REGIONS};
+use crate::workload::{call, decrypt_one, describe, policy_number, Cluster, SharedModel, REGIONS};
 
 /// Everything the checker found; a scenario passes when every list is empty.
 #[derive(Debug, Default, Serialize)]
@@ -111,17 +111,7 @@ struct View {
 }
 
 async fn view(cluster: &Cluster, h: &History, region: &str, key: &str) -> Result<View, String> {
-    let k = key.to_string();
-    let meta = call(cluster, h, "DescribeKey", region, key, READ, |mut c| async move {
-        c.describe_key(pb::DescribeKeyRequest {
-            key_id: k,
-            grant_tokens: vec![],
-        })
-        .await
-    })
-    .await?
-    .key_metadata
-    .ok_or("no metadata")?;
+    let meta = describe(cluster, h, region, key, READ).await?;
     let mr = meta.multi_region_configuration.ok_or("not multi-Region")?;
     let mut rotations = Vec::new();
     let mut marker = None;
@@ -264,31 +254,13 @@ pub async fn after_heal(cluster: &Cluster, h: &History, model: &SharedModel, v: 
         (m.sr_keys.clone(), m.aliases.clone(), m.policies.clone())
     };
     for (region, key) in &sr_keys {
-        let k = key.clone();
-        let r = call(cluster, h, "DescribeKey", region, key, READ, |mut c| async move {
-            c.describe_key(pb::DescribeKeyRequest {
-                key_id: k,
-                grant_tokens: vec![],
-            })
-            .await
-        })
-        .await;
-        if let Err(e) = r {
+        if let Err(e) = describe(cluster, h, region, key, READ).await {
             v.lost.push(format!("key {key} in {region} (acknowledged): {e}"));
         }
     }
     for (region, alias, target) in &aliases {
-        let a = alias.clone();
-        let r = call(cluster, h, "DescribeKey", region, alias, READ, |mut c| async move {
-            c.describe_key(pb::DescribeKeyRequest {
-                key_id: a,
-                grant_tokens: vec![],
-            })
-            .await
-        })
-        .await;
-        match r.map(|r| r.key_metadata.map(|m| m.key_id)) {
-            Ok(Some(k)) if &k == target => {}
+        match describe(cluster, h, region, alias, READ).await.map(|m| m.key_id) {
+            Ok(k) if &k == target => {}
             other => v
                 .lost
                 .push(format!("{alias} in {region} → {target} (acknowledged): {other:?}")),

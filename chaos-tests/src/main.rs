@@ -463,21 +463,13 @@ async fn mrk_write_probe(cluster: &Cluster, h: &History, region: &str, n: usize)
     let mut refusals = Vec::new();
     for _ in 0..n {
         let t = Instant::now();
-        let r = workload::call(
+        let r = workload::create_key(
             cluster,
             h,
-            "CreateKey",
             region,
-            "",
+            true,
+            "chaos: written in a cut-off region",
             Duration::from_secs(30),
-            |mut c| async move {
-                c.create_key(tern_proto::pb::CreateKeyRequest {
-                    multi_region: Some(true),
-                    description: Some("chaos: written in a cut-off region".into()),
-                    ..Default::default()
-                })
-                .await
-            },
         )
         .await;
         match r {
@@ -651,16 +643,7 @@ async fn fault(
             let deadline = Instant::now() + Duration::from_secs(10);
             let mut said = None;
             while said.is_none() && Instant::now() < deadline {
-                let r = workload::call(
-                    cluster,
-                    h,
-                    "CreateKey",
-                    victim,
-                    "",
-                    Duration::from_secs(5),
-                    |mut c| async move { c.create_key(tern_proto::pb::CreateKeyRequest::default()).await },
-                )
-                .await;
+                let r = workload::create_key(cluster, h, victim, false, "chaos: disk", Duration::from_secs(5)).await;
                 if r.is_err() {
                     let rec = h.snapshot();
                     if let Some(e) = rec
@@ -702,16 +685,7 @@ async fn fault(
             h.step(format!("{victim}'s space returned"));
             let mut recovered = None;
             while recovered.is_none() && t0.elapsed() < Duration::from_secs(20) {
-                let r = workload::call(
-                    cluster,
-                    h,
-                    "CreateKey",
-                    victim,
-                    "",
-                    Duration::from_secs(5),
-                    |mut c| async move { c.create_key(tern_proto::pb::CreateKeyRequest::default()).await },
-                )
-                .await;
+                let r = workload::create_key(cluster, h, victim, false, "chaos: disk", Duration::from_secs(5)).await;
                 if r.is_ok() {
                     recovered = Some(t0.elapsed());
                 } else {

@@ -215,6 +215,50 @@ where
     value.ok_or(error)
 }
 
+/// DescribeKey in `region`, recorded.
+pub async fn describe(
+    cluster: &Cluster,
+    h: &History,
+    region: &str,
+    key: &str,
+    timeout: Duration,
+) -> Result<pb::KeyMetadata, String> {
+    let k = key.to_string();
+    call(cluster, h, "DescribeKey", region, key, timeout, |mut c| async move {
+        c.describe_key(pb::DescribeKeyRequest {
+            key_id: k,
+            grant_tokens: vec![],
+        })
+        .await
+    })
+    .await?
+    .key_metadata
+    .ok_or_else(|| "no key metadata".to_string())
+}
+
+/// CreateKey in `region` (Multi-Region when `multi_region`), recorded.
+pub async fn create_key(
+    cluster: &Cluster,
+    h: &History,
+    region: &str,
+    multi_region: bool,
+    description: &str,
+    timeout: Duration,
+) -> Result<pb::KeyMetadata, String> {
+    let description = description.to_string();
+    call(cluster, h, "CreateKey", region, "", timeout, |mut c| async move {
+        c.create_key(pb::CreateKeyRequest {
+            multi_region: multi_region.then_some(true),
+            description: Some(description),
+            ..Default::default()
+        })
+        .await
+    })
+    .await?
+    .key_metadata
+    .ok_or_else(|| "no key metadata".to_string())
+}
+
 /// A ciphertext the workload was given, and what it must decrypt to.
 #[derive(Debug, Clone)]
 pub struct Cipher {
@@ -288,16 +332,9 @@ pub async fn setup(cluster: &Cluster, h: &History, model: &SharedModel, mrks: us
     let mut rng = StdRng::seed_from_u64(seed);
     for region in REGIONS {
         let meta = retry(|| async {
-            call(cluster, h, "CreateKey", region, "", WRITE_TIMEOUT, |mut c| async move {
-                c.create_key(pb::CreateKeyRequest {
-                    description: Some("chaos base key".into()),
-                    ..Default::default()
-                })
+            create_key(cluster, h, region, false, "chaos base key", WRITE_TIMEOUT)
                 .await
-            })
-            .await
-            .ok()
-            .and_then(|r| r.key_metadata)
+                .ok()
         })
         .await?;
         let mut m = model.lock();
@@ -308,26 +345,10 @@ pub async fn setup(cluster: &Cluster, h: &History, model: &SharedModel, mrks: us
     for _ in 0..mrks {
         let primary = REGIONS[0];
         let key = retry(|| async {
-            call(
-                cluster,
-                h,
-                "CreateKey",
-                primary,
-                "",
-                WRITE_TIMEOUT,
-                |mut c| async move {
-                    c.create_key(pb::CreateKeyRequest {
-                        multi_region: Some(true),
-                        description: Some("chaos MRK".into()),
-                        ..Default::default()
-                    })
-                    .await
-                },
-            )
-            .await
-            .ok()
-            .and_then(|r| r.key_metadata)
-            .map(|m| m.key_id)
+            create_key(cluster, h, primary, true, "chaos MRK", WRITE_TIMEOUT)
+                .await
+                .ok()
+                .map(|m| m.key_id)
         })
         .await?;
         for replica in &REGIONS[1..] {
@@ -645,23 +666,16 @@ async fn regional_writes(
         };
         match rng.gen_range(0..4) {
             0 => {
-                let r = call(
+                let r = create_key(
                     &cluster,
                     &h,
-                    "CreateKey",
                     region,
-                    "",
+                    false,
+                    &format!("chaos {region} {n}"),
                     WRITE_TIMEOUT,
-                    |mut c| async move {
-                        c.create_key(pb::CreateKeyRequest {
-                            description: Some(format!("chaos {region} {n}")),
-                            ..Default::default()
-                        })
-                        .await
-                    },
                 )
                 .await;
-                if let Some(meta) = r.ok().and_then(|r| r.key_metadata) {
+                if let Ok(meta) = r {
                     model.lock().sr_keys.push((region.to_string(), meta.key_id));
                 }
             }
@@ -739,7 +753,7 @@ async fn mrk_writes(
             _ = stop.cancelled() => return,
         }
         if rng.gen_range(0..10) == 0 {
-            new_mrk(&cluster, &h, &model, &mut rng).await;
+            new_mrk(&cluster, &h, &model).await;
             continue;
         }
         let Some((i, key, primary)) = ({
@@ -750,7 +764,7 @@ async fn mrk_writes(
                 (i, m.mrks[i].key.clone(), m.mrks[i].primary.clone())
             })
         }) else {
-            new_mrk(&cluster, &h, &model, &mut rng).await;
+            new_mrk(&cluster, &h, &model).await;
             continue;
         };
         model.lock().mrks[i].rotations_invoked += 1;
@@ -777,7 +791,7 @@ async fn mrk_writes(
     }
 }
 
-async fn new_mrk(cluster: &Cluster, h: &History, model: &SharedModel, rng: &mut StdRng) {
+async fn new_mrk(cluster: &Cluster, h: &History, model: &SharedModel) {
     let primary = {
         let m = model.lock();
         m.mrks
@@ -785,27 +799,8 @@ async fn new_mrk(cluster: &Cluster, h: &History, model: &SharedModel, rng: &mut 
             .map(|k| k.primary.clone())
             .unwrap_or_else(|| REGIONS[0].to_string())
     };
-    let _ = rng.next_u32();
-    let p = primary.clone();
-    let Some(meta) = call(
-        cluster,
-        h,
-        "CreateKey",
-        &primary,
-        "",
-        WRITE_TIMEOUT,
-        |mut c| async move {
-            c.create_key(pb::CreateKeyRequest {
-                multi_region: Some(true),
-                description: Some(format!("chaos MRK made in {p}")),
-                ..Default::default()
-            })
-            .await
-        },
-    )
-    .await
-    .ok()
-    .and_then(|r| r.key_metadata) else {
+    let description = format!("chaos MRK made in {primary}");
+    let Ok(meta) = create_key(cluster, h, &primary, true, &description, WRITE_TIMEOUT).await else {
         return;
     };
     let mut holders = vec![primary.clone()];
@@ -889,26 +884,9 @@ pub async fn promote(cluster: &Cluster, h: &History, model: &SharedModel, to: &s
 /// Reads an MRK's primary Region from any Region that answers.
 async fn learn_primary(cluster: &Cluster, h: &History, model: &SharedModel, i: usize, key: &str, tried: &str) {
     for region in REGIONS.iter().filter(|r| **r != tried).chain([&tried]) {
-        let k = key.to_string();
-        let r = call(
-            cluster,
-            h,
-            "DescribeKey",
-            region,
-            key,
-            READ_TIMEOUT,
-            |mut c| async move {
-                c.describe_key(pb::DescribeKeyRequest {
-                    key_id: k,
-                    grant_tokens: vec![],
-                })
-                .await
-            },
-        )
-        .await;
-        if let Some(p) = r
+        if let Some(p) = describe(cluster, h, region, key, READ_TIMEOUT)
+            .await
             .ok()
-            .and_then(|r| r.key_metadata)
             .and_then(|m| m.multi_region_configuration)
             .and_then(|c| c.primary_key)
         {

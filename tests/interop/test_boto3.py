@@ -232,6 +232,14 @@ class Boto3Test(unittest.TestCase):
         self.assertEqual(self.c.list_grants(KeyId=k["KeyId"])["Grants"], [])
         self.assertError("NotFoundException", 400, self.c.revoke_grant, KeyId=k["KeyId"], GrantId="0" * 64)
         self.assertEqual(self.c.list_retirable_grants(RetiringPrincipal="arn:aws:iam::%s:user/bob" % ACCOUNT)["Grants"], [])
+        admin = "arn:aws:iam::%s:user/admin" % ACCOUNT
+        g2 = self.c.create_grant(
+            KeyId=k["KeyId"], GranteePrincipal=admin, RetiringPrincipal=admin, Operations=["Decrypt"]
+        )
+        retirable = self.c.list_retirable_grants(RetiringPrincipal=admin)["Grants"]
+        self.assertIn(g2["GrantId"], [x["GrantId"] for x in retirable])
+        self.c.retire_grant(KeyId=k["Arn"], GrantId=g2["GrantId"])
+        self.assertEqual(self.c.list_grants(KeyId=k["KeyId"])["Grants"], [])
 
     # --- Multi-Region keys ----------------------------------------------------
     def test_multi_region_key(self):

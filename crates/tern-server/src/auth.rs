@@ -23,7 +23,7 @@ use bytes::Bytes;
 use http::header::{AUTHORIZATION, HOST};
 use http::HeaderMap;
 use http_body::Body;
-use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use http_body_util::{BodyExt, Full};
 use serde::Deserialize;
 use tern_core::ids::AccountId;
 use tern_core::sigv4::{self, SigError, MAX_CLOCK_SKEW_MILLIS};
@@ -557,6 +557,45 @@ fn error_response(e: &KmsError, grpc: bool) -> http::Response<BoxBody> {
     }
 }
 
+/// Reads a request body of at most `MAX_BODY_BYTES`; `None` when it is
+/// larger. A larger body is still read and discarded (up to
+/// `DRAIN_LIMIT_BYTES`, for at most `DRAIN_TIMEOUT`) so that an HTTP/1.1
+/// client still writing it receives the error instead of a reset connection.
+async fn read_bounded<B>(body: B) -> Result<Option<Bytes>, BoxError>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    let too_large_already = body.size_hint().lower() > MAX_BODY_BYTES as u64;
+    let mut body = std::pin::pin!(body);
+    let mut buf = bytes::BytesMut::new();
+    let mut seen = 0usize;
+    let read = async {
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(Into::<BoxError>::into)?;
+            if let Ok(data) = frame.into_data() {
+                seen = seen.saturating_add(data.len());
+                if seen <= MAX_BODY_BYTES {
+                    buf.extend_from_slice(&data);
+                } else if seen > DRAIN_LIMIT_BYTES {
+                    break;
+                }
+            }
+        }
+        Ok::<(), BoxError>(())
+    };
+    if too_large_already {
+        let _ = tokio::time::timeout(DRAIN_TIMEOUT, read).await;
+        return Ok(None);
+    }
+    read.await?;
+    Ok((seen <= MAX_BODY_BYTES).then(|| buf.freeze()))
+}
+
+/// How much of an oversized body is read (and discarded) before answering.
+const DRAIN_LIMIT_BYTES: usize = 16 << 20;
+const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 fn too_large() -> KmsError {
     KmsError::validation(format!(
         "The request body is larger than the maximum of {MAX_BODY_BYTES} bytes."
@@ -598,14 +637,9 @@ where
                 return inner.call(http::Request::from_parts(parts, body)).await;
             }
 
-            if body.size_hint().lower() > MAX_BODY_BYTES as u64 {
-                return Ok(error_response(&too_large(), grpc));
-            }
-            let body = match Limited::new(body, MAX_BODY_BYTES).collect().await {
-                Ok(collected) => collected.to_bytes(),
-                Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
-                    return Ok(error_response(&too_large(), grpc));
-                }
+            let body = match read_bounded(body).await {
+                Ok(Some(bytes)) => bytes,
+                Ok(None) => return Ok(error_response(&too_large(), grpc)),
                 Err(e) => {
                     tracing::debug!(error = %e, "cannot read a request body");
                     return Ok(error_response(
