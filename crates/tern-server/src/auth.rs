@@ -1085,6 +1085,11 @@ mod tests {
             .body(Full::new(body))
             .unwrap();
         *req.headers_mut() = headers;
+        // A gRPC request unless the test says otherwise (content-type is not signed).
+        if !req.headers().contains_key(http::header::CONTENT_TYPE) {
+            req.headers_mut()
+                .insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+        }
         req
     }
 
@@ -1122,6 +1127,27 @@ mod tests {
         assert_eq!(resp.headers()["x-amzn-errortype"], "InvalidSignatureException");
         let status = tonic::Status::from_header_map(resp.headers()).unwrap();
         assert_eq!(status.message(), MSG_SIGNATURE_MISMATCH);
+        assert!(seen.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn layer_answers_json_requests_in_json() {
+        let seen = Seen::default();
+        let svc = layer().layer(recording_service(seen.clone()));
+        let mut h = sign(AKID, "wrong", REGION, HOST_, T, BODY);
+        h.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/x-amz-json-1.1"),
+        );
+        let resp = tower::ServiceExt::oneshot(svc, request(h, Bytes::from_static(BODY)))
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), http::StatusCode::BAD_REQUEST);
+        assert!(resp.headers().get("grpc-status").is_none());
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["__type"], "InvalidSignatureException");
+        assert_eq!(v["message"], MSG_SIGNATURE_MISMATCH);
         assert!(seen.lock().unwrap().is_empty());
     }
 
