@@ -50,6 +50,21 @@ enum Op {
     /// Decrypt over the AWS JSON 1.1 API (HTTP/1.1, SigV4-signed, one
     /// connection per client), against gRPC Decrypt in the same run.
     JsonDecrypt,
+    /// Sign (ECDSA_SHA_256, RAW) with an ECC_NIST_P256 key, against gRPC Decrypt in the same run.
+    SignEccP256,
+    /// Sign (RSASSA_PSS_SHA_256, RAW) with an RSA_2048 key, against gRPC Decrypt in the same run.
+    SignRsa2048,
+}
+
+impl Op {
+    /// The signing key spec and algorithm of a Sign op.
+    fn signing(self) -> Option<(&'static str, &'static str)> {
+        match self {
+            Op::SignEccP256 => Some(("ECC_NIST_P256", "ECDSA_SHA_256")),
+            Op::SignRsa2048 => Some(("RSA_2048", "RSASSA_PSS_SHA_256")),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Parser, Debug)]
@@ -276,6 +291,22 @@ impl Worker for KmsWorker {
                     return Err(Status::data_loss("wrong plaintext"));
                 }
             }
+            Op::SignEccP256 | Op::SignRsa2048 => {
+                let (_, alg) = self.op.signing().unwrap_or_default();
+                let r = self
+                    .client
+                    .sign(pb::SignRequest {
+                        key_id: self.key_id.clone(),
+                        message: self.plaintext.clone(),
+                        signing_algorithm: alg.to_string(),
+                        ..Default::default()
+                    })
+                    .await?
+                    .into_inner();
+                if r.signature.is_empty() {
+                    return Err(Status::data_loss("empty signature"));
+                }
+            }
             Op::MrkRotation | Op::MrkDecrypt => {
                 return Err(Status::invalid_argument("measured by the mrk module"));
             }
@@ -446,8 +477,22 @@ async fn main_async(args: Args) -> Result<()> {
 
     for op in &args.op {
         let (default_key, default_blob) = (key_id.clone(), blob.clone());
-        let (key_id, blob) = match op {
-            Op::DecryptPolicy20 => (policy_key.clone(), policy_blob.clone()),
+        let (key_id, blob) = match (op, op.signing()) {
+            (Op::DecryptPolicy20, _) => (policy_key.clone(), policy_blob.clone()),
+            (_, Some((spec, _))) => {
+                let signing_key = setup
+                    .create_key(pb::CreateKeyRequest {
+                        key_spec: Some(spec.into()),
+                        key_usage: Some("SIGN_VERIFY".into()),
+                        ..Default::default()
+                    })
+                    .await?
+                    .into_inner()
+                    .key_metadata
+                    .context("no key metadata")?
+                    .key_id;
+                (signing_key, Vec::new())
+            }
             _ => (key_id.clone(), blob.clone()),
         };
         let mut policy_ratios: Vec<f64> = Vec::new();
@@ -486,7 +531,10 @@ async fn main_async(args: Args) -> Result<()> {
                 }
             })
             .await?;
-            if matches!(*op, Op::DecryptPolicy20 | Op::JsonDecrypt) {
+            if matches!(
+                *op,
+                Op::DecryptPolicy20 | Op::JsonDecrypt | Op::SignEccP256 | Op::SignRsa2048
+            ) {
                 // Same-run comparison against decrypt under the default policy.
                 let d = drive(args.concurrency, slice, args.max_requests / u64::from(rounds), |_| {
                     let (endpoint, key_id, plaintext, blob) = (
@@ -559,10 +607,10 @@ async fn main_async(args: Args) -> Result<()> {
         if !policy_ratios.is_empty() {
             let shown: Vec<String> = policy_ratios.iter().map(|r| format!("{r:.2}")).collect();
             policy_ratios.sort_by(f64::total_cmp);
-            let what = if *op == Op::JsonDecrypt {
-                "decrypt over AWS JSON / over gRPC"
-            } else {
-                "decrypt with the 20-statement policy / with the default policy"
+            let what = match op {
+                Op::JsonDecrypt => "decrypt over AWS JSON / over gRPC",
+                Op::SignEccP256 | Op::SignRsa2048 => "sign / gRPC decrypt (1 KiB)",
+                _ => "decrypt with the 20-statement policy / with the default policy",
             };
             println!(
                 "  {what} = {:.2} (median of interleaved rounds: {})",

@@ -216,13 +216,22 @@ struct ApiError {
     message: String,
 }
 
+/// `tern kms <operation>`: aws-cli's names, the method names in kebab case.
 macro_rules! operations {
-    ($($kebab:literal => $method:ident($req:ident);)+) => {
-        const OPERATIONS: &[&str] = &[$($kebab),+];
+    ($($name:ident: $method:ident($req:ident) -> $resp:ident;)+) => {
+        const METHODS: &[&str] = &[$(stringify!($method)),+];
+
+        fn operations() -> String {
+            METHODS.iter().map(|m| m.replace('_', "-")).collect::<Vec<_>>().join(", ")
+        }
+
+        fn known_operation(op: &str) -> bool {
+            METHODS.contains(&op.replace('-', "_").as_str())
+        }
 
         async fn call(client: &mut KmsClient, op: &str, members: Value) -> Result<std::result::Result<Value, ApiError>> {
-            match op {
-                $($kebab => {
+            match op.replace('-', "_").as_str() {
+                $(stringify!($method) => {
                     let req: pb::$req = serde_json::from_value(members).map_err(|e| anyhow!("invalid parameters: {e}"))?;
                     match client.$method(req).await {
                         Ok(resp) => Ok(Ok(serde_json::to_value(resp.into_inner())?)),
@@ -232,50 +241,13 @@ macro_rules! operations {
                         })),
                     }
                 })+
-                _ => bail!("unknown operation {op:?}; known: {}", OPERATIONS.join(", ")),
+                _ => bail!("unknown operation {op:?}; known: {}", operations()),
             }
         }
     };
 }
 
-operations! {
-    "create-key" => create_key(CreateKeyRequest);
-    "describe-key" => describe_key(DescribeKeyRequest);
-    "list-keys" => list_keys(ListKeysRequest);
-    "enable-key" => enable_key(EnableKeyRequest);
-    "disable-key" => disable_key(DisableKeyRequest);
-    "schedule-key-deletion" => schedule_key_deletion(ScheduleKeyDeletionRequest);
-    "cancel-key-deletion" => cancel_key_deletion(CancelKeyDeletionRequest);
-    "update-key-description" => update_key_description(UpdateKeyDescriptionRequest);
-    "create-alias" => create_alias(CreateAliasRequest);
-    "update-alias" => update_alias(UpdateAliasRequest);
-    "delete-alias" => delete_alias(DeleteAliasRequest);
-    "list-aliases" => list_aliases(ListAliasesRequest);
-    "tag-resource" => tag_resource(TagResourceRequest);
-    "untag-resource" => untag_resource(UntagResourceRequest);
-    "list-resource-tags" => list_resource_tags(ListResourceTagsRequest);
-    "encrypt" => encrypt(EncryptRequest);
-    "decrypt" => decrypt(DecryptRequest);
-    "re-encrypt" => re_encrypt(ReEncryptRequest);
-    "generate-data-key" => generate_data_key(GenerateDataKeyRequest);
-    "generate-data-key-without-plaintext" => generate_data_key_without_plaintext(GenerateDataKeyWithoutPlaintextRequest);
-    "generate-random" => generate_random(GenerateRandomRequest);
-    "enable-key-rotation" => enable_key_rotation(EnableKeyRotationRequest);
-    "disable-key-rotation" => disable_key_rotation(DisableKeyRotationRequest);
-    "get-key-rotation-status" => get_key_rotation_status(GetKeyRotationStatusRequest);
-    "rotate-key-on-demand" => rotate_key_on_demand(RotateKeyOnDemandRequest);
-    "replicate-key" => replicate_key(ReplicateKeyRequest);
-    "update-primary-region" => update_primary_region(UpdatePrimaryRegionRequest);
-    "list-key-rotations" => list_key_rotations(ListKeyRotationsRequest);
-    "create-grant" => create_grant(CreateGrantRequest);
-    "list-grants" => list_grants(ListGrantsRequest);
-    "list-retirable-grants" => list_retirable_grants(ListRetirableGrantsRequest);
-    "retire-grant" => retire_grant(RetireGrantRequest);
-    "revoke-grant" => revoke_grant(RevokeGrantRequest);
-    "get-key-policy" => get_key_policy(GetKeyPolicyRequest);
-    "put-key-policy" => put_key_policy(PutKeyPolicyRequest);
-    "list-key-policies" => list_key_policies(ListKeyPoliciesRequest);
-}
+tern_server::for_each_operation!(operations);
 
 fn text_of(v: &Value) -> String {
     match v {
@@ -322,8 +294,8 @@ pub async fn run(op: &str, args: &[String]) -> i32 {
 }
 
 async fn run_inner(op: &str, args: &[String]) -> Result<i32> {
-    if !OPERATIONS.contains(&op) {
-        bail!("unknown operation {op:?}; known: {}", OPERATIONS.join(", "));
+    if !known_operation(op) {
+        bail!("unknown operation {op:?}; known: {}", operations());
     }
     let (g, members) = parse_args(args)?;
     let region = region(&g);

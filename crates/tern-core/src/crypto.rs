@@ -31,16 +31,27 @@ pub enum CryptoError {
     MalformedWrapped,
 }
 
-/// 32 bytes of symmetric key material (or a data key), zeroized on drop.
+/// Key material, zeroized on drop: 32 bytes for a symmetric key, the raw
+/// key for an HMAC key, PKCS#8 DER for an RSA or ECC key (see
+/// [`crate::material`]).
 #[derive(Clone, Zeroize, ZeroizeOnDrop, PartialEq, Eq)]
-pub struct Material([u8; KEY_LEN]);
+pub struct Material(Vec<u8>);
 
 impl Material {
-    pub fn from_bytes(b: [u8; KEY_LEN]) -> Self {
+    pub fn from_bytes(b: impl AsRef<[u8]>) -> Self {
+        Material(b.as_ref().to_vec())
+    }
+    pub fn from_vec(b: Vec<u8>) -> Self {
         Material(b)
     }
-    pub fn expose(&self) -> &[u8; KEY_LEN] {
+    pub fn expose(&self) -> &[u8] {
         &self.0
+    }
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 }
 
@@ -87,8 +98,11 @@ impl fmt::Debug for DataCipher {
 }
 
 impl DataCipher {
-    pub fn new(material: &Material) -> Self {
-        DataCipher(Aes256Gcm::new(material.expose().into()))
+    /// A cipher for 32-byte symmetric material.
+    pub fn new(material: &Material) -> Result<Self, CryptoError> {
+        Aes256Gcm::new_from_slice(material.expose())
+            .map(DataCipher)
+            .map_err(|_| CryptoError::MalformedWrapped)
     }
 
     /// Encrypts `plaintext` into a complete ciphertext blob.
@@ -157,7 +171,7 @@ pub fn wrap_material(
     nonce: [u8; NONCE_LEN],
 ) -> Vec<u8> {
     let cipher = Aes256Gcm::new((&root.0).into());
-    let mut out = Vec::with_capacity(NONCE_LEN + KEY_LEN + TAG_LEN);
+    let mut out = Vec::with_capacity(NONCE_LEN + material.len() + TAG_LEN);
     out.extend_from_slice(&nonce);
     out.extend_from_slice(material.expose());
     let tag = cipher
@@ -178,14 +192,13 @@ pub fn unwrap_material(
     material_id: &KeyMaterialId,
     wrapped: &[u8],
 ) -> Result<Material, CryptoError> {
-    if wrapped.len() != NONCE_LEN + KEY_LEN + TAG_LEN {
+    if wrapped.len() <= NONCE_LEN + TAG_LEN {
         return Err(CryptoError::MalformedWrapped);
     }
     let cipher = Aes256Gcm::new((&root.0).into());
     let (nonce, rest) = wrapped.split_at(NONCE_LEN);
-    let (ct, tag) = rest.split_at(KEY_LEN);
-    let mut buf = Zeroizing::new([0u8; KEY_LEN]);
-    buf.copy_from_slice(ct);
+    let (ct, tag) = rest.split_at(rest.len() - TAG_LEN);
+    let mut buf = Zeroizing::new(ct.to_vec());
     cipher
         .decrypt_in_place_detached(
             Nonce::from_slice(nonce),
@@ -194,7 +207,7 @@ pub fn unwrap_material(
             Tag::from_slice(tag),
         )
         .map_err(|_| CryptoError::Authentication)?;
-    Ok(Material(*buf))
+    Ok(Material(std::mem::take(&mut *buf)))
 }
 
 #[cfg(test)]
@@ -215,7 +228,7 @@ mod tests {
     #[test]
     fn seal_open_round_trip_and_context_binding() {
         let m = Material::from_bytes([9; 32]);
-        let c = DataCipher::new(&m);
+        let c = DataCipher::new(&m).unwrap();
         let key = KeyId::new_single_region([1; 16]);
         let mid = KeyMaterialId::from_bytes([2; 32]);
         let blob_bytes = c.seal_blob(&key, &mid, &ctx(&[("a", "1")]), [5; 12], b"hello");

@@ -120,6 +120,107 @@ aws_enum!(
     RotationType { Automatic = "AUTOMATIC", OnDemand = "ON_DEMAND" }
 );
 
+aws_enum!(
+    /// `SigningAlgorithmSpec` values tern implements.
+    SigningAlgorithm {
+        RsassaPssSha256 = "RSASSA_PSS_SHA_256", RsassaPssSha384 = "RSASSA_PSS_SHA_384",
+        RsassaPssSha512 = "RSASSA_PSS_SHA_512", RsassaPkcs1V15Sha256 = "RSASSA_PKCS1_V1_5_SHA_256",
+        RsassaPkcs1V15Sha384 = "RSASSA_PKCS1_V1_5_SHA_384", RsassaPkcs1V15Sha512 = "RSASSA_PKCS1_V1_5_SHA_512",
+        EcdsaSha256 = "ECDSA_SHA_256", EcdsaSha384 = "ECDSA_SHA_384", EcdsaSha512 = "ECDSA_SHA_512",
+        Sm2Dsa = "SM2DSA", MlDsaShake256 = "ML_DSA_SHAKE_256", Ed25519Sha512 = "ED25519_SHA_512",
+        Ed25519PhSha512 = "ED25519_PH_SHA_512",
+    }
+);
+
+aws_enum!(
+    /// `MessageType` of Sign and Verify.
+    MessageType { Raw = "RAW", Digest = "DIGEST", ExternalMu = "EXTERNAL_MU" }
+);
+
+aws_enum!(
+    /// `MacAlgorithmSpec` values.
+    MacAlgorithm {
+        HmacSha224 = "HMAC_SHA_224", HmacSha256 = "HMAC_SHA_256", HmacSha384 = "HMAC_SHA_384",
+        HmacSha512 = "HMAC_SHA_512",
+    }
+);
+
+aws_enum!(
+    /// `KeyAgreementAlgorithmSpec` values.
+    KeyAgreementAlgorithm { Ecdh = "ECDH" }
+);
+
+aws_enum!(
+    /// `DataKeyPairSpec` values of GenerateDataKeyPair.
+    DataKeyPairSpec {
+        Rsa2048 = "RSA_2048", Rsa3072 = "RSA_3072", Rsa4096 = "RSA_4096",
+        EccNistP256 = "ECC_NIST_P256", EccNistP384 = "ECC_NIST_P384", EccNistP521 = "ECC_NIST_P521",
+        EccSecgP256k1 = "ECC_SECG_P256K1", Sm2 = "SM2", EccNistEdwards25519 = "ECC_NIST_EDWARDS25519",
+    }
+);
+
+aws_enum!(
+    /// `WrappingKeySpec` of GetParametersForImport.
+    WrappingKeySpec { Rsa2048 = "RSA_2048", Rsa3072 = "RSA_3072", Rsa4096 = "RSA_4096", Sm2 = "SM2" }
+);
+
+aws_enum!(
+    /// `AlgorithmSpec`: how imported material is wrapped.
+    WrappingAlgorithm {
+        RsaesPkcs1V15 = "RSAES_PKCS1_V1_5", RsaesOaepSha1 = "RSAES_OAEP_SHA_1",
+        RsaesOaepSha256 = "RSAES_OAEP_SHA_256", RsaAesKeyWrapSha1 = "RSA_AES_KEY_WRAP_SHA_1",
+        RsaAesKeyWrapSha256 = "RSA_AES_KEY_WRAP_SHA_256", Sm2Pke = "SM2PKE",
+    }
+);
+
+aws_enum!(
+    /// `ExpirationModelType` of imported material.
+    ExpirationModel {
+        KeyMaterialExpires = "KEY_MATERIAL_EXPIRES", KeyMaterialDoesNotExpire = "KEY_MATERIAL_DOES_NOT_EXPIRE",
+    }
+);
+
+impl WrappingKeySpec {
+    pub fn bits(self) -> Option<usize> {
+        match self {
+            WrappingKeySpec::Rsa2048 => Some(2048),
+            WrappingKeySpec::Rsa3072 => Some(3072),
+            WrappingKeySpec::Rsa4096 => Some(4096),
+            WrappingKeySpec::Sm2 => None,
+        }
+    }
+}
+
+impl DataKeyPairSpec {
+    /// The key spec whose material has the same form (PKCS#8 of the same
+    /// algorithm), for the pair specs tern implements.
+    pub fn key_spec(self) -> Option<KeySpec> {
+        match self {
+            DataKeyPairSpec::Rsa2048 => Some(KeySpec::Rsa2048),
+            DataKeyPairSpec::Rsa3072 => Some(KeySpec::Rsa3072),
+            DataKeyPairSpec::Rsa4096 => Some(KeySpec::Rsa4096),
+            DataKeyPairSpec::EccNistP256 => Some(KeySpec::EccNistP256),
+            DataKeyPairSpec::EccNistP384 => Some(KeySpec::EccNistP384),
+            DataKeyPairSpec::EccNistP521 => Some(KeySpec::EccNistP521),
+            DataKeyPairSpec::EccSecgP256k1 => Some(KeySpec::EccSecgP256k1),
+            DataKeyPairSpec::Sm2 | DataKeyPairSpec::EccNistEdwards25519 => None,
+        }
+    }
+}
+
+impl SigningAlgorithm {
+    /// Bytes of the digest a DIGEST message must have.
+    pub fn digest_len(self) -> Option<usize> {
+        use SigningAlgorithm as S;
+        match self {
+            S::RsassaPssSha256 | S::RsassaPkcs1V15Sha256 | S::EcdsaSha256 => Some(32),
+            S::RsassaPssSha384 | S::RsassaPkcs1V15Sha384 | S::EcdsaSha384 => Some(48),
+            S::RsassaPssSha512 | S::RsassaPkcs1V15Sha512 | S::EcdsaSha512 => Some(64),
+            _ => None,
+        }
+    }
+}
+
 impl DataKeySpec {
     pub fn len_bytes(self) -> usize {
         match self {
@@ -153,6 +254,8 @@ pub enum KeyOp {
     GetKeyPolicy,
     PutKeyPolicy,
     ListKeyPolicies,
+    /// GetParametersForImport, ImportKeyMaterial, DeleteImportedKeyMaterial.
+    Import,
 }
 
 /// Why a state refuses an operation; the service turns it into the AWS
@@ -225,6 +328,10 @@ impl KeyState {
                     Ok(())
                 }
             }
+            O::Import => match self {
+                S::Enabled | S::Disabled | S::PendingImport => Ok(()),
+                _ => invalid,
+            },
             O::EnableKeyRotation | O::DisableKeyRotation | O::RotateKeyOnDemand => match self {
                 S::Enabled | S::Updating => Ok(()),
                 S::Disabled => Err(StateRefusal::Disabled),
@@ -246,9 +353,143 @@ impl KeySpec {
         }
     }
 
+    /// Signing algorithms a key of this spec and usage supports.
+    pub fn signing_algorithms(self, usage: KeyUsage) -> Vec<SigningAlgorithm> {
+        use SigningAlgorithm as S;
+        if usage != KeyUsage::SignVerify {
+            return Vec::new();
+        }
+        match self {
+            KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096 => vec![
+                S::RsassaPssSha256,
+                S::RsassaPssSha384,
+                S::RsassaPssSha512,
+                S::RsassaPkcs1V15Sha256,
+                S::RsassaPkcs1V15Sha384,
+                S::RsassaPkcs1V15Sha512,
+            ],
+            KeySpec::EccNistP256 | KeySpec::EccSecgP256k1 => vec![S::EcdsaSha256],
+            KeySpec::EccNistP384 => vec![S::EcdsaSha384],
+            KeySpec::EccNistP521 => vec![S::EcdsaSha512],
+            _ => Vec::new(),
+        }
+    }
+
+    /// MAC algorithms (HMAC keys: exactly one).
+    pub fn mac_algorithms(self, usage: KeyUsage) -> Vec<MacAlgorithm> {
+        if usage != KeyUsage::GenerateVerifyMac {
+            return Vec::new();
+        }
+        match self {
+            KeySpec::Hmac224 => vec![MacAlgorithm::HmacSha224],
+            KeySpec::Hmac256 => vec![MacAlgorithm::HmacSha256],
+            KeySpec::Hmac384 => vec![MacAlgorithm::HmacSha384],
+            KeySpec::Hmac512 => vec![MacAlgorithm::HmacSha512],
+            _ => Vec::new(),
+        }
+    }
+
+    /// Key agreement algorithms (ECC NIST keys with KEY_AGREEMENT usage).
+    pub fn key_agreement_algorithms(self, usage: KeyUsage) -> Vec<KeyAgreementAlgorithm> {
+        match (self, usage) {
+            (KeySpec::EccNistP256 | KeySpec::EccNistP384 | KeySpec::EccNistP521, KeyUsage::KeyAgreement) => {
+                vec![KeyAgreementAlgorithm::Ecdh]
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Usages AWS allows for this spec, for the specs tern implements
+    /// (`None`: tern does not implement the spec).
+    pub fn usages(self) -> Option<&'static [KeyUsage]> {
+        use KeyUsage as U;
+        match self {
+            KeySpec::SymmetricDefault => Some(&[U::EncryptDecrypt]),
+            KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096 => Some(&[U::EncryptDecrypt, U::SignVerify]),
+            KeySpec::EccNistP256 | KeySpec::EccNistP384 | KeySpec::EccNistP521 => {
+                Some(&[U::SignVerify, U::KeyAgreement])
+            }
+            KeySpec::EccSecgP256k1 => Some(&[U::SignVerify]),
+            KeySpec::Hmac224 | KeySpec::Hmac256 | KeySpec::Hmac384 | KeySpec::Hmac512 => Some(&[U::GenerateVerifyMac]),
+            KeySpec::Sm2 | KeySpec::MlDsa44 | KeySpec::MlDsa65 | KeySpec::MlDsa87 | KeySpec::EccNistEdwards25519 => {
+                None
+            }
+        }
+    }
+
+    /// Public-key specs (GetPublicKey applies).
+    pub fn is_asymmetric(self) -> bool {
+        !matches!(
+            self,
+            KeySpec::SymmetricDefault | KeySpec::Hmac224 | KeySpec::Hmac256 | KeySpec::Hmac384 | KeySpec::Hmac512
+        )
+    }
+
+    pub fn is_hmac(self) -> bool {
+        matches!(
+            self,
+            KeySpec::Hmac224 | KeySpec::Hmac256 | KeySpec::Hmac384 | KeySpec::Hmac512
+        )
+    }
+
     /// The deprecated `CustomerMasterKeySpec` AWS still returns.
     pub fn customer_master_key_spec(self) -> &'static str {
         self.as_str()
+    }
+}
+
+/// Imported material of an `EXTERNAL` key: what the last import set, and
+/// the outstanding import parameters.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct ImportState {
+    /// The material id every import into this key must reproduce: the
+    /// fingerprint of the first material imported (AWS: the same key
+    /// material must be reimported). `None` until the first import.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<KeyMaterialId>,
+    /// When the current material expires (KEY_MATERIAL_EXPIRES).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_to: Option<UnixMillis>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiration_model: Option<ExpirationModel>,
+    /// The latest GetParametersForImport answer, while unused and unexpired.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<ImportParameters>,
+}
+
+impl fmt::Debug for ImportState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ImportState")
+            .field("fingerprint", &self.fingerprint)
+            .field("valid_to", &self.valid_to)
+            .field("expiration_model", &self.expiration_model)
+            .field("pending", &self.pending.as_ref().map(|p| p.expires))
+            .finish()
+    }
+}
+
+/// One GetParametersForImport answer: the wrapping key pair (its private
+/// half wrapped under the region root key) and the token naming it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportParameters {
+    /// Random token id; the import token carries it.
+    #[serde(with = "crate::b64")]
+    pub token: Vec<u8>,
+    pub wrapping_spec: WrappingKeySpec,
+    pub algorithm: WrappingAlgorithm,
+    /// PKCS#8 of the wrapping private key, wrapped under the root key.
+    #[serde(with = "crate::b64")]
+    pub wrapped_private: Vec<u8>,
+    pub expires: UnixMillis,
+}
+
+impl fmt::Debug for ImportParameters {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ImportParameters")
+            .field("wrapping_spec", &self.wrapping_spec)
+            .field("algorithm", &self.algorithm)
+            .field("expires", &self.expires)
+            .finish_non_exhaustive()
     }
 }
 
@@ -316,6 +557,9 @@ pub struct KeyRecord {
     /// Multi-Region keys: this region's copy of the replicated shared state.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub multi_region: Option<MultiRegionView>,
+    /// `EXTERNAL` keys: imported material bookkeeping.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub import: Option<ImportState>,
 }
 
 /// A Multi-Region key's shared properties as one region last applied them
@@ -356,6 +600,12 @@ impl KeyRecord {
 
     pub fn tag_map(&self) -> BTreeMap<&str, &str> {
         self.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+    }
+
+    /// Whether imported material has passed its `ValidTo` at `now` (the key
+    /// then acts as PendingImport until the expiry sweep persists it).
+    pub fn material_expired(&self, now: UnixMillis) -> bool {
+        self.import.as_ref().and_then(|i| i.valid_to).is_some_and(|v| now >= v) && !self.materials.is_empty()
     }
 
     /// Whether automatic rotation applies to this key at all.

@@ -14,6 +14,7 @@ pub mod context;
 pub mod crypto;
 pub mod ids;
 pub mod key;
+pub mod material;
 pub mod seal;
 pub mod sigv4;
 pub mod time;

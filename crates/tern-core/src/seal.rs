@@ -147,8 +147,7 @@ pub fn open_material(
         hpke::single_shot_open::<AesGcm256, HkdfSha256, K>(&OpModeR::Base, &sk, &enc, INFO, ct, &aad(key, id, region))
             .map_err(|_| SealError::Open)?,
     );
-    let bytes: [u8; KEY_LEN] = pt.as_slice().try_into().map_err(|_| SealError::Open)?;
-    Ok(Material::from_bytes(bytes))
+    Ok(Material::from_bytes(pt.as_slice()))
 }
 
 #[cfg(test)]

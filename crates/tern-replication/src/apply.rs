@@ -610,6 +610,7 @@ impl Applier {
                     materials: Vec::new(),
                     pending_materials: Vec::new(),
                     multi_region: None,
+                    import: None,
                 }
             }
         };

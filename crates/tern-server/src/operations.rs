@@ -4,6 +4,8 @@
 
 /// Calls `$m! { Name: method(Request) -> Response; ... }` with every
 /// operation (`Name` is the AWS operation name, the `X-Amz-Target` suffix).
+/// Exported: the CLI's `tern kms <operation>` is generated from it too.
+#[macro_export]
 macro_rules! for_each_operation {
     ($m:ident) => {
         $m! {
@@ -40,10 +42,21 @@ macro_rules! for_each_operation {
             ListRetirableGrants: list_retirable_grants(ListRetirableGrantsRequest) -> ListGrantsResponse;
             RetireGrant: retire_grant(RetireGrantRequest) -> RetireGrantResponse;
             RevokeGrant: revoke_grant(RevokeGrantRequest) -> RevokeGrantResponse;
+            GetPublicKey: get_public_key(GetPublicKeyRequest) -> GetPublicKeyResponse;
+            Sign: sign(SignRequest) -> SignResponse;
+            Verify: verify(VerifyRequest) -> VerifyResponse;
+            GenerateMac: generate_mac(GenerateMacRequest) -> GenerateMacResponse;
+            VerifyMac: verify_mac(VerifyMacRequest) -> VerifyMacResponse;
+            DeriveSharedSecret: derive_shared_secret(DeriveSharedSecretRequest) -> DeriveSharedSecretResponse;
+            GenerateDataKeyPair: generate_data_key_pair(GenerateDataKeyPairRequest) -> GenerateDataKeyPairResponse;
+            GenerateDataKeyPairWithoutPlaintext: generate_data_key_pair_without_plaintext(GenerateDataKeyPairWithoutPlaintextRequest) -> GenerateDataKeyPairWithoutPlaintextResponse;
+            GetParametersForImport: get_parameters_for_import(GetParametersForImportRequest) -> GetParametersForImportResponse;
+            ImportKeyMaterial: import_key_material(ImportKeyMaterialRequest) -> ImportKeyMaterialResponse;
+            DeleteImportedKeyMaterial: delete_imported_key_material(DeleteImportedKeyMaterialRequest) -> DeleteImportedKeyMaterialResponse;
             GetKeyPolicy: get_key_policy(GetKeyPolicyRequest) -> GetKeyPolicyResponse;
             PutKeyPolicy: put_key_policy(PutKeyPolicyRequest) -> PutKeyPolicyResponse;
             ListKeyPolicies: list_key_policies(ListKeyPoliciesRequest) -> ListKeyPoliciesResponse;
         }
     };
 }
-pub(crate) use for_each_operation;
+pub(crate) use crate::for_each_operation;

@@ -90,6 +90,17 @@ test_kms! {
     get_key_policy(GetKeyPolicyRequest) -> GetKeyPolicyResponse;
     put_key_policy(PutKeyPolicyRequest) -> PutKeyPolicyResponse;
     list_key_policies(ListKeyPoliciesRequest) -> ListKeyPoliciesResponse;
+    get_public_key(GetPublicKeyRequest) -> GetPublicKeyResponse;
+    sign(SignRequest) -> SignResponse;
+    verify(VerifyRequest) -> VerifyResponse;
+    generate_mac(GenerateMacRequest) -> GenerateMacResponse;
+    verify_mac(VerifyMacRequest) -> VerifyMacResponse;
+    derive_shared_secret(DeriveSharedSecretRequest) -> DeriveSharedSecretResponse;
+    generate_data_key_pair(GenerateDataKeyPairRequest) -> GenerateDataKeyPairResponse;
+    generate_data_key_pair_without_plaintext(GenerateDataKeyPairWithoutPlaintextRequest) -> GenerateDataKeyPairWithoutPlaintextResponse;
+    get_parameters_for_import(GetParametersForImportRequest) -> GetParametersForImportResponse;
+    import_key_material(ImportKeyMaterialRequest) -> ImportKeyMaterialResponse;
+    delete_imported_key_material(DeleteImportedKeyMaterialRequest) -> DeleteImportedKeyMaterialResponse;
 }
 
 fn registry() -> PrincipalRegistry {

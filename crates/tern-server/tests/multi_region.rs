@@ -1025,3 +1025,83 @@ async fn multi_region_condition_keys() {
         })
         .await);
 }
+
+/// Asymmetric and HMAC Multi-Region keys: the replica holds the same key
+/// pair or HMAC key, so a signature made in one region verifies in another
+/// and the public key is the same everywhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn asymmetric_and_hmac_multi_region_keys_share_their_material() {
+    let cluster = TestCluster::start(&[US, EU]).await;
+    let mut us = cluster.node(US).admin().await;
+    let mut eu = cluster.node(EU).admin().await;
+    for (spec, usage) in [("ECC_NIST_P256", "SIGN_VERIFY"), ("HMAC_256", "GENERATE_VERIFY_MAC")] {
+        let md = create_key_with(
+            &mut us,
+            pb::CreateKeyRequest {
+                key_spec: Some(spec.into()),
+                key_usage: Some(usage.into()),
+                ..mrk_request()
+            },
+        )
+        .await;
+        replicate(&mut us, &md.key_id, EU).await;
+        wait_state(&cluster, EU, &md.key_id, "Enabled").await;
+        let replica = describe(&mut eu, &md.key_id).await;
+        assert_eq!(replica.key_spec, spec);
+        assert_eq!(replica.current_key_material_id, md.current_key_material_id);
+        if usage == "SIGN_VERIFY" {
+            let pk = |c: &mut tern_client::KmsClient| {
+                let mut c = c.clone();
+                let id = md.key_id.clone();
+                async move {
+                    ok(c.get_public_key(pb::GetPublicKeyRequest {
+                        key_id: id,
+                        ..Default::default()
+                    })
+                    .await)
+                    .public_key
+                }
+            };
+            assert_eq!(pk(&mut us).await, pk(&mut eu).await);
+            let sig = ok(us
+                .sign(pb::SignRequest {
+                    key_id: md.key_id.clone(),
+                    message: b"signed in us".to_vec(),
+                    signing_algorithm: "ECDSA_SHA_256".into(),
+                    ..Default::default()
+                })
+                .await)
+            .signature;
+            let v = ok(eu
+                .verify(pb::VerifyRequest {
+                    key_id: md.key_id.clone(),
+                    message: b"signed in us".to_vec(),
+                    signature: sig,
+                    signing_algorithm: "ECDSA_SHA_256".into(),
+                    ..Default::default()
+                })
+                .await);
+            assert!(v.signature_valid);
+        } else {
+            let mac = ok(us
+                .generate_mac(pb::GenerateMacRequest {
+                    key_id: md.key_id.clone(),
+                    message: b"m".to_vec(),
+                    mac_algorithm: "HMAC_SHA_256".into(),
+                    ..Default::default()
+                })
+                .await)
+            .mac;
+            let v = ok(eu
+                .verify_mac(pb::VerifyMacRequest {
+                    key_id: md.key_id.clone(),
+                    message: b"m".to_vec(),
+                    mac_algorithm: "HMAC_SHA_256".into(),
+                    mac,
+                    ..Default::default()
+                })
+                .await);
+            assert!(v.mac_valid);
+        }
+    }
+}

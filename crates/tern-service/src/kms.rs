@@ -7,9 +7,10 @@ use std::sync::Arc;
 
 use parking_lot::RwLock;
 use rand::RngCore;
-use tern_core::crypto::{self, DataCipher, Material, RootKey};
+use tern_core::crypto::{self, Material, RootKey};
 use tern_core::ids::{KeyId, KeyMaterialId, Region};
-use tern_core::key::{KeyRecord, MaterialRecord, RotationType};
+use tern_core::key::{KeyRecord, KeySpec, MaterialRecord, RotationType};
+use tern_core::material::KeyHandle;
 use tern_core::time::UnixMillis;
 use tern_store::{Store, Txn};
 
@@ -27,8 +28,8 @@ pub struct Kms {
     pub(crate) store: Store,
     pub(crate) root: RootKey,
     pub(crate) clock: Arc<dyn Clock>,
-    /// Unwrapped material, ready to use, by key and material id.
-    ciphers: RwLock<HashMap<(KeyId, KeyMaterialId), Arc<DataCipher>>>,
+    /// Unwrapped material, parsed and ready to use, by key and material id.
+    handles: RwLock<HashMap<(KeyId, KeyMaterialId), Arc<KeyHandle>>>,
     /// Compiled key policies.
     pub(crate) policies: Arc<PolicyCache>,
     /// The Multi-Region group, when this node is part of a cluster.
@@ -50,7 +51,7 @@ impl Kms {
             store,
             root,
             clock,
-            ciphers: RwLock::new(HashMap::new()),
+            handles: RwLock::new(HashMap::new()),
             policies: Arc::default(),
             repl: None,
         }
@@ -166,33 +167,49 @@ impl Kms {
         .await
     }
 
-    /// Fresh material for `key`, wrapped under the root key.
-    pub(crate) fn new_material(
-        &self,
-        key: &KeyId,
-        now: UnixMillis,
-        rotation_type: Option<RotationType>,
-    ) -> MaterialRecord {
-        fresh_material(&self.root, key, now, rotation_type)
-    }
-
-    /// The cipher for one material of `key`, unwrapped once and cached.
-    pub(crate) fn cipher(&self, key: &KeyRecord, material: &KeyMaterialId) -> KmsResult<Arc<DataCipher>> {
-        if let Some(c) = self.ciphers.read().get(&(key.key_id, *material)) {
+    /// One material of `key`, unwrapped and parsed once, then cached.
+    /// A material the key does not hold (deleted imported material, a
+    /// foreign blob) is InvalidCiphertextException.
+    pub(crate) fn handle(&self, key: &KeyRecord, material: &KeyMaterialId) -> KmsResult<Arc<KeyHandle>> {
+        if let Some(c) = self.handles.read().get(&(key.key_id, *material)) {
             return Ok(c.clone());
         }
         let m = key.material(material).ok_or_else(KmsError::invalid_ciphertext)?;
         let unwrapped = crypto::unwrap_material(&self.root, &key.key_id, material, &m.wrapped)
             .map_err(|_| KmsError::internal("Key material could not be unwrapped under the region root key."))?;
-        let c = Arc::new(DataCipher::new(&unwrapped));
-        self.ciphers.write().insert((key.key_id, *material), c.clone());
-        Ok(c)
+        let h = KeyHandle::load(key.key_spec, key.key_usage, &unwrapped)
+            .map_err(|e| KmsError::internal(format!("Stored key material does not load: {e}")))?;
+        let h = Arc::new(h);
+        self.handles.write().insert((key.key_id, *material), h.clone());
+        Ok(h)
+    }
+
+    /// The key's current material, ready to use.
+    pub(crate) fn current_handle(&self, key: &KeyRecord) -> KmsResult<(KeyMaterialId, Arc<KeyHandle>)> {
+        let current = key
+            .current_material()
+            .ok_or_else(|| KmsError::invalid_state(format!("{} is pending import.", key.arn())))?;
+        Ok((current.id, self.handle(key, &current.id)?))
+    }
+
+    /// The AES-GCM cipher of one material of a symmetric key.
+    pub(crate) fn cipher(&self, key: &KeyRecord, material: &KeyMaterialId) -> KmsResult<Arc<KeyHandle>> {
+        let h = self.handle(key, material)?;
+        if h.symmetric().is_none() {
+            return Err(KmsError::invalid_ciphertext());
+        }
+        Ok(h)
     }
 
     /// Drops cached material of a key that no longer exists.
     pub(crate) fn forget_key(&self, key: &KeyId) {
         self.policies.forget(key);
-        self.ciphers.write().retain(|(k, _), _| k != key);
+        self.handles.write().retain(|(k, _), _| k != key);
+    }
+
+    /// Drops one cached material (deleted or expired imported material).
+    pub(crate) fn forget_material(&self, key: &KeyId) {
+        self.handles.write().retain(|(k, _), _| k != key);
     }
 }
 
@@ -214,6 +231,39 @@ pub(crate) fn fresh_material(
         rotation_type,
         wrapped,
     }
+}
+
+/// Fresh material of `spec` with a random material id, wrapped under `root`.
+pub(crate) fn fresh_material_for(
+    root: &RootKey,
+    key: &KeyId,
+    spec: KeySpec,
+    now: UnixMillis,
+) -> KmsResult<MaterialRecord> {
+    let (id, material) = fresh_raw_material_for(spec)?;
+    Ok(MaterialRecord {
+        id,
+        created: now,
+        rotation_type: None,
+        wrapped: wrap(root, key, &id, &material),
+    })
+}
+
+/// `material` wrapped under `root` with a fresh nonce.
+pub(crate) fn wrap(root: &RootKey, key: &KeyId, id: &KeyMaterialId, material: &Material) -> Vec<u8> {
+    let mut nonce = [0u8; 12];
+    rand::rngs::OsRng.fill_bytes(&mut nonce);
+    crypto::wrap_material(root, key, id, material, nonce)
+}
+
+/// Fresh material of `spec` (RSA and ECC keys: a new key pair) and a random
+/// material id.
+pub(crate) fn fresh_raw_material_for(spec: KeySpec) -> KmsResult<(KeyMaterialId, Material)> {
+    let material =
+        tern_core::material::generate(spec).map_err(|e| KmsError::internal(format!("generating key material: {e}")))?;
+    let mut id = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut id);
+    Ok((KeyMaterialId::from_bytes(id), material))
 }
 
 /// Fresh material and a random 256-bit material id, not yet wrapped.

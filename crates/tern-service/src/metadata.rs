@@ -14,7 +14,7 @@ pub(crate) fn key_metadata(k: &KeyRecord) -> pb::KeyMetadata {
         key_usage: k.key_usage.to_string(),
         key_state: k.state.to_string(),
         deletion_date: k.deletion_date.map(|d| d.as_epoch_seconds()),
-        valid_to: None,
+        valid_to: k.import.as_ref().and_then(|i| i.valid_to).map(|v| v.as_epoch_seconds()),
         origin: k.origin.to_string(),
         key_manager: k.key_manager.to_string(),
         customer_master_key_spec: k.key_spec.customer_master_key_spec().to_string(),
@@ -28,7 +28,29 @@ pub(crate) fn key_metadata(k: &KeyRecord) -> pb::KeyMetadata {
         multi_region: k.key_id.is_multi_region(),
         pending_deletion_window_in_days: k.pending_window_days.map(|d| d as i32),
         current_key_material_id: k.current_material().map(|m| m.id.to_string()),
-        expiration_model: None,
+        expiration_model: k
+            .import
+            .as_ref()
+            .and_then(|i| i.expiration_model)
+            .map(|m| m.to_string()),
+        signing_algorithms: k
+            .key_spec
+            .signing_algorithms(k.key_usage)
+            .iter()
+            .map(|a| a.to_string())
+            .collect(),
+        key_agreement_algorithms: k
+            .key_spec
+            .key_agreement_algorithms(k.key_usage)
+            .iter()
+            .map(|a| a.to_string())
+            .collect(),
+        mac_algorithms: k
+            .key_spec
+            .mac_algorithms(k.key_usage)
+            .iter()
+            .map(|a| a.to_string())
+            .collect(),
         multi_region_configuration: k.multi_region.as_ref().map(|mr| {
             let key = |r: &tern_core::ids::Region| pb::MultiRegionKey {
                 arn: tern_core::ids::key_arn(r, &k.account, &k.key_id),

@@ -146,6 +146,21 @@ pub(crate) fn check_state(key: &KeyRecord, op: KeyOp) -> KmsResult<()> {
     })
 }
 
+/// The key-state rule for cryptographic operations, plus imported
+/// material past its `ValidTo` (the key is PendingImport from that moment,
+/// even before the expiry sweep records it).
+pub(crate) fn check_crypto_state(key: &KeyRecord, now: tern_core::time::UnixMillis) -> KmsResult<()> {
+    check_state(key, KeyOp::Cryptographic)?;
+    if key.material_expired(now) || key.materials.is_empty() {
+        return Err(KmsError::invalid_state(format!(
+            "{} is {}.",
+            key.arn(),
+            tern_core::key::KeyState::PendingImport.phrase()
+        )));
+    }
+    Ok(())
+}
+
 /// Resolve, authorize and check state in one step.
 pub(crate) fn usable_key(
     view: &impl KeyLookup,

@@ -19,6 +19,8 @@ use crate::kms::{fresh_material, Kms};
 pub struct DueReport {
     pub rotated: usize,
     pub deleted: usize,
+    /// Keys whose imported material reached its `ValidTo` and was deleted.
+    pub expired: usize,
 }
 
 fn rotation_due(k: &KeyRecord, now: UnixMillis) -> bool {
@@ -137,7 +139,50 @@ impl Kms {
                 report.deleted += 1;
             }
         }
+        report.expired = self.expire_imported_material(now).await?;
         Ok(report)
+    }
+
+    /// Deletes imported material past its `ValidTo`: the key returns to
+    /// PendingImport (AWS's `DeleteExpiredKeyMaterial` event). Crypto
+    /// operations already refuse such a key from the moment it expires.
+    async fn expire_imported_material(&self, now: UnixMillis) -> KmsResult<usize> {
+        let due: Vec<KeyId> = self
+            .store
+            .read()
+            .keys
+            .values()
+            .filter(|k| k.material_expired(now))
+            .map(|k| k.key_id)
+            .collect();
+        let mut n = 0;
+        for id in due {
+            let region = self.region.clone();
+            let (done, _) = self
+                .store
+                .transact(move |txn| {
+                    let Some(k) = txn.key(&id).filter(|k| k.material_expired(now)) else {
+                        return false;
+                    };
+                    let mut next = (*k).clone();
+                    crate::ops::import::drop_imported_material(&mut next);
+                    txn.audit(service_event_record(
+                        &region,
+                        "DeleteExpiredKeyMaterial",
+                        &next.arn(),
+                        &next.account,
+                        now,
+                    ));
+                    txn.put_key(next);
+                    true
+                })
+                .await?;
+            if done {
+                self.forget_material(&id);
+                n += 1;
+            }
+        }
+        Ok(n)
     }
 
     /// A primary key waiting in `PendingReplicaDeletion` whose last replica
@@ -185,7 +230,7 @@ impl Kms {
                     _ = cancel.cancelled() => break,
                     _ = tick.tick() => {
                         match self.run_due_tasks().await {
-                            Ok(r) if r != DueReport::default() => tracing::info!(rotated = r.rotated, deleted = r.deleted, "due tasks ran"),
+                            Ok(r) if r != DueReport::default() => tracing::info!(rotated = r.rotated, deleted = r.deleted, expired = r.expired, "due tasks ran"),
                             Ok(_) => {}
                             Err(e) => tracing::warn!(error = %e, "due tasks failed; will retry"),
                         }

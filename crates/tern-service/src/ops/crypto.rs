@@ -12,7 +12,8 @@ use tern_core::blob::{self, MAX_CIPHERTEXT_BLOB_BYTES};
 use tern_core::context::EncryptionContext;
 use tern_core::crypto::MAX_PLAINTEXT_BYTES;
 use tern_core::ids::{key_arn, KeyMaterialId};
-use tern_core::key::{DataKeySpec, EncryptionAlgorithm, KeyOp, KeyRecord, KeyUsage};
+use tern_core::key::{DataKeySpec, EncryptionAlgorithm, KeyRecord, KeyUsage};
+use tern_core::material::MaterialError;
 use tern_proto::pb;
 use zeroize::Zeroizing;
 
@@ -21,7 +22,7 @@ use crate::authz::Facts;
 use crate::caller::RequestContext;
 use crate::error::{ErrorKind, KmsError, KmsResult};
 use crate::kms::{random_bytes, Kms};
-use crate::resolve::{check_state, request_alias, resolve, IdForms};
+use crate::resolve::{check_crypto_state, request_alias, resolve, IdForms};
 use crate::validate::{self, MAX_NUMBER_OF_BYTES};
 
 fn algorithm(v: Option<&str>, field: &str, key: &KeyRecord) -> KmsResult<EncryptionAlgorithm> {
@@ -118,24 +119,60 @@ struct Opened {
     key: Arc<KeyRecord>,
     material: KeyMaterialId,
     plaintext: Zeroizing<Vec<u8>>,
+    algorithm: EncryptionAlgorithm,
+}
+
+/// Asymmetric keys take no encryption context (AWS binds none to RSA
+/// ciphertexts).
+fn no_context_for_asymmetric(key: &KeyRecord, context: &EncryptionContext) -> KmsResult<()> {
+    if key.key_spec.is_asymmetric() && !context.is_empty() {
+        return Err(KmsError::validation(
+            "EncryptionContext is not supported with asymmetric KMS keys.",
+        ));
+    }
+    Ok(())
+}
+
+/// GenerateDataKey* and GenerateDataKeyPair* need a symmetric key.
+pub(crate) fn check_symmetric(key: &KeyRecord, op: &str) -> KmsResult<()> {
+    if key.key_spec != tern_core::key::KeySpec::SymmetricDefault {
+        return Err(KmsError::new(
+            ErrorKind::InvalidKeyUsageException,
+            format!(
+                "{} key spec is {} which is not valid for {op}.",
+                key.arn(),
+                key.key_spec
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The AWS error for a failed RSA OAEP encryption.
+fn oaep_error(e: MaterialError) -> KmsError {
+    match e {
+        MaterialError::TooLong { .. } => KmsError::validation(e.to_string()),
+        other => KmsError::internal(format!("RSA encryption failed: {other}")),
+    }
 }
 
 impl Kms {
-    /// Seals `plaintext` under the key's current material.
-    fn seal(
+    /// Encrypts `plaintext` under the key's current material: a symmetric
+    /// ciphertext blob, or for an RSA key the raw RSA-OAEP ciphertext.
+    pub(crate) fn seal(
         &self,
         key: &KeyRecord,
+        alg: EncryptionAlgorithm,
         context: &EncryptionContext,
         plaintext: &[u8],
     ) -> KmsResult<(Vec<u8>, KeyMaterialId)> {
-        let current = key
-            .current_material()
-            .ok_or_else(|| KmsError::internal("key has no material"))?;
-        let cipher = self.cipher(key, &current.id)?;
-        Ok((
-            cipher.seal_blob(&key.key_id, &current.id, context, random_bytes(), plaintext),
-            current.id,
-        ))
+        no_context_for_asymmetric(key, context)?;
+        let (id, h) = self.current_handle(key)?;
+        let out = match h.symmetric() {
+            Some(cipher) => cipher.seal_blob(&key.key_id, &id, context, random_bytes(), plaintext),
+            None => h.oaep_encrypt(alg, plaintext).map_err(oaep_error)?,
+        };
+        Ok((out, id))
     }
 
     /// Parses and decrypts a blob, checking the key named in the request
@@ -149,8 +186,7 @@ impl Kms {
         } = input;
         validate::blob_len(blob_bytes, "ciphertextBlob", MAX_CIPHERTEXT_BLOB_BYTES)?;
         let context = validate::encryption_context(raw_context)?;
-        let parsed = blob::parse(blob_bytes).map_err(|_| KmsError::invalid_ciphertext())?;
-        let key = {
+        let (key, parsed, grants, aliases) = {
             let view = self.store.read();
             let named = match key_id {
                 Some(raw) if !raw.is_empty() => {
@@ -158,28 +194,31 @@ impl Kms {
                 }
                 _ => None,
             };
-            let key = match view.keys.get(&parsed.key_id) {
-                Some(k) => k.clone(),
-                None => {
-                    return Err(KmsError::not_found(format!(
-                        "Key '{}' does not exist",
-                        key_arn(&self.region, &ctx.caller.account, &parsed.key_id)
-                    )))
+            let (key, parsed) = match named {
+                // An asymmetric key's ciphertext is the raw RSA ciphertext,
+                // with no header naming the key: the request's KeyId does.
+                Some(n) if n.key_spec.is_asymmetric() => (n, None),
+                named => {
+                    let parsed = blob::parse(blob_bytes).map_err(|_| KmsError::invalid_ciphertext())?;
+                    let key = view.keys.get(&parsed.key_id).cloned().ok_or_else(|| {
+                        KmsError::not_found(format!(
+                            "Key '{}' does not exist",
+                            key_arn(&self.region, &ctx.caller.account, &parsed.key_id)
+                        ))
+                    })?;
+                    if named.is_some_and(|n| n.key_id != key.key_id) {
+                        return Err(KmsError::new(
+                            ErrorKind::IncorrectKeyException,
+                            "The key ID in the request does not identify a CMK that can perform this operation.",
+                        ));
+                    }
+                    (key, Some(parsed))
                 }
             };
-            if let Some(n) = named {
-                if n.key_id != key.key_id {
-                    return Err(KmsError::new(
-                        ErrorKind::IncorrectKeyException,
-                        "The key ID in the request does not identify a CMK that can perform this operation.",
-                    ));
-                }
-            }
             let grants: Vec<_> = view.grants_of(&key.key_id).cloned().collect();
             let aliases: Vec<String> = view.aliases_of(&key.key_id).map(|a| a.name.to_string()).collect();
-            (key, grants, aliases)
+            (key, parsed, grants, aliases)
         };
-        let (key, grants, aliases) = key;
         ev.resource = Some((key.arn(), key.account.clone()));
         let facts = Facts {
             encryption_context: Some(raw_context),
@@ -190,22 +229,37 @@ impl Kms {
             resource_aliases: &aliases,
         };
         self.access(ctx).check(action, &key, facts)?;
-        check_state(&key, KeyOp::Cryptographic)?;
+        check_crypto_state(&key, self.now())?;
         check_usage(&key, action)?;
-        algorithm(algorithm_in, "encryptionAlgorithm", &key)?;
-        let cipher = self.cipher(&key, &parsed.material_id)?;
-        let plaintext = cipher
-            .open_blob(&parsed, &context)
-            .map_err(|_| KmsError::invalid_ciphertext())?;
+        let alg = algorithm(algorithm_in, "encryptionAlgorithm", &key)?;
+        let (material, plaintext) = match parsed {
+            Some(parsed) => {
+                let h = self.cipher(&key, &parsed.material_id)?;
+                let cipher = h.symmetric().ok_or_else(KmsError::invalid_ciphertext)?;
+                let pt = cipher
+                    .open_blob(&parsed, &context)
+                    .map_err(|_| KmsError::invalid_ciphertext())?;
+                (parsed.material_id, pt)
+            }
+            None => {
+                no_context_for_asymmetric(&key, &context)?;
+                let (id, h) = self.current_handle(&key)?;
+                let pt = h
+                    .oaep_decrypt(alg, blob_bytes)
+                    .map_err(|_| KmsError::invalid_ciphertext())?;
+                (id, pt)
+            }
+        };
         Ok(Opened {
             key,
-            material: parsed.material_id,
+            material,
             plaintext,
+            algorithm: alg,
         })
     }
 
     /// Resolves and checks a key for encryption.
-    fn encrypt_key(
+    pub(crate) fn encrypt_key(
         &self,
         ctx: &RequestContext,
         raw: &str,
@@ -229,7 +283,7 @@ impl Kms {
             resource_aliases: &aliases,
         };
         self.access(ctx).check(action, &key, facts)?;
-        check_state(&key, KeyOp::Cryptographic)?;
+        check_crypto_state(&key, self.now())?;
         check_usage(&key, action)?;
         Ok(key)
     }
@@ -253,7 +307,7 @@ impl Kms {
             if req.dry_run == Some(true) {
                 return Err(KmsError::dry_run());
             }
-            let (blob, _) = self.seal(&key, &context, &req.plaintext)?;
+            let (blob, _) = self.seal(&key, alg, &context, &req.plaintext)?;
             Ok(pb::EncryptResponse {
                 ciphertext_blob: blob,
                 key_id: key.arn(),
@@ -288,7 +342,7 @@ impl Kms {
             Ok(pb::DecryptResponse {
                 key_id: o.key.arn(),
                 plaintext: o.plaintext.to_vec(),
-                encryption_algorithm: EncryptionAlgorithm::SymmetricDefault.to_string(),
+                encryption_algorithm: o.algorithm.to_string(),
                 key_material_id: Some(o.material.to_string()),
             })
         })();
@@ -339,12 +393,12 @@ impl Kms {
             if req.dry_run == Some(true) {
                 return Err(KmsError::dry_run());
             }
-            let (blob, dest_material) = self.seal(&dest, &dest_context, &src.plaintext)?;
+            let (blob, dest_material) = self.seal(&dest, alg, &dest_context, &src.plaintext)?;
             Ok(pb::ReEncryptResponse {
                 ciphertext_blob: blob,
                 source_key_id: src.key.arn(),
                 key_id: dest.arn(),
-                source_encryption_algorithm: EncryptionAlgorithm::SymmetricDefault.to_string(),
+                source_encryption_algorithm: src.algorithm.to_string(),
                 destination_encryption_algorithm: alg.to_string(),
                 source_key_material_id: Some(src.material.to_string()),
                 destination_key_material_id: Some(dest_material.to_string()),
@@ -364,12 +418,13 @@ impl Kms {
         let context = validate::encryption_context(i.context)?;
         validate::grant_tokens(i.grant_tokens)?;
         let key = self.encrypt_key(ctx, i.key_id, i.action, i.context, ev)?;
+        check_symmetric(&key, i.action)?;
         if i.dry_run == Some(true) {
             return Err(KmsError::dry_run());
         }
         let mut plaintext = Zeroizing::new(vec![0u8; len]);
         rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, plaintext.as_mut_slice());
-        let (blob, material) = self.seal(&key, &context, &plaintext)?;
+        let (blob, material) = self.seal(&key, EncryptionAlgorithm::SymmetricDefault, &context, &plaintext)?;
         Ok(DataKey {
             plaintext,
             blob,

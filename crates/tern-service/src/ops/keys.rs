@@ -4,8 +4,8 @@
 use serde_json::json;
 use tern_core::ids::{AccountId, KeyId};
 use tern_core::key::{
-    KeyManager, KeyOp, KeyRecord, KeySpec, KeyState, KeyUsage, Origin, RotationConfig, DEFAULT_PENDING_WINDOW_DAYS,
-    MAX_KEYS_PER_REGION, MAX_PENDING_WINDOW_DAYS, MIN_PENDING_WINDOW_DAYS,
+    ImportState, KeyManager, KeyOp, KeyRecord, KeySpec, KeyState, KeyUsage, Origin, RotationConfig,
+    DEFAULT_PENDING_WINDOW_DAYS, MAX_KEYS_PER_REGION, MAX_PENDING_WINDOW_DAYS, MIN_PENDING_WINDOW_DAYS,
 };
 use tern_proto::pb;
 
@@ -13,7 +13,7 @@ use crate::audit::AuditEvent;
 use crate::authz::Facts;
 use crate::caller::RequestContext;
 use crate::error::{ErrorKind, KmsError, KmsResult};
-use crate::kms::{random_bytes, Kms};
+use crate::kms::{fresh_material_for, random_bytes, Kms};
 use crate::metadata::key_metadata;
 use crate::resolve::{resolve, IdForms};
 use crate::validate;
@@ -53,25 +53,30 @@ fn plan_key(kms: &Kms, account: &AccountId, req: &pb::CreateKeyRequest) -> KmsRe
         Some(o) => Origin::parse(o).ok_or_else(|| enum_error("origin", o, Origin::value_set()))?,
         None => Origin::AwsKms,
     };
-    if spec != KeySpec::SymmetricDefault {
+    let Some(usages) = spec.usages() else {
         return Err(KmsError::unsupported(format!(
-            "KeySpec {spec} is not supported by tern yet."
+            "KeySpec {spec} is not supported by tern."
         )));
-    }
-    if usage != KeyUsage::EncryptDecrypt {
+    };
+    if !usages.contains(&usage) {
         return Err(KmsError::validation(format!(
             "KeyUsage {usage} is not compatible with KeySpec {spec}"
         )));
     }
-    if origin != Origin::AwsKms {
+    if !matches!(origin, Origin::AwsKms | Origin::External) {
         return Err(KmsError::unsupported(format!(
-            "Origin {origin} is not supported by tern yet."
+            "Origin {origin} is not supported by tern (custom key stores are not)."
         )));
     }
     if req.custom_key_store_id.is_some() || req.xks_key_id.is_some() {
         return Err(KmsError::unsupported("Custom key stores are not supported by tern."));
     }
     let multi_region = req.multi_region == Some(true);
+    if multi_region && origin == Origin::External {
+        return Err(KmsError::unsupported(
+            "Multi-Region keys with imported key material (Origin EXTERNAL) are not supported by tern yet.",
+        ));
+    }
     if multi_region {
         kms.replication()?;
     }
@@ -93,7 +98,16 @@ fn plan_key(kms: &Kms, account: &AccountId, req: &pb::CreateKeyRequest) -> KmsRe
     } else {
         KeyId::new_single_region(random_bytes())
     };
-    let first = kms.new_material(&key_id, now, None);
+    // Imported keys wait for their material; the service makes the rest.
+    let (state, materials, import) = if origin == Origin::External {
+        (KeyState::PendingImport, Vec::new(), Some(ImportState::default()))
+    } else if multi_region {
+        // The replication log carries a Multi-Region key's first material.
+        (KeyState::Enabled, Vec::new(), None)
+    } else {
+        let first = fresh_material_for(&kms.root, &key_id, spec, now)?;
+        (KeyState::Enabled, vec![first], None)
+    };
     Ok(KeyRecord {
         key_id,
         account: account.clone(),
@@ -104,15 +118,16 @@ fn plan_key(kms: &Kms, account: &AccountId, req: &pb::CreateKeyRequest) -> KmsRe
         key_usage: usage,
         origin,
         key_manager: KeyManager::Customer,
-        state: KeyState::Enabled,
+        state,
         deletion_date: None,
         pending_window_days: None,
         policy,
         tags,
         rotation: RotationConfig::default(),
-        materials: vec![first],
+        materials,
         pending_materials: Vec::new(),
         multi_region: None,
+        import,
     })
 }
 
@@ -388,7 +403,13 @@ impl Kms {
             params,
             KeyOp::CancelKeyDeletion,
             |k, _| {
-                k.state = KeyState::Disabled;
+                // AWS: a canceled key is Disabled, or PendingImport while an
+                // imported key has no material.
+                k.state = if k.materials.is_empty() {
+                    KeyState::PendingImport
+                } else {
+                    KeyState::Disabled
+                };
                 k.deletion_date = None;
                 k.pending_window_days = None;
                 Ok(pb::CancelKeyDeletionResponse { key_id: k.arn() })

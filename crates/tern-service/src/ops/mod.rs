@@ -2,8 +2,10 @@
 //! [`crate::Kms`] taking the caller's context and the request message.
 
 mod aliases;
-mod crypto;
+mod asymmetric;
+pub(crate) mod crypto;
 pub(crate) mod grants;
+pub(crate) mod import;
 mod keys;
 mod multi_region;
 mod policy;

@@ -24,7 +24,7 @@ use crate::audit::AuditEvent;
 use crate::authz::Facts;
 use crate::caller::RequestContext;
 use crate::error::{ErrorKind, KmsError, KmsResult};
-use crate::kms::{fresh_raw_material, Kms};
+use crate::kms::{fresh_raw_material, fresh_raw_material_for, Kms};
 use crate::metadata::key_metadata;
 use crate::resolve::{check_state, resolve, IdForms};
 use crate::validate;
@@ -145,7 +145,7 @@ impl Kms {
         ev.resource = Some((planned.arn(), planned.account.clone()));
         let r = async {
             let repl = self.replication()?;
-            let (id, material) = fresh_raw_material();
+            let (id, material) = fresh_raw_material_for(planned.key_spec)?;
             let sealed = self.seal_to(
                 repl,
                 std::slice::from_ref(&self.region),

@@ -1,0 +1,335 @@
+//! Imported key material (`Origin=EXTERNAL`): GetParametersForImport,
+//! ImportKeyMaterial, DeleteImportedKeyMaterial, and the expiry of material
+//! imported with a `ValidTo`.
+//!
+//! The wrapping key pair is made per GetParametersForImport call; its
+//! private half is kept in the key's record, wrapped under the region root
+//! key, with the token that names it. Only the latest parameters are valid,
+//! for 24 hours. Every import into a key must be the same material: the
+//! first import fixes the key's material id (a commitment to key and
+//! material, `tern_core::material::imported_material_id`), and a later
+//! import of anything else is IncorrectKeyMaterialException.
+
+use serde_json::json;
+use tern_core::crypto::{self, Material};
+use tern_core::ids::KeyId;
+use tern_core::key::{
+    ExpirationModel, ImportParameters, KeyOp, KeyRecord, KeyState, MaterialRecord, Origin, WrappingAlgorithm,
+    WrappingKeySpec,
+};
+use tern_core::material::{self as km, WrappingKey};
+use tern_core::time::{UnixMillis, MILLIS_PER_DAY};
+use tern_proto::pb;
+
+use crate::error::{ErrorKind, KmsError, KmsResult};
+use crate::kms::{random_bytes, wrap, Kms};
+use crate::validate;
+
+/// How long GetParametersForImport's public key and token stay valid.
+pub const IMPORT_PARAMETERS_VALID_MILLIS: i64 = MILLIS_PER_DAY;
+/// Latest `ValidTo` an import may set, days ahead.
+pub const MAX_VALID_TO_DAYS: u32 = 365;
+/// Largest import token and wrapped material, bytes.
+const MAX_IMPORT_BLOB_BYTES: usize = 6144;
+/// Import token layout: magic, key id, random token id.
+const TOKEN_MAGIC: &[u8; 4] = b"TIT1";
+
+/// Constant-time equality of two byte strings (lengths are public).
+fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn required_enum<T>(v: &str, field: &str, parse: fn(&str) -> Option<T>, set: fn() -> String) -> KmsResult<T> {
+    validate::required(v, field)?;
+    parse(v).ok_or_else(|| {
+        KmsError::constraint(
+            Some(v),
+            field,
+            &format!("Member must satisfy enum value set: {}", set()),
+        )
+    })
+}
+
+/// Import operations need an imported key.
+fn check_external(k: &KeyRecord) -> KmsResult<()> {
+    if k.origin != Origin::External {
+        return Err(KmsError::unsupported(format!(
+            "{} origin is {} which is not valid for this operation.",
+            k.arn(),
+            k.origin
+        )));
+    }
+    if k.key_id.is_multi_region() {
+        return Err(KmsError::unsupported(format!(
+            "{} is a Multi-Region key: tern does not import material into Multi-Region keys yet.",
+            k.arn()
+        )));
+    }
+    Ok(())
+}
+
+fn token_for(key: &KeyId, id: &[u8; 32]) -> Vec<u8> {
+    let mut t = Vec::with_capacity(4 + 16 + 32);
+    t.extend_from_slice(TOKEN_MAGIC);
+    t.extend_from_slice(key.raw());
+    t.extend_from_slice(id);
+    t
+}
+
+/// Removes a key's imported material: it returns to PendingImport.
+pub(crate) fn drop_imported_material(k: &mut KeyRecord) {
+    k.materials.clear();
+    if matches!(k.state, KeyState::Enabled | KeyState::Disabled) {
+        k.state = KeyState::PendingImport;
+    }
+    if let Some(i) = k.import.as_mut() {
+        i.valid_to = None;
+        i.expiration_model = None;
+    }
+}
+
+/// The expiration an ImportKeyMaterial request asks for.
+fn expiration(req: &pb::ImportKeyMaterialRequest, now: UnixMillis) -> KmsResult<(ExpirationModel, Option<UnixMillis>)> {
+    let model = match req.expiration_model.as_deref() {
+        None => ExpirationModel::KeyMaterialExpires,
+        Some(m) => required_enum(m, "expirationModel", ExpirationModel::parse, ExpirationModel::value_set)?,
+    };
+    let valid_to = req.valid_to.map(|s| UnixMillis((s * 1000.0) as i64));
+    match (model, valid_to) {
+        (ExpirationModel::KeyMaterialExpires, None) => Err(KmsError::validation(
+            "A validTo date must be set if the ExpirationModel is KEY_MATERIAL_EXPIRES",
+        )),
+        (ExpirationModel::KeyMaterialDoesNotExpire, Some(_)) => Err(KmsError::validation(
+            "A validTo date must not be set if the ExpirationModel is KEY_MATERIAL_DOES_NOT_EXPIRE",
+        )),
+        (ExpirationModel::KeyMaterialExpires, Some(v)) if v <= now => {
+            Err(KmsError::validation("The validTo date must be in the future."))
+        }
+        (ExpirationModel::KeyMaterialExpires, Some(v)) if v > now.plus_days(MAX_VALID_TO_DAYS) => {
+            Err(KmsError::validation(format!(
+                "The validTo date must be at most {MAX_VALID_TO_DAYS} days in the future."
+            )))
+        }
+        (m, v) => Ok((m, v)),
+    }
+}
+
+impl Kms {
+    pub async fn get_parameters_for_import(
+        &self,
+        ctx: &crate::caller::RequestContext,
+        req: pb::GetParametersForImportRequest,
+    ) -> KmsResult<pb::GetParametersForImportResponse> {
+        let params = json!({
+            "keyId": req.key_id,
+            "wrappingAlgorithm": req.wrapping_algorithm,
+            "wrappingKeySpec": req.wrapping_key_spec,
+        });
+        // Validate what needs no key first; then make the wrapping key pair
+        // (RSA generation takes up to seconds) off the async workers.
+        let checked = (|| {
+            let alg = required_enum(
+                &req.wrapping_algorithm,
+                "wrappingAlgorithm",
+                WrappingAlgorithm::parse,
+                WrappingAlgorithm::value_set,
+            )?;
+            let spec = required_enum(
+                &req.wrapping_key_spec,
+                "wrappingKeySpec",
+                WrappingKeySpec::parse,
+                WrappingKeySpec::value_set,
+            )?;
+            if matches!(alg, WrappingAlgorithm::RsaesPkcs1V15 | WrappingAlgorithm::Sm2Pke) {
+                return Err(KmsError::unsupported(format!(
+                    "WrappingAlgorithm {alg} is not supported by tern: use RSAES_OAEP_SHA_256 or RSA_AES_KEY_WRAP_SHA_256."
+                )));
+            }
+            let bits = spec
+                .bits()
+                .ok_or_else(|| KmsError::unsupported("WrappingKeySpec SM2 is not supported by tern."))?;
+            Ok((alg, spec, bits))
+        })();
+        let pair = match checked {
+            Ok((alg, spec, bits)) => tokio::task::spawn_blocking(move || WrappingKey::generate(bits))
+                .await
+                .map_err(|e| KmsError::internal(format!("wrapping key generation: {e}")))
+                .and_then(|r| r.map_err(|e| KmsError::internal(format!("wrapping key generation: {e}"))))
+                .map(|(private, public)| (alg, spec, private, public)),
+            Err(e) => Err(e),
+        };
+        let root = self.root.clone();
+        self.change_key(
+            ctx,
+            "GetParametersForImport",
+            req.key_id,
+            params,
+            KeyOp::Import,
+            move |k, now| {
+                check_external(k)?;
+                let (alg, spec, private, public) = pair?;
+                let id: [u8; 32] = random_bytes();
+                let token = token_for(&k.key_id, &id);
+                let wrapped_private = wrap(&root, &k.key_id, &km::wrapping_key_material_id(&token), &private);
+                let expires = now.plus_millis(IMPORT_PARAMETERS_VALID_MILLIS);
+                k.import.get_or_insert_with(Default::default).pending = Some(ImportParameters {
+                    token: token.clone(),
+                    wrapping_spec: spec,
+                    algorithm: alg,
+                    wrapped_private,
+                    expires,
+                });
+                Ok(pb::GetParametersForImportResponse {
+                    key_id: k.arn(),
+                    import_token: token,
+                    public_key: public,
+                    parameters_valid_to: Some(expires.as_epoch_seconds()),
+                })
+            },
+        )
+        .await
+    }
+
+    pub async fn import_key_material(
+        &self,
+        ctx: &crate::caller::RequestContext,
+        req: pb::ImportKeyMaterialRequest,
+    ) -> KmsResult<pb::ImportKeyMaterialResponse> {
+        let params = json!({
+            "keyId": req.key_id,
+            "validTo": req.valid_to,
+            "expirationModel": req.expiration_model.as_deref().unwrap_or("KEY_MATERIAL_EXPIRES"),
+            "importType": req.import_type,
+        });
+        let root = self.root.clone();
+        let key_id = req.key_id.clone();
+        let r = self
+            .change_key(ctx, "ImportKeyMaterial", key_id, params, KeyOp::Import, move |k, now| {
+                validate::blob_len(&req.import_token, "importToken", MAX_IMPORT_BLOB_BYTES)?;
+                validate::blob_len(&req.encrypted_key_material, "encryptedKeyMaterial", MAX_IMPORT_BLOB_BYTES)?;
+                let (model, valid_to) = expiration(&req, now)?;
+                check_external(k)?;
+                let first_import = k.import.as_ref().and_then(|i| i.fingerprint).is_none();
+                if let Some(t) = req.import_type.as_deref() {
+                    match t {
+                        "EXISTING_KEY_MATERIAL" => {}
+                        "NEW_KEY_MATERIAL" if first_import => {}
+                        "NEW_KEY_MATERIAL" => {
+                            return Err(KmsError::unsupported(
+                                "tern does not rotate imported key material: ImportType NEW_KEY_MATERIAL is only accepted for a key's first import.",
+                            ))
+                        }
+                        other => {
+                            return Err(KmsError::constraint(
+                                Some(other),
+                                "importType",
+                                "Member must satisfy enum value set: [NEW_KEY_MATERIAL, EXISTING_KEY_MATERIAL]",
+                            ))
+                        }
+                    }
+                }
+                let pending = k
+                    .import
+                    .as_ref()
+                    .and_then(|i| i.pending.clone())
+                    .filter(|p| ct_eq(&p.token, &req.import_token))
+                    .ok_or_else(|| {
+                        KmsError::new(
+                            ErrorKind::InvalidImportTokenException,
+                            "The import token is invalid for this key: use the token of the key's latest GetParametersForImport.",
+                        )
+                    })?;
+                if now >= pending.expires {
+                    return Err(KmsError::new(
+                        ErrorKind::ExpiredImportTokenException,
+                        "The import token has expired: call GetParametersForImport again.",
+                    ));
+                }
+                let private = crypto::unwrap_material(&root, &k.key_id, &km::wrapping_key_material_id(&pending.token), &pending.wrapped_private)
+                    .map_err(|_| KmsError::internal("The wrapping key could not be unwrapped under the region root key."))?;
+                let wk = WrappingKey::from_pkcs8(&private)
+                    .map_err(|e| KmsError::internal(format!("wrapping key: {e}")))?;
+                let material: Material = wk
+                    .unwrap(pending.algorithm, &req.encrypted_key_material)
+                    .map_err(|_| KmsError::invalid_ciphertext())?;
+                km::check_import(k.key_spec, k.key_usage, material.expose())
+                    .map_err(|e| KmsError::new(ErrorKind::IncorrectKeyMaterialException, e.to_string()))?;
+                let id = km::imported_material_id(&k.key_id, &material);
+                let import = k.import.get_or_insert_with(Default::default);
+                if import.fingerprint.is_some_and(|f| f != id) {
+                    return Err(KmsError::new(
+                        ErrorKind::IncorrectKeyMaterialException,
+                        "The key material does not match the key material previously imported into this key.",
+                    ));
+                }
+                if let Some(want) = req.key_material_id.as_deref() {
+                    if want != id.to_string() {
+                        return Err(KmsError::new(
+                            ErrorKind::IncorrectKeyMaterialException,
+                            format!("The key material's id is {id}, not {want}."),
+                        ));
+                    }
+                }
+                import.fingerprint = Some(id);
+                import.valid_to = valid_to;
+                import.expiration_model = Some(model);
+                let created = k.materials.first().map(|m| m.created).unwrap_or(now);
+                k.materials = vec![MaterialRecord {
+                    id,
+                    created,
+                    rotation_type: None,
+                    wrapped: wrap(&root, &k.key_id, &id, &material),
+                }];
+                if k.state == KeyState::PendingImport {
+                    k.state = KeyState::Enabled;
+                }
+                Ok(pb::ImportKeyMaterialResponse {
+                    key_id: k.arn(),
+                    key_material_id: Some(id.to_string()),
+                })
+            })
+            .await;
+        r
+    }
+
+    pub async fn delete_imported_key_material(
+        &self,
+        ctx: &crate::caller::RequestContext,
+        req: pb::DeleteImportedKeyMaterialRequest,
+    ) -> KmsResult<pb::DeleteImportedKeyMaterialResponse> {
+        let params = json!({"keyId": req.key_id, "keyMaterialId": req.key_material_id});
+        let r = self
+            .change_key(
+                ctx,
+                "DeleteImportedKeyMaterial",
+                req.key_id.clone(),
+                params,
+                KeyOp::Import,
+                move |k, _now| {
+                    check_external(k)?;
+                    let current = k.current_material().map(|m| m.id);
+                    if let Some(want) = req.key_material_id.as_deref() {
+                        if current.map(|c| c.to_string()).as_deref() != Some(want) {
+                            return Err(KmsError::not_found(format!(
+                                "Key material {want} does not exist for {}.",
+                                k.arn()
+                            )));
+                        }
+                    }
+                    drop_imported_material(k);
+                    Ok((
+                        k.key_id,
+                        pb::DeleteImportedKeyMaterialResponse {
+                            key_id: k.arn(),
+                            key_material_id: current.map(|c| c.to_string()),
+                        },
+                    ))
+                },
+            )
+            .await;
+        r.map(|(id, resp)| {
+            self.forget_material(&id);
+            resp
+        })
+    }
+}
