@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use tern_core::crypto::{self, RootKey};
 use tern_core::ids::{KeyId, KeyMaterialId, Region};
 use tern_core::key::{
-    KeyManager, KeyRecord, KeyState, MaterialRecord, MultiRegionView, RotationConfig, RotationType,
+    KeyManager, KeyRecord, KeyState, MaterialRecord, MultiRegionView, Origin, RotationConfig, RotationType,
     MAX_ON_DEMAND_ROTATIONS,
 };
 use tern_core::seal::{open_material, SealingKey};
@@ -297,12 +297,16 @@ impl Applier {
                         format!("Key '{key}' already exists"),
                     ));
                 }
-                if !material.sealed.contains_key(primary) {
-                    return Ok(Outcome::reject(
-                        "ValidationException",
-                        "material is not sealed to the primary region",
-                    ));
-                }
+                let materials = match (material, origin) {
+                    (None, Origin::External) => Vec::new(),
+                    (Some(m), o) if *o != Origin::External && m.sealed.contains_key(primary) => vec![m.clone().into()],
+                    _ => {
+                        return Ok(Outcome::reject(
+                            "ValidationException",
+                            "material is not sealed to the primary region, or is sent for imported material",
+                        ))
+                    }
+                };
                 let rec = MrkRecord {
                     key: *key,
                     account: account.clone(),
@@ -313,9 +317,10 @@ impl Applier {
                     primary: primary.clone(),
                     primary_status: ReplicaStatus::Creating,
                     replicas: Vec::new(),
-                    materials: vec![material.clone().into()],
+                    materials,
                     pending: None,
                     rotation: SharedRotation::default(),
+                    imported_material: None,
                 };
                 txn.put_repl(props_key(key, primary), encode(props));
                 rec
@@ -370,6 +375,24 @@ impl Applier {
                         }
                         rec.replicas.push((replica.clone(), ReplicaStatus::Creating));
                         txn.put_repl(props_key(&key, replica), encode(props));
+                    }
+                    Op::SetImportedMaterial { material, .. } => {
+                        if rec.origin != Origin::External {
+                            return Ok(Outcome::reject(
+                                "UnsupportedOperationException",
+                                format!("'{key}' does not take imported key material."),
+                            ));
+                        }
+                        match rec.imported_material {
+                            None => rec.imported_material = Some(*material),
+                            Some(m) if m == *material => return Ok(Outcome::Applied),
+                            Some(_) => {
+                                return Ok(Outcome::reject(
+                                    "IncorrectKeyMaterialException",
+                                    "The key material does not match the key material imported into the other Regions of this Multi-Region key.",
+                                ))
+                            }
+                        }
                     }
                     Op::ReplicaReady { region, .. } => {
                         if rec.status_of(region) != Some(ReplicaStatus::Creating) {
@@ -597,10 +620,12 @@ impl Applier {
                     key_usage: rec.usage,
                     origin: rec.origin,
                     key_manager: KeyManager::Customer,
-                    state: if &rec.primary == me || status == ReplicaStatus::Ready {
-                        KeyState::Enabled
-                    } else {
+                    state: if &rec.primary != me && status != ReplicaStatus::Ready {
                         KeyState::Creating
+                    } else if rec.origin == Origin::External {
+                        KeyState::PendingImport
+                    } else {
+                        KeyState::Enabled
                     },
                     deletion_date: None,
                     pending_window_days: None,
@@ -615,7 +640,28 @@ impl Applier {
             }
         };
         if status == ReplicaStatus::Ready && next.state == KeyState::Creating {
-            next.state = KeyState::Enabled;
+            next.state = if rec.origin == Origin::External && next.materials.is_empty() {
+                KeyState::PendingImport
+            } else {
+                KeyState::Enabled
+            };
+        }
+        if rec.origin == Origin::External {
+            // Imported material is regional: each region imports its own
+            // copy; the log carries only the id all must match.
+            let import = next.import.get_or_insert_with(Default::default);
+            import.fingerprint = rec.imported_material;
+            if status == ReplicaStatus::Creating {
+                acks.insert(Ack::ReplicaReady { key: *key });
+            }
+            next.multi_region = Some(MultiRegionView {
+                primary: rec.primary.clone(),
+                replicas: rec.replicas.iter().map(|(r, _)| r.clone()).collect(),
+            });
+            if current.as_deref() != Some(&next) {
+                txn.put_key(next);
+            }
+            return Ok(());
         }
         let held = |id: &KeyMaterialId| next.material(id).cloned();
         let mut materials = Vec::with_capacity(rec.materials.len());

@@ -113,7 +113,8 @@ pub struct SharedRotation {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Op {
-    /// A new Multi-Region primary key with its first material.
+    /// A new Multi-Region primary key with its first material (`None` for
+    /// imported material, which never enters the log).
     CreateKey {
         key: KeyId,
         account: AccountId,
@@ -121,9 +122,13 @@ pub enum Op {
         usage: KeyUsage,
         origin: Origin,
         primary: Region,
-        material: SealedMaterial,
+        material: Option<SealedMaterial>,
         props: RegionProps,
     },
+    /// A region imported material into an `EXTERNAL` key: the first one
+    /// fixes the key's material id; every other region's import must match
+    /// it (IncorrectKeyMaterialException otherwise).
+    SetImportedMaterial { key: KeyId, material: KeyMaterialId },
     /// Adds `replica` to the key's regions, with every existing material
     /// (active and pending) sealed to it.
     ReplicateKey {
@@ -221,6 +226,7 @@ impl Op {
             Op::CreateKey { .. } => "CreateKey",
             Op::ReplicateKey { .. } => "ReplicateKey",
             Op::ReplicaReady { .. } => "ReplicaReady",
+            Op::SetImportedMaterial { .. } => "SetImportedMaterial",
             Op::AddMaterial { .. } => "AddMaterial",
             Op::MaterialApplied { .. } => "MaterialApplied",
             Op::UpdatePrimary { .. } => "UpdatePrimary",
@@ -244,6 +250,7 @@ impl Op {
             Op::CreateKey { key, .. }
             | Op::ReplicateKey { key, .. }
             | Op::ReplicaReady { key, .. }
+            | Op::SetImportedMaterial { key, .. }
             | Op::AddMaterial { key, .. }
             | Op::MaterialApplied { key, .. }
             | Op::UpdatePrimary { key, .. }
@@ -347,6 +354,9 @@ pub struct MrkRecord {
     pub materials: Vec<SharedMaterial>,
     pub pending: Option<PendingMaterial>,
     pub rotation: SharedRotation,
+    /// `EXTERNAL` keys: the material id every region's import must have.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imported_material: Option<KeyMaterialId>,
 }
 
 impl MrkRecord {

@@ -8,7 +8,6 @@
 mod common;
 
 use aws_lc_rs::encoding::AsDer;
-use aws_lc_rs::key_wrap::{AesKek, KeyWrapPadded, AES_256};
 use aws_lc_rs::signature::KeyPair as _;
 use aws_lc_rs::{digest, rsa, signature};
 use common::*;
@@ -545,33 +544,6 @@ async fn data_key_pairs_are_encrypted_under_a_symmetric_key() {
     n.shutdown().await;
 }
 
-/// Wraps `material` for an import as the caller would: RSA-OAEP-SHA-256
-/// directly, or RSA-OAEP of an AES key plus AES key wrap with padding.
-fn wrap_for_import(public_der: &[u8], alg: &str, material: &[u8]) -> Vec<u8> {
-    let public = rsa::PublicEncryptingKey::from_der(public_der).unwrap();
-    let enc = rsa::OaepPublicEncryptingKey::new(public).unwrap();
-    let mut out = vec![0u8; enc.ciphertext_size()];
-    match alg {
-        "RSAES_OAEP_SHA_256" => enc
-            .encrypt(&rsa::OAEP_SHA256_MGF1SHA256, material, &mut out, None)
-            .unwrap()
-            .to_vec(),
-        "RSA_AES_KEY_WRAP_SHA_256" => {
-            let aes = [0x42u8; 32];
-            let mut wrapped = enc
-                .encrypt(&rsa::OAEP_SHA256_MGF1SHA256, &aes, &mut out, None)
-                .unwrap()
-                .to_vec();
-            let kek = AesKek::new(&AES_256, &aes).unwrap();
-            let mut kwp = vec![0u8; material.len() + 16];
-            let n = kek.wrap_with_padding(material, &mut kwp).unwrap().len();
-            wrapped.extend_from_slice(&kwp[..n]);
-            wrapped
-        }
-        other => panic!("{other}"),
-    }
-}
-
 async fn params_for_import(c: &mut KmsClient, key_id: &str, alg: &str) -> pb::GetParametersForImportResponse {
     ok(c.get_parameters_for_import(pb::GetParametersForImportRequest {
         key_id: key_id.into(),
@@ -810,15 +782,5 @@ async fn imported_asymmetric_and_hmac_material_works_and_is_checked_against_the_
     .mac;
     let want = aws_lc_rs::hmac::sign(&aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &hkey), b"m");
     assert_eq!(mac, want.as_ref());
-    // Multi-Region keys cannot take imported material yet: refused plainly.
-    assert_kind(
-        c.create_key(pb::CreateKeyRequest {
-            origin: Some("EXTERNAL".into()),
-            multi_region: Some(true),
-            ..Default::default()
-        })
-        .await,
-        "UnsupportedOperationException",
-    );
     n.shutdown().await;
 }

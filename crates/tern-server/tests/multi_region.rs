@@ -1105,3 +1105,82 @@ async fn asymmetric_and_hmac_multi_region_keys_share_their_material() {
         }
     }
 }
+
+async fn import_into(
+    c: &mut tern_client::KmsClient,
+    key: &str,
+    material: &[u8],
+) -> Result<pb::ImportKeyMaterialResponse, (String, String)> {
+    let p = ok(c
+        .get_parameters_for_import(pb::GetParametersForImportRequest {
+            key_id: key.to_string(),
+            wrapping_algorithm: "RSAES_OAEP_SHA_256".into(),
+            wrapping_key_spec: "RSA_2048".into(),
+        })
+        .await);
+    let r = c
+        .import_key_material(pb::ImportKeyMaterialRequest {
+            key_id: key.to_string(),
+            import_token: p.import_token,
+            encrypted_key_material: wrap_for_import(&p.public_key, "RSAES_OAEP_SHA_256", material),
+            expiration_model: Some("KEY_MATERIAL_DOES_NOT_EXPIRE".into()),
+            ..Default::default()
+        })
+        .await;
+    match r {
+        Ok(r) => Ok(r.into_inner()),
+        Err(_) => Err(err(r)),
+    }
+}
+
+/// An imported Multi-Region key: the material never travels; each region
+/// imports it, and only the same material is accepted everywhere. Then a
+/// ciphertext from one region decrypts in the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn imported_multi_region_material_must_match_in_every_region() {
+    let cluster = TestCluster::start(&[US, EU]).await;
+    let mut us = cluster.node(US).admin().await;
+    let mut eu = cluster.node(EU).admin().await;
+    let md = create_key_with(
+        &mut us,
+        pb::CreateKeyRequest {
+            origin: Some("EXTERNAL".into()),
+            ..mrk_request()
+        },
+    )
+    .await;
+    assert_eq!(md.key_state, "PendingImport");
+    replicate(&mut us, &md.key_id, EU).await;
+    wait_state(&cluster, EU, &md.key_id, "PendingImport").await;
+    wait_state(&cluster, US, &md.key_id, "PendingImport").await;
+
+    let material = [0x3cu8; 32];
+    // The replica imports first: that fixes the material id for every region.
+    let first = import_into(&mut eu, &md.key_id, &material).await.unwrap();
+    wait_state(&cluster, EU, &md.key_id, "Enabled").await;
+    let ct = encrypt(&mut eu, &md.key_id, b"imported mrk").await;
+    // Other material in the primary is refused, by the log's check.
+    let (kind, msg) = import_into(&mut us, &md.key_id, &[0x3du8; 32]).await.unwrap_err();
+    assert_eq!(kind, "IncorrectKeyMaterialException", "{msg}");
+    assert_eq!(describe(&mut us, &md.key_id).await.key_state, "PendingImport");
+    // The same material: same id, and the replica's ciphertext decrypts here.
+    let second = import_into(&mut us, &md.key_id, &material).await.unwrap();
+    assert_eq!(second.key_material_id, first.key_material_id);
+    assert_eq!(decrypt(&mut us, &ct.ciphertext_blob).await.plaintext, b"imported mrk");
+    // Deleting one region's material leaves the other region working.
+    ok(us
+        .delete_imported_key_material(pb::DeleteImportedKeyMaterialRequest {
+            key_id: md.key_id.clone(),
+            ..Default::default()
+        })
+        .await);
+    assert_kind(
+        us.decrypt(pb::DecryptRequest {
+            ciphertext_blob: ct.ciphertext_blob.clone(),
+            ..Default::default()
+        })
+        .await,
+        "KMSInvalidStateException",
+    );
+    assert_eq!(decrypt(&mut eu, &ct.ciphertext_blob).await.plaintext, b"imported mrk");
+}

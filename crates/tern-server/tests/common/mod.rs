@@ -305,3 +305,32 @@ pub fn decrypt_req(blob: &[u8]) -> pb::DecryptRequest {
 pub async fn decrypt(c: &mut KmsClient, blob: &[u8]) -> pb::DecryptResponse {
     ok(c.decrypt(decrypt_req(blob)).await)
 }
+
+/// Wraps `material` for an import as the caller would: RSA-OAEP-SHA-256
+/// directly, or RSA-OAEP of an AES key plus AES key wrap with padding.
+pub fn wrap_for_import(public_der: &[u8], alg: &str, material: &[u8]) -> Vec<u8> {
+    let public = aws_lc_rs::rsa::PublicEncryptingKey::from_der(public_der).unwrap();
+    let enc = aws_lc_rs::rsa::OaepPublicEncryptingKey::new(public).unwrap();
+    let mut out = vec![0u8; enc.ciphertext_size()];
+    match alg {
+        "RSAES_OAEP_SHA_256" => enc
+            .encrypt(&aws_lc_rs::rsa::OAEP_SHA256_MGF1SHA256, material, &mut out, None)
+            .unwrap()
+            .to_vec(),
+        "RSA_AES_KEY_WRAP_SHA_256" => {
+            let aes = [0x42u8; 32];
+            let mut wrapped = enc
+                .encrypt(&aws_lc_rs::rsa::OAEP_SHA256_MGF1SHA256, &aes, &mut out, None)
+                .unwrap()
+                .to_vec();
+            let kek = aws_lc_rs::key_wrap::AesKek::new(&aws_lc_rs::key_wrap::AES_256, &aes).unwrap();
+            let mut kwp = vec![0u8; material.len() + 16];
+            let n = aws_lc_rs::key_wrap::KeyWrapPadded::wrap_with_padding(kek, material, &mut kwp)
+                .unwrap()
+                .len();
+            wrapped.extend_from_slice(&kwp[..n]);
+            wrapped
+        }
+        other => panic!("{other}"),
+    }
+}

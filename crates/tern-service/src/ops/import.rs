@@ -12,7 +12,7 @@
 
 use serde_json::json;
 use tern_core::crypto::{self, Material};
-use tern_core::ids::KeyId;
+use tern_core::ids::{KeyId, KeyMaterialId};
 use tern_core::key::{
     ExpirationModel, ImportParameters, KeyOp, KeyRecord, KeyState, MaterialRecord, Origin, WrappingAlgorithm,
     WrappingKeySpec,
@@ -21,8 +21,12 @@ use tern_core::material::{self as km, WrappingKey};
 use tern_core::time::{UnixMillis, MILLIS_PER_DAY};
 use tern_proto::pb;
 
+use tern_replication::command::Op;
+
+use crate::audit::AuditEvent;
 use crate::error::{ErrorKind, KmsError, KmsResult};
 use crate::kms::{random_bytes, wrap, Kms};
+use crate::resolve::IdForms;
 use crate::validate;
 
 /// How long GetParametersForImport's public key and token stay valid.
@@ -57,12 +61,6 @@ fn check_external(k: &KeyRecord) -> KmsResult<()> {
             "{} origin is {} which is not valid for this operation.",
             k.arn(),
             k.origin
-        )));
-    }
-    if k.key_id.is_multi_region() {
-        return Err(KmsError::unsupported(format!(
-            "{} is a Multi-Region key: tern does not import material into Multi-Region keys yet.",
-            k.arn()
         )));
     }
     Ok(())
@@ -112,6 +110,76 @@ fn expiration(req: &pb::ImportKeyMaterialRequest, now: UnixMillis) -> KmsResult<
         }
         (m, v) => Ok((m, v)),
     }
+}
+
+/// What an ImportKeyMaterial request imports, checked: its arguments, the
+/// import token, the unwrapped material (a key of the key's spec) and the
+/// material id it gets.
+fn unwrap_import(
+    root: &tern_core::crypto::RootKey,
+    k: &KeyRecord,
+    req: &pb::ImportKeyMaterialRequest,
+    now: UnixMillis,
+) -> KmsResult<(Material, KeyMaterialId, ExpirationModel, Option<UnixMillis>)> {
+    validate::blob_len(&req.import_token, "importToken", MAX_IMPORT_BLOB_BYTES)?;
+    validate::blob_len(
+        &req.encrypted_key_material,
+        "encryptedKeyMaterial",
+        MAX_IMPORT_BLOB_BYTES,
+    )?;
+    let (model, valid_to) = expiration(req, now)?;
+    check_external(k)?;
+    let first_import = k.import.as_ref().and_then(|i| i.fingerprint).is_none();
+    if let Some(t) = req.import_type.as_deref() {
+        match t {
+            "EXISTING_KEY_MATERIAL" => {}
+            "NEW_KEY_MATERIAL" if first_import => {}
+            "NEW_KEY_MATERIAL" => {
+                return Err(KmsError::unsupported(
+                    "tern does not rotate imported key material: ImportType NEW_KEY_MATERIAL is only accepted for a key's first import.",
+                ))
+            }
+            other => {
+                return Err(KmsError::constraint(
+                    Some(other),
+                    "importType",
+                    "Member must satisfy enum value set: [NEW_KEY_MATERIAL, EXISTING_KEY_MATERIAL]",
+                ))
+            }
+        }
+    }
+    let pending = k
+        .import
+        .as_ref()
+        .and_then(|i| i.pending.clone())
+        .filter(|p| ct_eq(&p.token, &req.import_token))
+        .ok_or_else(|| {
+            KmsError::new(
+                ErrorKind::InvalidImportTokenException,
+                "The import token is invalid for this key: use the token of the key's latest GetParametersForImport.",
+            )
+        })?;
+    if now >= pending.expires {
+        return Err(KmsError::new(
+            ErrorKind::ExpiredImportTokenException,
+            "The import token has expired: call GetParametersForImport again.",
+        ));
+    }
+    let private = crypto::unwrap_material(
+        root,
+        &k.key_id,
+        &km::wrapping_key_material_id(&pending.token),
+        &pending.wrapped_private,
+    )
+    .map_err(|_| KmsError::internal("The wrapping key could not be unwrapped under the region root key."))?;
+    let wk = WrappingKey::from_pkcs8(&private).map_err(|e| KmsError::internal(format!("wrapping key: {e}")))?;
+    let material: Material = wk
+        .unwrap(pending.algorithm, &req.encrypted_key_material)
+        .map_err(|_| KmsError::invalid_ciphertext())?;
+    km::check_import(k.key_spec, k.key_usage, material.expose())
+        .map_err(|e| KmsError::new(ErrorKind::IncorrectKeyMaterialException, e.to_string()))?;
+    let id = km::imported_material_id(&k.key_id, &material);
+    Ok((material, id, model, valid_to))
 }
 
 impl Kms {
@@ -201,93 +269,79 @@ impl Kms {
             "expirationModel": req.expiration_model.as_deref().unwrap_or("KEY_MATERIAL_EXPIRES"),
             "importType": req.import_type,
         });
+        // A Multi-Region key's regions must all import the same material:
+        // its id goes through the log first (the first import fixes it).
+        if req.key_id.contains("mrk-") {
+            let mut ev = AuditEvent::new("ImportKeyMaterial", false, params.clone());
+            let prepared = (|| {
+                let k = self.read_key(
+                    ctx,
+                    &req.key_id,
+                    IdForms::KeysOnly,
+                    "ImportKeyMaterial",
+                    KeyOp::Import,
+                    &mut ev,
+                )?;
+                let (_, id, _, _) = unwrap_import(&self.root, &k, &req, self.now())?;
+                Ok((k.key_id, id))
+            })();
+            let checked = match prepared {
+                Ok((key, material)) if key.is_multi_region() => {
+                    self.propose_mrk(ctx, &ev, Op::SetImportedMaterial { key, material })
+                        .await
+                }
+                Ok(_) => Ok(()),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = checked {
+                return self.complete(ctx, ev, Err(e)).await;
+            }
+        }
         let root = self.root.clone();
         let key_id = req.key_id.clone();
         let r = self
-            .change_key(ctx, "ImportKeyMaterial", key_id, params, KeyOp::Import, move |k, now| {
-                validate::blob_len(&req.import_token, "importToken", MAX_IMPORT_BLOB_BYTES)?;
-                validate::blob_len(&req.encrypted_key_material, "encryptedKeyMaterial", MAX_IMPORT_BLOB_BYTES)?;
-                let (model, valid_to) = expiration(&req, now)?;
-                check_external(k)?;
-                let first_import = k.import.as_ref().and_then(|i| i.fingerprint).is_none();
-                if let Some(t) = req.import_type.as_deref() {
-                    match t {
-                        "EXISTING_KEY_MATERIAL" => {}
-                        "NEW_KEY_MATERIAL" if first_import => {}
-                        "NEW_KEY_MATERIAL" => {
-                            return Err(KmsError::unsupported(
-                                "tern does not rotate imported key material: ImportType NEW_KEY_MATERIAL is only accepted for a key's first import.",
-                            ))
-                        }
-                        other => {
-                            return Err(KmsError::constraint(
-                                Some(other),
-                                "importType",
-                                "Member must satisfy enum value set: [NEW_KEY_MATERIAL, EXISTING_KEY_MATERIAL]",
-                            ))
-                        }
-                    }
-                }
-                let pending = k
-                    .import
-                    .as_ref()
-                    .and_then(|i| i.pending.clone())
-                    .filter(|p| ct_eq(&p.token, &req.import_token))
-                    .ok_or_else(|| {
-                        KmsError::new(
-                            ErrorKind::InvalidImportTokenException,
-                            "The import token is invalid for this key: use the token of the key's latest GetParametersForImport.",
-                        )
-                    })?;
-                if now >= pending.expires {
-                    return Err(KmsError::new(
-                        ErrorKind::ExpiredImportTokenException,
-                        "The import token has expired: call GetParametersForImport again.",
-                    ));
-                }
-                let private = crypto::unwrap_material(&root, &k.key_id, &km::wrapping_key_material_id(&pending.token), &pending.wrapped_private)
-                    .map_err(|_| KmsError::internal("The wrapping key could not be unwrapped under the region root key."))?;
-                let wk = WrappingKey::from_pkcs8(&private)
-                    .map_err(|e| KmsError::internal(format!("wrapping key: {e}")))?;
-                let material: Material = wk
-                    .unwrap(pending.algorithm, &req.encrypted_key_material)
-                    .map_err(|_| KmsError::invalid_ciphertext())?;
-                km::check_import(k.key_spec, k.key_usage, material.expose())
-                    .map_err(|e| KmsError::new(ErrorKind::IncorrectKeyMaterialException, e.to_string()))?;
-                let id = km::imported_material_id(&k.key_id, &material);
-                let import = k.import.get_or_insert_with(Default::default);
-                if import.fingerprint.is_some_and(|f| f != id) {
-                    return Err(KmsError::new(
-                        ErrorKind::IncorrectKeyMaterialException,
-                        "The key material does not match the key material previously imported into this key.",
-                    ));
-                }
-                if let Some(want) = req.key_material_id.as_deref() {
-                    if want != id.to_string() {
+            .change_key(
+                ctx,
+                "ImportKeyMaterial",
+                key_id,
+                params,
+                KeyOp::Import,
+                move |k, now| {
+                    let (material, id, model, valid_to) = unwrap_import(&root, k, &req, now)?;
+                    let import = k.import.get_or_insert_with(Default::default);
+                    if import.fingerprint.is_some_and(|f| f != id) {
                         return Err(KmsError::new(
                             ErrorKind::IncorrectKeyMaterialException,
-                            format!("The key material's id is {id}, not {want}."),
+                            "The key material does not match the key material previously imported into this key.",
                         ));
                     }
-                }
-                import.fingerprint = Some(id);
-                import.valid_to = valid_to;
-                import.expiration_model = Some(model);
-                let created = k.materials.first().map(|m| m.created).unwrap_or(now);
-                k.materials = vec![MaterialRecord {
-                    id,
-                    created,
-                    rotation_type: None,
-                    wrapped: wrap(&root, &k.key_id, &id, &material),
-                }];
-                if k.state == KeyState::PendingImport {
-                    k.state = KeyState::Enabled;
-                }
-                Ok(pb::ImportKeyMaterialResponse {
-                    key_id: k.arn(),
-                    key_material_id: Some(id.to_string()),
-                })
-            })
+                    if let Some(want) = req.key_material_id.as_deref() {
+                        if want != id.to_string() {
+                            return Err(KmsError::new(
+                                ErrorKind::IncorrectKeyMaterialException,
+                                format!("The key material's id is {id}, not {want}."),
+                            ));
+                        }
+                    }
+                    import.fingerprint = Some(id);
+                    import.valid_to = valid_to;
+                    import.expiration_model = Some(model);
+                    let created = k.materials.first().map(|m| m.created).unwrap_or(now);
+                    k.materials = vec![MaterialRecord {
+                        id,
+                        created,
+                        rotation_type: None,
+                        wrapped: wrap(&root, &k.key_id, &id, &material),
+                    }];
+                    if k.state == KeyState::PendingImport {
+                        k.state = KeyState::Enabled;
+                    }
+                    Ok(pb::ImportKeyMaterialResponse {
+                        key_id: k.arn(),
+                        key_material_id: Some(id.to_string()),
+                    })
+                },
+            )
             .await;
         r
     }

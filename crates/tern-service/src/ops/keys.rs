@@ -72,11 +72,6 @@ fn plan_key(kms: &Kms, account: &AccountId, req: &pb::CreateKeyRequest) -> KmsRe
         return Err(KmsError::unsupported("Custom key stores are not supported by tern."));
     }
     let multi_region = req.multi_region == Some(true);
-    if multi_region && origin == Origin::External {
-        return Err(KmsError::unsupported(
-            "Multi-Region keys with imported key material (Origin EXTERNAL) are not supported by tern yet.",
-        ));
-    }
     if multi_region {
         kms.replication()?;
     }
@@ -99,7 +94,10 @@ fn plan_key(kms: &Kms, account: &AccountId, req: &pb::CreateKeyRequest) -> KmsRe
         KeyId::new_single_region(random_bytes())
     };
     // Imported keys wait for their material; the service makes the rest.
-    let (state, materials, import) = if origin == Origin::External {
+    let (state, materials, import) = if origin == Origin::External && multi_region {
+        // The replication log creates the copy (PendingImport).
+        (KeyState::PendingImport, Vec::new(), None)
+    } else if origin == Origin::External {
         (KeyState::PendingImport, Vec::new(), Some(ImportState::default()))
     } else if multi_region {
         // The replication log carries a Multi-Region key's first material.

@@ -145,14 +145,25 @@ impl Kms {
         ev.resource = Some((planned.arn(), planned.account.clone()));
         let r = async {
             let repl = self.replication()?;
-            let (id, material) = fresh_raw_material_for(planned.key_spec)?;
-            let sealed = self.seal_to(
-                repl,
-                std::slice::from_ref(&self.region),
-                &planned.key_id,
-                &id,
-                &material,
-            )?;
+            // Imported material never enters the log: each region imports it.
+            let material = if planned.origin == tern_core::key::Origin::External {
+                None
+            } else {
+                let (id, material) = fresh_raw_material_for(planned.key_spec)?;
+                let sealed = self.seal_to(
+                    repl,
+                    std::slice::from_ref(&self.region),
+                    &planned.key_id,
+                    &id,
+                    &material,
+                )?;
+                Some(SealedMaterial {
+                    id,
+                    created: planned.created,
+                    rotation_type: None,
+                    sealed,
+                })
+            };
             let op = Op::CreateKey {
                 key: planned.key_id,
                 account: planned.account.clone(),
@@ -160,12 +171,7 @@ impl Kms {
                 usage: planned.key_usage,
                 origin: planned.origin,
                 primary: self.region.clone(),
-                material: SealedMaterial {
-                    id,
-                    created: planned.created,
-                    rotation_type: None,
-                    sealed,
-                },
+                material,
                 props: RegionProps {
                     policy: planned.policy.clone(),
                     description: planned.description.clone(),
@@ -297,7 +303,9 @@ impl Kms {
             let mut tags = Vec::new();
             validate::merge_tags(&mut tags, &req.tags)?;
             let mut materials = SealedMaterials::default();
-            for m in k.materials.iter().chain(k.pending_materials.iter()) {
+            // An imported key's material stays in its region: the replica imports its own.
+            let shared = k.origin != tern_core::key::Origin::External;
+            for m in k.materials.iter().chain(k.pending_materials.iter()).filter(|_| shared) {
                 let raw = crypto::unwrap_material(&self.root, &k.key_id, &m.id, &m.wrapped).map_err(|_| {
                     KmsError::internal("Key material could not be unwrapped under the region root key.")
                 })?;
