@@ -234,13 +234,13 @@ pub(crate) fn fresh_material(
 }
 
 /// Fresh material of `spec` with a random material id, wrapped under `root`.
-pub(crate) fn fresh_material_for(
+pub(crate) async fn fresh_material_for(
     root: &RootKey,
     key: &KeyId,
     spec: KeySpec,
     now: UnixMillis,
 ) -> KmsResult<MaterialRecord> {
-    let (id, material) = fresh_raw_material_for(spec)?;
+    let (id, material) = generate_raw_material(spec).await?;
     Ok(MaterialRecord {
         id,
         created: now,
@@ -254,6 +254,17 @@ pub(crate) fn wrap(root: &RootKey, key: &KeyId, id: &KeyMaterialId, material: &M
     let mut nonce = [0u8; 12];
     rand::rngs::OsRng.fill_bytes(&mut nonce);
     crypto::wrap_material(root, key, id, material, nonce)
+}
+
+/// [`fresh_raw_material_for`], off the async workers for RSA (generating an
+/// RSA_4096 key takes up to seconds).
+pub(crate) async fn generate_raw_material(spec: KeySpec) -> KmsResult<(KeyMaterialId, Material)> {
+    if !matches!(spec, KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096) {
+        return fresh_raw_material_for(spec);
+    }
+    tokio::task::spawn_blocking(move || fresh_raw_material_for(spec))
+        .await
+        .map_err(|e| KmsError::internal(format!("generating key material: {e}")))?
 }
 
 /// Fresh material of `spec` (RSA and ECC keys: a new key pair) and a random

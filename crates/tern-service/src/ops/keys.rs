@@ -99,12 +99,10 @@ fn plan_key(kms: &Kms, account: &AccountId, req: &pb::CreateKeyRequest) -> KmsRe
         (KeyState::PendingImport, Vec::new(), None)
     } else if origin == Origin::External {
         (KeyState::PendingImport, Vec::new(), Some(ImportState::default()))
-    } else if multi_region {
-        // The replication log carries a Multi-Region key's first material.
-        (KeyState::Enabled, Vec::new(), None)
     } else {
-        let first = fresh_material_for(&kms.root, &key_id, spec, now)?;
-        (KeyState::Enabled, vec![first], None)
+        // The first material is made once the request is checked: by
+        // `create_key`, or by the replication log for a Multi-Region key.
+        (KeyState::Enabled, Vec::new(), None)
     };
     Ok(KeyRecord {
         key_id,
@@ -159,10 +157,16 @@ impl Kms {
             }
             Ok(r)
         });
-        let record = match planned {
+        let mut record = match planned {
             Ok(r) => r,
             Err(e) => return self.complete(ctx, ev, Err(e)).await,
         };
+        if record.origin != tern_core::key::Origin::External && !record.key_id.is_multi_region() {
+            match fresh_material_for(&self.root, &record.key_id, record.key_spec, record.created).await {
+                Ok(m) => record.materials = vec![m],
+                Err(e) => return self.complete(ctx, ev, Err(e)).await,
+            }
+        }
         if record.key_id.is_multi_region() {
             if self.store.read().keys.len() >= MAX_KEYS_PER_REGION {
                 let e = KmsError::new(

@@ -24,7 +24,7 @@ use crate::audit::AuditEvent;
 use crate::authz::Facts;
 use crate::caller::RequestContext;
 use crate::error::{ErrorKind, KmsError, KmsResult};
-use crate::kms::{fresh_raw_material, fresh_raw_material_for, Kms};
+use crate::kms::{fresh_raw_material, generate_raw_material, Kms};
 use crate::metadata::key_metadata;
 use crate::resolve::{check_state, resolve, IdForms};
 use crate::validate;
@@ -149,7 +149,7 @@ impl Kms {
             let material = if planned.origin == tern_core::key::Origin::External {
                 None
             } else {
-                let (id, material) = fresh_raw_material_for(planned.key_spec)?;
+                let (id, material) = generate_raw_material(planned.key_spec).await?;
                 let sealed = self.seal_to(
                     repl,
                     std::slice::from_ref(&self.region),
