@@ -200,7 +200,12 @@ where
                             let _ = h.record(t.elapsed().as_micros() as u64);
                         }
                     }
-                    Err(_) => errors += 1,
+                    Err(e) => {
+                        if errors == 0 {
+                            eprintln!("tern-bench: a worker's first error: {} {}", e.code(), e.message());
+                        }
+                        errors += 1
+                    }
                 }
             }
             (ok, errors, started.elapsed(), hist)

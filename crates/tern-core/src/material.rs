@@ -138,6 +138,7 @@ pub enum KeyHandle {
     Rsa(RsaHandle),
     Ecdsa {
         pair: EcdsaKeyPair,
+        spec: KeySpec,
         public_der: Vec<u8>,
     },
     Ecdh {
@@ -231,7 +232,7 @@ impl KeyHandle {
         if let Some(alg) = ecdsa_alg(spec) {
             let pair = EcdsaKeyPair::from_pkcs8(alg, bytes).map_err(|_| wrong(spec))?;
             let public_der = pair.public_key().as_der().map_err(failed)?.as_ref().to_vec();
-            return Ok(KeyHandle::Ecdsa { pair, public_der });
+            return Ok(KeyHandle::Ecdsa { pair, spec, public_der });
         }
         Err(MaterialError::UnsupportedSpec(spec))
     }
@@ -271,8 +272,8 @@ impl KeyHandle {
                 }
                 Ok(sig)
             }
-            KeyHandle::Ecdsa { pair, .. } => {
-                ecdsa_digest_alg(alg, pair)?;
+            KeyHandle::Ecdsa { pair, spec, .. } => {
+                ecdsa_params(alg, *spec)?;
                 let sig = match message_type {
                     MessageType::Raw => pair
                         .sign(&aws_lc_rs::rand::SystemRandom::new(), message)
@@ -292,7 +293,7 @@ impl KeyHandle {
             KeyHandle::Rsa(RsaHandle {
                 signing: Some(pair), ..
             }) => (rsa_params(alg)?, pair.public_key().as_ref().to_vec()),
-            KeyHandle::Ecdsa { pair, .. } => (ecdsa_digest_alg(alg, pair)?, pair.public_key().as_ref().to_vec()),
+            KeyHandle::Ecdsa { pair, spec, .. } => (ecdsa_params(alg, *spec)?, pair.public_key().as_ref().to_vec()),
             _ => return Err(MaterialError::Algorithm),
         };
         let key = signature::UnparsedPublicKey::new(params, public);
@@ -413,41 +414,19 @@ fn rsa_params(alg: SigningAlgorithm) -> R<&'static dyn signature::VerificationAl
     })
 }
 
-/// The ECDSA verification parameters for `alg` on this key's curve (the
-/// signing algorithm must be the curve's one).
-fn ecdsa_digest_alg(alg: SigningAlgorithm, pair: &EcdsaKeyPair) -> R<&'static dyn signature::VerificationAlgorithm> {
-    let signing = pair.algorithm();
-    let pairs: [(
-        &signature::EcdsaSigningAlgorithm,
-        SigningAlgorithm,
-        &'static dyn signature::VerificationAlgorithm,
-    ); 4] = [
-        (
-            &signature::ECDSA_P256_SHA256_ASN1_SIGNING,
-            SigningAlgorithm::EcdsaSha256,
-            &signature::ECDSA_P256_SHA256_ASN1,
-        ),
-        (
-            &signature::ECDSA_P384_SHA384_ASN1_SIGNING,
-            SigningAlgorithm::EcdsaSha384,
-            &signature::ECDSA_P384_SHA384_ASN1,
-        ),
-        (
-            &signature::ECDSA_P521_SHA512_ASN1_SIGNING,
-            SigningAlgorithm::EcdsaSha512,
-            &signature::ECDSA_P521_SHA512_ASN1,
-        ),
-        (
-            &signature::ECDSA_P256K1_SHA256_ASN1_SIGNING,
-            SigningAlgorithm::EcdsaSha256,
-            &signature::ECDSA_P256K1_SHA256_ASN1,
-        ),
-    ];
-    pairs
-        .into_iter()
-        .find(|(s, a, _)| std::ptr::eq(*s, signing) && *a == alg)
-        .map(|(_, _, v)| v)
-        .ok_or(MaterialError::Algorithm)
+/// The ECDSA verification parameters for `alg` on a key of `spec` (the
+/// signing algorithm must be the curve's one). Chosen by key spec: the
+/// library's algorithm values are `const`s, so their addresses are not
+/// stable enough to compare.
+fn ecdsa_params(alg: SigningAlgorithm, spec: KeySpec) -> R<&'static dyn signature::VerificationAlgorithm> {
+    use SigningAlgorithm as S;
+    Ok(match (spec, alg) {
+        (KeySpec::EccNistP256, S::EcdsaSha256) => &signature::ECDSA_P256_SHA256_ASN1,
+        (KeySpec::EccNistP384, S::EcdsaSha384) => &signature::ECDSA_P384_SHA384_ASN1,
+        (KeySpec::EccNistP521, S::EcdsaSha512) => &signature::ECDSA_P521_SHA512_ASN1,
+        (KeySpec::EccSecgP256k1, S::EcdsaSha256) => &signature::ECDSA_P256K1_SHA256_ASN1,
+        _ => return Err(MaterialError::Algorithm),
+    })
 }
 
 fn digest_alg(alg: SigningAlgorithm) -> R<&'static digest::Algorithm> {
