@@ -50,6 +50,19 @@ pub fn required<'a>(v: &'a str, field: &str) -> KmsResult<&'a str> {
     Ok(v)
 }
 
+/// A required enum member: present, and one of the AWS values (`parse`
+/// and `set` are the enum's, see `tern_core::key`).
+pub fn required_enum<T>(v: &str, field: &str, parse: fn(&str) -> Option<T>, set: fn() -> String) -> KmsResult<T> {
+    required(v, field)?;
+    parse(v).ok_or_else(|| {
+        KmsError::constraint(
+            Some(v),
+            field,
+            &format!("Member must satisfy enum value set: {}", set()),
+        )
+    })
+}
+
 /// Bytes member length within `[1, max]`; the value is never echoed.
 pub fn blob_len(v: &[u8], field: &str, max: usize) -> KmsResult<()> {
     if v.is_empty() {

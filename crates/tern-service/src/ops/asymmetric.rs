@@ -29,23 +29,11 @@ const MAX_SIGNATURE_BYTES: usize = 6144;
 /// Largest peer public key (DeriveSharedSecret), bytes.
 const MAX_PUBLIC_KEY_BYTES: usize = 8192;
 
-/// Parses a required enum member.
-fn required_enum<T>(v: &str, field: &str, parse: fn(&str) -> Option<T>, set: fn() -> String) -> KmsResult<T> {
-    validate::required(v, field)?;
-    parse(v).ok_or_else(|| {
-        KmsError::constraint(
-            Some(v),
-            field,
-            &format!("Member must satisfy enum value set: {}", set()),
-        )
-    })
-}
-
 fn message_type(v: Option<&str>) -> KmsResult<MessageType> {
     match v {
         None => Ok(MessageType::Raw),
         Some(s) => {
-            let t = required_enum(s, "messageType", MessageType::parse, MessageType::value_set)?;
+            let t = validate::required_enum(s, "messageType", MessageType::parse, MessageType::value_set)?;
             if t == MessageType::ExternalMu {
                 return Err(KmsError::new(
                     ErrorKind::InvalidKeyUsageException,
@@ -176,7 +164,7 @@ impl Kms {
     ) -> KmsResult<(Arc<KeyRecord>, MessageType, SigningAlgorithm)> {
         validate::blob_len(message, "message", MAX_MESSAGE_BYTES)?;
         let mt = message_type(message_type_in)?;
-        let alg = required_enum(
+        let alg = validate::required_enum(
             alg_in,
             "signingAlgorithm",
             SigningAlgorithm::parse,
@@ -292,7 +280,7 @@ impl Kms {
         ev: &mut AuditEvent,
     ) -> KmsResult<(Arc<KeyRecord>, MacAlgorithm)> {
         validate::blob_len(message, "message", MAX_MESSAGE_BYTES)?;
-        let alg = required_enum(alg_in, "macAlgorithm", MacAlgorithm::parse, MacAlgorithm::value_set)?;
+        let alg = validate::required_enum(alg_in, "macAlgorithm", MacAlgorithm::parse, MacAlgorithm::value_set)?;
         let key = self.key_for(ctx, u, ev)?;
         if !key.key_spec.mac_algorithms(key.key_usage).contains(&alg) {
             return Err(algorithm_error(&key, "MAC algorithm", alg.as_str()));
@@ -377,7 +365,7 @@ impl Kms {
             json!({"keyId": req.key_id, "keyAgreementAlgorithm": req.key_agreement_algorithm}),
         );
         let r = (|| {
-            let alg = required_enum(
+            let alg = validate::required_enum(
                 &req.key_agreement_algorithm,
                 "keyAgreementAlgorithm",
                 KeyAgreementAlgorithm::parse,
@@ -417,7 +405,7 @@ impl Kms {
         i: DataKeyPairInput<'_>,
         ev: &mut AuditEvent,
     ) -> KmsResult<DataKeyPair> {
-        let spec = required_enum(
+        let spec = validate::required_enum(
             i.key_pair_spec,
             "keyPairSpec",
             DataKeyPairSpec::parse,

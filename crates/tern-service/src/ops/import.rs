@@ -43,17 +43,6 @@ fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-fn required_enum<T>(v: &str, field: &str, parse: fn(&str) -> Option<T>, set: fn() -> String) -> KmsResult<T> {
-    validate::required(v, field)?;
-    parse(v).ok_or_else(|| {
-        KmsError::constraint(
-            Some(v),
-            field,
-            &format!("Member must satisfy enum value set: {}", set()),
-        )
-    })
-}
-
 /// Import operations need an imported key.
 fn check_external(k: &KeyRecord) -> KmsResult<()> {
     if k.origin != Origin::External {
@@ -90,7 +79,7 @@ pub(crate) fn drop_imported_material(k: &mut KeyRecord) {
 fn expiration(req: &pb::ImportKeyMaterialRequest, now: UnixMillis) -> KmsResult<(ExpirationModel, Option<UnixMillis>)> {
     let model = match req.expiration_model.as_deref() {
         None => ExpirationModel::KeyMaterialExpires,
-        Some(m) => required_enum(m, "expirationModel", ExpirationModel::parse, ExpirationModel::value_set)?,
+        Some(m) => validate::required_enum(m, "expirationModel", ExpirationModel::parse, ExpirationModel::value_set)?,
     };
     let valid_to = req.valid_to.map(|s| UnixMillis((s * 1000.0) as i64));
     match (model, valid_to) {
@@ -196,13 +185,13 @@ impl Kms {
         // Validate what needs no key first; then make the wrapping key pair
         // (RSA generation takes up to seconds) off the async workers.
         let checked = (|| {
-            let alg = required_enum(
+            let alg = validate::required_enum(
                 &req.wrapping_algorithm,
                 "wrappingAlgorithm",
                 WrappingAlgorithm::parse,
                 WrappingAlgorithm::value_set,
             )?;
-            let spec = required_enum(
+            let spec = validate::required_enum(
                 &req.wrapping_key_spec,
                 "wrappingKeySpec",
                 WrappingKeySpec::parse,
