@@ -65,5 +65,7 @@ echo "+ boto3 suite" >&2
 python -m unittest -v "$root/tests/interop/test_boto3.py"
 echo "+ asymmetric, HMAC and imported keys against the openssl command line" >&2
 python -m unittest -v "$root/tests/interop/test_openssl_keys.py"
+echo "+ the same, in depth: every algorithm per RSA size, every pair spec, openssl signing and decrypting with imported keys" >&2
+python -m unittest -v "$root/tests/interop/test_openssl.py"
 echo "+ AWS Encryption SDK: encrypt in us-east-1, decrypt with the ap-northeast-2 replica while us-east-1 is stopped" >&2
 python "$root/tests/interop/esdk_mrk.py"
