@@ -192,15 +192,6 @@ impl Kms {
         Ok((current.id, self.handle(key, &current.id)?))
     }
 
-    /// The AES-GCM cipher of one material of a symmetric key.
-    pub(crate) fn cipher(&self, key: &KeyRecord, material: &KeyMaterialId) -> KmsResult<Arc<KeyHandle>> {
-        let h = self.handle(key, material)?;
-        if h.symmetric().is_none() {
-            return Err(KmsError::invalid_ciphertext());
-        }
-        Ok(h)
-    }
-
     /// Drops cached material of a key that no longer exists.
     pub(crate) fn forget_key(&self, key: &KeyId) {
         self.policies.forget(key);

@@ -234,7 +234,7 @@ impl Kms {
         let alg = algorithm(algorithm_in, "encryptionAlgorithm", &key)?;
         let (material, plaintext) = match parsed {
             Some(parsed) => {
-                let h = self.cipher(&key, &parsed.material_id)?;
+                let h = self.handle(&key, &parsed.material_id)?;
                 let cipher = h.symmetric().ok_or_else(KmsError::invalid_ciphertext)?;
                 let pt = cipher
                     .open_blob(&parsed, &context)
