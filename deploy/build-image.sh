@@ -2,7 +2,10 @@
 # Builds the `tern:dev` image (FROM scratch: no image is pulled) from tern's
 # static binary.
 #
-#   deploy/build-image.sh                  build the release binary (scripts/build-release.sh), then the image
+#   deploy/build-image.sh                  build the binary (scripts/build.sh: the test suite's
+#                                          build, so nothing new is compiled after scripts/test.sh),
+#                                          then the image
+#   deploy/build-image.sh --release        the same from the release build (production images)
 #   deploy/build-image.sh --binary PATH    use a binary built already (the chaos suite
 #                                          passes the test build's static debug binary)
 #
@@ -12,11 +15,15 @@ set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 image="${TERN_IMAGE:-tern:dev}"
-if [[ "${1:-}" == --binary ]]; then
-    bin="${2:?--binary needs a path}"
-else
-    bin="$("$root/scripts/build-release.sh")"
-fi
+case "${1:-}" in
+    --binary) bin="${2:?--binary needs a path}" ;;
+    --release) bin="$("$root/scripts/build.sh" --release)" ;;
+    "") bin="$("$root/scripts/build.sh")" ;;
+    *)
+        echo "usage: deploy/build-image.sh [--release | --binary PATH]" >&2
+        exit 2
+        ;;
+esac
 if ! file "$bin" 2>/dev/null | grep -q 'static'; then
     # `file` may be missing; ldd says "not a dynamic executable" for static ones.
     if ldd "$bin" >/dev/null 2>&1 && ! ldd "$bin" 2>&1 | grep -q 'statically linked'; then

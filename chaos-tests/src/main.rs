@@ -201,6 +201,7 @@ fn override_yaml(s: &Shape) -> String {
         "--data-root=/var/lib/tern".into(),
         format!("--max-rtt-ms={}", s.max_rtt_ms),
         "--client-tls".into(),
+        "--per-region-dirs".into(),
     ] {
         y.push_str(&format!("      - \"{a}\"\n"));
     }
@@ -223,7 +224,7 @@ fn override_yaml(s: &Shape) -> String {
         if let Some((r, dir)) = &s.small_disk {
             if r == region {
                 y.push_str(&format!(
-                    "    volumes: [\"config:/etc/tern:ro\", \"{}:/var/lib/tern\"]\n",
+                    "    volumes: [\"config-{region}:/etc/tern:ro\", \"{}:/var/lib/tern\"]\n",
                     dir.display()
                 ));
             }

@@ -19,9 +19,6 @@ use crate::docker;
 use crate::history::{Event, History, Outcome};
 
 pub const REGIONS: [&str; 3] = ["us-east-1", "eu-west-1", "ap-northeast-2"];
-/// The principal `tern init` writes (the account's administrator).
-const ACCESS_KEY: &str = "AKIAIOSFODNN7EXAMPLE";
-const SECRET_KEY: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
 
 /// How the runner reaches each region: over the region's own local docker
 /// network (the address a region-local application would use).
@@ -31,6 +28,9 @@ pub struct Cluster {
     clients: Mutex<HashMap<String, (IpAddr, KmsClient)>>,
     /// The cluster CA (`tern init --client-tls`): client ports serve TLS.
     ca_pem: Mutex<Option<String>>,
+    /// The administrator credentials `tern init` generated for this
+    /// deployment (from the clients' config volume).
+    credentials: Mutex<Option<Credentials>>,
 }
 
 impl Cluster {
@@ -39,18 +39,37 @@ impl Cluster {
             prefix: prefix.to_string(),
             clients: Mutex::default(),
             ca_pem: Mutex::default(),
+            credentials: Mutex::default(),
         }
     }
 
-    /// Reads the cluster CA from a region's config volume (once init ran).
+    /// Reads the cluster CA and the administrator credentials `tern init`
+    /// wrote into the clients' config volume (once init ran), from a
+    /// region-local probe container that mounts it.
     pub fn load_ca(&self) -> Result<()> {
-        let dir = std::env::temp_dir().join(format!("{}-ca", self.prefix));
+        let dir = std::env::temp_dir().join(format!("{}-client", self.prefix));
         std::fs::create_dir_all(&dir)?;
-        let dest = dir.join("cluster-ca.pem");
-        let src = format!("{}:/etc/tern/cluster-ca.pem", self.container(REGIONS[0]));
-        docker::docker(&["cp", &src, &dest.display().to_string()])?;
-        *self.ca_pem.lock() = Some(std::fs::read_to_string(&dest)?);
+        let probe = format!("{}-probe-{}", self.prefix, REGIONS[0]);
+        let copy = |name: &str| -> Result<String> {
+            let dest = dir.join(name);
+            docker::docker(&["cp", &format!("{probe}:/etc/tern/{name}"), &dest.display().to_string()])?;
+            let text = std::fs::read_to_string(&dest)?;
+            std::fs::remove_file(&dest)?;
+            Ok(text)
+        };
+        *self.ca_pem.lock() = Some(copy("cluster-ca.pem")?);
+        let creds = copy("admin-credentials")?;
+        let creds = Credentials::from_shared_credentials(&creds, "default")
+            .context("admin-credentials has no [default] profile")?;
+        *self.credentials.lock() = Some(creds);
         Ok(())
+    }
+
+    fn credentials(&self) -> Result<Credentials> {
+        self.credentials
+            .lock()
+            .clone()
+            .context("the deployment's credentials were not loaded (load_ca)")
     }
 
     fn tls(&self, region: &str) -> Tls {
@@ -93,7 +112,7 @@ impl Cluster {
         let c = connect_lazy_tls(
             &format!("https://{ip}:7070"),
             region,
-            Credentials::new(ACCESS_KEY, SECRET_KEY),
+            self.credentials()?,
             &self.tls(region),
         )
         .map_err(|e| anyhow::anyhow!("{region}: {e}"))?;

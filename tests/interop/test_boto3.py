@@ -303,6 +303,52 @@ class WireTest(unittest.TestCase):
         except urllib.error.HTTPError as e:
             return e.code, e.read()
 
+    def signed(self, target, body, sign_target=True):
+        """Headers of a botocore-signed JSON request (optionally without
+        X-Amz-Target among the signed headers)."""
+        import botocore.auth
+        import botocore.awsrequest
+        import botocore.credentials
+
+        url = ENDPOINTS["us-east-1"] + "/"
+        headers = {"Content-Type": "application/x-amz-json-1.1"}
+        if sign_target:
+            headers["X-Amz-Target"] = target
+        req = botocore.awsrequest.AWSRequest(method="POST", url=url, data=body, headers=headers)
+        creds = botocore.credentials.Credentials(os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"])
+        botocore.auth.SigV4Auth(creds, "kms", "us-east-1").add_auth(req)
+        return dict(req.headers.items())
+
+    def send(self, headers, body):
+        import urllib.request
+
+        url = ENDPOINTS["us-east-1"] + "/"
+        r = urllib.request.Request(url, data=body, method="POST", headers=headers)
+        try:
+            with urllib.request.urlopen(r) as resp:
+                return resp.status, resp.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
+
+    def test_a_replay_cannot_change_the_operation(self):
+        # A captured, signed DescribeKey replayed as ScheduleKeyDeletion.
+        body = json.dumps({"KeyId": "alias/aws/does-not-matter", "PendingWindowInDays": 7}).encode()
+        headers = self.signed("TrentService.DescribeKey", body)
+        headers["X-Amz-Target"] = "TrentService.ScheduleKeyDeletion"
+        status, out = self.send(headers, body)
+        self.assertEqual(status, 400)
+        self.assertEqual(json.loads(out)["__type"], "InvalidSignatureException")
+
+    def test_the_operation_must_be_signed(self):
+        body = b"{}"
+        headers = self.signed(None, body, sign_target=False)
+        headers["X-Amz-Target"] = "TrentService.ListKeys"
+        status, out = self.send(headers, body)
+        self.assertEqual(status, 400)
+        err = json.loads(out)
+        self.assertEqual(err["__type"], "InvalidSignatureException")
+        self.assertEqual(err["message"], "'X-Amz-Target' must be a 'SignedHeader' in the AWS Authorization.")
+
     def test_unknown_operation(self):
         status, body = self.raw("TrentService.MakeCoffee", b"{}")
         self.assertEqual(status, 400)

@@ -89,6 +89,76 @@ pub struct InitArgs {
     /// `localhost` and 127.0.0.1); clients pass `--ca-bundle cluster-ca.pem`.
     #[arg(long)]
     client_tls: bool,
+    /// The account of the administrator `tern init` creates.
+    #[arg(long, default_value = DEV_ACCOUNT)]
+    account: String,
+    /// Write each region's files to `OUT/<region>/` (only its own secrets,
+    /// plus `cluster-ca.pem` and `principals.toml`), the CA's key and the
+    /// master principals file to `OUT/ca/`, and what clients need
+    /// (`cluster-ca.pem`, `admin-credentials`) to `OUT/client/`: one volume
+    /// each, so no region's machine holds another's keys or the CA's.
+    #[arg(long)]
+    per_region_dirs: bool,
+}
+
+/// Where `tern init` puts each kind of file: one directory, or one per
+/// region plus `ca/` and `client/` (`--per-region-dirs`).
+struct Layout {
+    out: PathBuf,
+    split: bool,
+}
+
+impl Layout {
+    fn region(&self, r: &Region) -> PathBuf {
+        if self.split {
+            self.out.join(r.as_str())
+        } else {
+            self.out.clone()
+        }
+    }
+    /// The cluster CA's key and the master principals file.
+    fn ca(&self) -> PathBuf {
+        if self.split {
+            self.out.join("ca")
+        } else {
+            self.out.clone()
+        }
+    }
+    /// What a client needs: the CA certificate and the admin credentials.
+    fn client(&self) -> PathBuf {
+        if self.split {
+            self.out.join("client")
+        } else {
+            self.out.clone()
+        }
+    }
+}
+
+/// The file `tern init` writes the administrator's credentials to.
+pub const ADMIN_CREDENTIALS_FILE: &str = "admin-credentials";
+pub const PRINCIPALS_FILE: &str = "principals.toml";
+
+/// The master principals file of a deployment, made on first use with one
+/// administrator whose fresh random credentials also go to the client
+/// directory's `admin-credentials` (both mode 0600). Returns its text.
+fn principals_at(layout: &Layout, account: &str) -> Result<zeroize::Zeroizing<String>> {
+    let path = layout.ca().join(PRINCIPALS_FILE);
+    if !path.exists() {
+        tern_core::ids::AccountId::parse(account).map_err(|_| anyhow::anyhow!("--account {account}: not 12 digits"))?;
+        let (id, secret) = crate::principals::generate_credentials();
+        let creds_path = layout.client().join(ADMIN_CREDENTIALS_FILE);
+        if creds_path.exists() {
+            std::fs::remove_file(&creds_path).with_context(|| format!("removing stale {}", creds_path.display()))?;
+        }
+        write_secret_file(&creds_path, &crate::principals::shared_credentials(&id, &secret))?;
+        write_secret_file(&path, &crate::principals::admin_only(account, &id, &secret)?)?;
+        println!(
+            "wrote fresh credentials of arn:aws:iam::{account}:user/admin to {} (mode 0600; \
+             AWS shared-credentials format: AWS_SHARED_CREDENTIALS_FILE={0})",
+            creds_path.display()
+        );
+    }
+    Ok(read_secret_file(&path)?)
 }
 
 fn parse_regions(s: &str) -> Result<Vec<Region>> {
@@ -260,6 +330,12 @@ fn placements(regions: &[Region], bind: &str, base_port: u16, hosts: Option<&str
         .collect()
 }
 
+/// Reads and checks a principals file (mode 0600, as for every secret).
+fn load_principals(path: &Path) -> Result<PrincipalRegistry> {
+    let text = read_secret_file(path)?;
+    PrincipalRegistry::from_toml(&text).with_context(|| format!("loading {}", path.display()))
+}
+
 async fn wait_for_ctrl_c() {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
     tokio::select! {
@@ -284,9 +360,7 @@ pub async fn serve(config: &Path, peer_overrides: &[String]) -> Result<()> {
         };
         member.peer_addr = addr.to_string();
     }
-    let principals_text = std::fs::read_to_string(&cfg.principals_file)
-        .with_context(|| format!("reading {}", cfg.principals_file.display()))?;
-    let principals = Arc::new(PrincipalRegistry::from_toml(&principals_text)?);
+    let principals = Arc::new(load_principals(&cfg.principals_file)?);
     let node = Node::start(NodeOptions {
         region: cfg.region.clone(),
         data_dir: cfg.data_dir.clone(),
@@ -301,7 +375,31 @@ pub async fn serve(config: &Path, peer_overrides: &[String]) -> Result<()> {
     })
     .await?;
     eprintln!("tern: region {} listening on {}", cfg.region, node.endpoint());
-    wait_for_ctrl_c().await;
+    // SIGHUP reloads the principals file: access keys added, rotated or
+    // removed (`tern principals ...`) take effect without a restart. A file
+    // that does not load leaves the keys in force unchanged.
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("installing the SIGHUP handler")?;
+    let shutdown = wait_for_ctrl_c();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            Some(()) = hangup.recv() => match load_principals(&cfg.principals_file) {
+                Ok(registry) => {
+                    eprintln!("tern: SIGHUP: reloaded {} ({} access keys)", cfg.principals_file.display(), registry.len());
+                    node.reload_principals(registry);
+                }
+                Err(e) => {
+                    tracing::error!(
+                        file = %cfg.principals_file.display(),
+                        error = %format!("{e:#}"),
+                        "SIGHUP: the principals file does not load; the access keys in force are unchanged: fix the file and send SIGHUP again"
+                    );
+                }
+            },
+        }
+    }
     eprintln!("tern: shutting down");
     node.shutdown().await;
     Ok(())
@@ -466,17 +564,20 @@ pub async fn start_local_cluster(
 pub fn init(args: InitArgs) -> Result<()> {
     let regions = parse_regions(&args.regions)?;
     let places = placements(&regions, &args.bind, args.base_port, args.hosts.as_deref())?;
-    std::fs::create_dir_all(&args.out)?;
-    let principals = args.out.join("principals.toml");
-    if !principals.exists() {
-        write_file_durably(
-            &principals,
-            dev_principals_toml(DEV_ACCESS_KEY_ID, DEV_SECRET_ACCESS_KEY).as_bytes(),
-        )?;
+    let layout = Layout {
+        out: args.out.clone(),
+        split: args.per_region_dirs,
+    };
+    for dir in [layout.ca(), layout.client()]
+        .into_iter()
+        .chain(regions.iter().map(|r| layout.region(r)))
+    {
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     }
+    let principals = principals_at(&layout, &args.account)?;
     let keys = regions
         .iter()
-        .map(|r| sealing_key_at(&args.out.join(format!("{r}.sealing-key"))))
+        .map(|r| sealing_key_at(&layout.region(r).join(format!("{r}.sealing-key"))))
         .collect::<Result<Vec<_>>>()?;
     let members: Vec<MemberConfig> = regions
         .iter()
@@ -490,16 +591,26 @@ pub fn init(args: InitArgs) -> Result<()> {
             sealing_public_key: key.public().to_hex(),
         })
         .collect();
-    let ca = cluster_ca_at(&args.out)?;
+    let ca = cluster_ca_at(&layout.ca())?;
+    if layout.split {
+        // Public: every region and client verifies peers with it.
+        for dir in regions.iter().map(|r| layout.region(r)).chain([layout.client()]) {
+            write_file_durably(&dir.join(CA_CERT_FILE), ca.cert_pem().as_bytes())?;
+        }
+    }
     for (i, (region, place)) in regions.iter().zip(&places).enumerate() {
-        peer_tls_at(&args.out, region, &ca)?;
+        let dir = layout.region(region);
+        if layout.split && !dir.join(PRINCIPALS_FILE).exists() {
+            write_secret_file(&dir.join(PRINCIPALS_FILE), &principals)?;
+        }
+        peer_tls_at(&dir, region, &ca)?;
         let tls_lines = if args.client_tls {
-            let (cert, key) = endpoint_tls_at(&args.out, region, &place.host, &ca)?;
+            let (cert, key) = endpoint_tls_at(&dir, region, &place.host, &ca)?;
             format!("tls_cert_file = \"{cert}\"\ntls_key_file = \"{key}\"\n")
         } else {
             String::new()
         };
-        root_key_at(&args.out.join(format!("{region}.root-key")))?;
+        root_key_at(&dir.join(format!("{region}.root-key")))?;
         let cluster = ClusterConfig {
             node_id: i as u64 + 1,
             peer_listen: format!("{}:{}", args.bind, place.peer_port)
@@ -527,8 +638,8 @@ pub fn init(args: InitArgs) -> Result<()> {
             "region = \"{region}\"\nlisten = \"{}:{}\"\ndata_dir = {data_dir}\nroot_key_file = \"{region}.root-key\"\nprincipals_file = \"principals.toml\"\nscheduler_interval_ms = 1000\n{tls_lines}\n{cluster_toml}",
             args.bind, place.listen_port
         );
-        write_file_durably(&args.out.join(format!("{region}.toml")), cfg.as_bytes())?;
-        println!("wrote {}", args.out.join(format!("{region}.toml")).display());
+        write_file_durably(&dir.join(format!("{region}.toml")), cfg.as_bytes())?;
+        println!("wrote {}", dir.join(format!("{region}.toml")).display());
     }
     Ok(())
 }

@@ -312,10 +312,7 @@ async fn run_inner(op: &str, args: &[String]) -> Result<i32> {
     let (g, members) = parse_args(args)?;
     let region = region(&g);
     let endpoint = endpoint(&g, &region)?;
-    let creds = Credentials::new(
-        std::env::var("AWS_ACCESS_KEY_ID").context("AWS_ACCESS_KEY_ID is not set")?,
-        std::env::var("AWS_SECRET_ACCESS_KEY").context("AWS_SECRET_ACCESS_KEY is not set")?,
-    );
+    let creds = Credentials::from_environment().map_err(|e| anyhow::anyhow!(e))?;
     let mut client = connect_tls(&endpoint, &region, creds, &ca_bundle(g.ca_bundle.as_deref())?)
         .await
         .map_err(|e| anyhow!("cannot connect to {endpoint}: {e}"))?;

@@ -1,8 +1,9 @@
 //! `tern`: run a region (`serve`), a local three-region cluster (`dev`),
 //! the Multi-Region walkthrough (`demo`),
-//! generate a deployment's keys and configs (`init`), call the API in
-//! aws-cli style (`kms <op>`), check a node (`health`), run a region-local
-//! client (`probe`), and check or export the audit chain (`audit`).
+//! generate a deployment's keys and configs (`init`), manage access keys
+//! (`principals`), call the API in aws-cli style (`kms <op>`), check a node
+//! (`health`), run a region-local client (`probe`), and check or export the
+//! audit chain (`audit`).
 
 use std::path::PathBuf;
 
@@ -18,6 +19,7 @@ mod audit;
 mod cluster;
 mod demo;
 mod kms;
+mod principals;
 mod probe;
 
 #[derive(Parser, Debug)]
@@ -72,6 +74,12 @@ enum Command {
     /// A region-local client: decrypt and verify in one region, reporting
     /// failures and the longest gap between successes.
     Probe(probe::ProbeArgs),
+    /// Add, rotate or remove access keys in a principals file (a running
+    /// `tern serve` applies the file on SIGHUP).
+    Principals {
+        #[command(subcommand)]
+        command: principals::PrincipalsCommand,
+    },
     /// Audit chain tools.
     Audit {
         #[command(subcommand)]
@@ -90,6 +98,7 @@ fn main() -> Result<()> {
             std::process::exit(code);
         }
         Command::Audit { command } => std::process::exit(audit::run(command)?),
+        Command::Principals { command } => principals::run(command),
         Command::Serve { config, peers } => runtime()?.block_on(cluster::serve(&config, &peers)),
         Command::Dev(args) => runtime()?.block_on(cluster::dev(args)),
         Command::Demo(args) => runtime()?.block_on(demo::run(args)),

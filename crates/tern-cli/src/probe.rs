@@ -111,10 +111,7 @@ fn context(region: &str) -> BTreeMap<String, String> {
 }
 
 pub async fn run(args: ProbeArgs) -> Result<i32> {
-    let creds = Credentials::new(
-        std::env::var("AWS_ACCESS_KEY_ID").context("AWS_ACCESS_KEY_ID is not set")?,
-        std::env::var("AWS_SECRET_ACCESS_KEY").context("AWS_SECRET_ACCESS_KEY is not set")?,
-    );
+    let creds = Credentials::from_environment().map_err(|e| anyhow::anyhow!(e))?;
     let tls = crate::kms::ca_bundle(args.ca_bundle.as_deref())?;
     let mut c = connect_lazy_tls(&args.endpoint_url, &args.region, creds, &tls)
         .map_err(|e| anyhow::anyhow!("{}: {e}", args.endpoint_url))?;

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{init_region, serve, AK, SK, TERN};
+use common::{init_region, serve, TERN};
 
 fn sh(script: &str, dir: &std::path::Path, endpoint: &str) -> std::process::Output {
     std::process::Command::new("sh")
@@ -15,8 +15,9 @@ fn sh(script: &str, dir: &std::path::Path, endpoint: &str) -> std::process::Outp
         .current_dir(dir)
         .env("TERN", TERN)
         .env("EP", endpoint)
-        .env("AWS_ACCESS_KEY_ID", AK)
-        .env("AWS_SECRET_ACCESS_KEY", SK)
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env("AWS_SHARED_CREDENTIALS_FILE", dir.join("admin-credentials"))
         .env("AWS_DEFAULT_REGION", "us-east-1")
         .output()
         .unwrap()
@@ -97,7 +98,7 @@ if command -v openssl >/dev/null; then openssl dgst -sha256 -verify pub.der -key
     );
     // Wrong secret → InvalidSignatureException.
     let out = sh(
-        r#"AWS_SECRET_ACCESS_KEY=wrong "$TERN" kms list-keys --endpoint-url "$EP""#,
+        r#"AWS_ACCESS_KEY_ID=$(sed -n 's/^aws_access_key_id = //p' "$AWS_SHARED_CREDENTIALS_FILE") AWS_SECRET_ACCESS_KEY=wrong "$TERN" kms list-keys --endpoint-url "$EP""#,
         work,
         &endpoint,
     );
@@ -286,8 +287,9 @@ cmp secret.txt back.txt
             "40",
             "--strict",
         ])
-        .env("AWS_ACCESS_KEY_ID", AK)
-        .env("AWS_SECRET_ACCESS_KEY", SK)
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env("AWS_SHARED_CREDENTIALS_FILE", dir.path().join("admin-credentials"))
         .output()
         .unwrap();
     let said = String::from_utf8_lossy(&probe.stdout);
@@ -300,4 +302,181 @@ cmp secret.txt back.txt
     for mut c in children {
         c.kill().await.unwrap();
     }
+}
+
+/// `tern init` makes fresh credentials for one administrator, in files of
+/// mode 0600, and never the README's example keys; `--per-region-dirs`
+/// gives each region only its own secrets and keeps the CA key apart.
+#[test]
+fn init_makes_fresh_deployment_credentials() {
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    for dir in [a.path(), b.path()] {
+        init_region(dir, "us-east-1");
+        #[cfg(unix)]
+        for secret in ["principals.toml", "admin-credentials"] {
+            assert_eq!(mode(&dir.join(secret)), 0o600, "{secret}");
+        }
+        let principals = std::fs::read_to_string(dir.join("principals.toml")).unwrap();
+        assert!(!principals.contains("EXAMPLE"), "{principals}");
+        for dev_user in ["alice", "bob", "carol"] {
+            assert!(!principals.contains(dev_user), "{principals}");
+        }
+    }
+    let (ca, cb) = (common::admin_credentials(a.path()), common::admin_credentials(b.path()));
+    assert_ne!(ca.access_key_id, cb.access_key_id);
+    assert_ne!(ca.secret_access_key, cb.secret_access_key);
+    assert!(ca.access_key_id.starts_with("AKIA") && ca.access_key_id.len() == 20);
+    // A re-run keeps the credentials.
+    init_region(a.path(), "us-east-1");
+    assert_eq!(common::admin_credentials(a.path()), ca);
+
+    // One directory per region, the CA's key apart.
+    let split = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(TERN)
+        .args([
+            "init",
+            "--regions",
+            "us-east-1,eu-west-1",
+            "--base-port",
+            "0",
+            "--per-region-dirs",
+            "--out",
+        ])
+        .arg(split.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let us = split.path().join("us-east-1");
+    let names = |d: &std::path::Path| -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    let files = names(&us);
+    assert!(
+        files
+            .iter()
+            .all(|f| !f.starts_with("eu-west-1.") && f != "cluster-ca.key"),
+        "{files:?}"
+    );
+    for f in [
+        "us-east-1.toml",
+        "us-east-1.root-key",
+        "principals.toml",
+        "cluster-ca.pem",
+        "us-east-1.peer.key",
+    ] {
+        assert!(files.contains(&f.to_string()), "{f} missing from {files:?}");
+    }
+    assert!(names(&split.path().join("ca")).contains(&"cluster-ca.key".to_string()));
+    assert_eq!(
+        names(&split.path().join("client")),
+        vec!["admin-credentials".to_string(), "cluster-ca.pem".to_string()]
+    );
+}
+
+/// `tern serve` refuses a principals file others can read, and says how to
+/// fix it.
+#[cfg(unix)]
+#[test]
+fn serve_refuses_a_readable_principals_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let config = init_region(dir.path(), "us-east-1");
+    let principals = dir.path().join("principals.toml");
+    std::fs::set_permissions(&principals, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = std::process::Command::new(TERN)
+        .args(["serve", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    let p = principals.display().to_string();
+    assert!(
+        err.contains(&p) && err.contains("0644") && err.contains(&format!("chmod 600 {p}")),
+        "{err}"
+    );
+}
+
+/// Access keys are added, rotated and removed with `tern principals`, and
+/// a running `tern serve` applies them on SIGHUP, without a restart.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn principals_change_without_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = init_region(dir.path(), "us-east-1");
+    let (mut child, endpoint) = serve(&config).await;
+    let file = dir.path().join("principals.toml");
+    let principals = |args: &[&str]| {
+        let out = std::process::Command::new(TERN)
+            .arg("principals")
+            .args(args)
+            .arg("--file")
+            .arg(&file)
+            .args(["--account", "111122223333"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        tern_client::Credentials::from_shared_credentials(&String::from_utf8_lossy(&out.stdout), "default")
+    };
+    let hup = || {
+        let pid = child.id().unwrap().to_string();
+        let s = std::process::Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap();
+        assert!(s.success());
+    };
+    let list_keys = |creds: tern_client::Credentials| {
+        let endpoint = endpoint.clone();
+        async move {
+            let mut c = tern_client::connect(&endpoint, "us-east-1", creds).await.unwrap();
+            c.list_keys(tern_proto::pb::ListKeysRequest::default())
+                .await
+                .map(|_| ())
+                .map_err(|s| tern_client::error_kind(&s).unwrap_or("").to_string())
+        }
+    };
+    // Waits (bounded) until `creds` get `want`.
+    let until = |creds: tern_client::Credentials, want: Result<(), &'static str>| {
+        let list_keys = list_keys.clone();
+        async move {
+            for _ in 0..200 {
+                let got = list_keys(creds.clone()).await;
+                if got.as_ref().map_err(String::as_str) == want.as_ref().map_err(|e| *e) {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+            }
+            panic!("credentials never reached {want:?}");
+        }
+    };
+
+    let dana = principals(&["add", "--user", "dana"]).unwrap();
+    assert_eq!(list_keys(dana.clone()).await, Err("UnrecognizedClientException".into()));
+    hup();
+    until(dana.clone(), Ok(())).await;
+
+    let rotated = principals(&["rotate", "--user", "dana"]).unwrap();
+    hup();
+    until(rotated.clone(), Ok(())).await;
+    assert_eq!(list_keys(dana).await, Err("UnrecognizedClientException".into()));
+
+    assert!(principals(&["remove", "--user", "dana"]).is_none());
+    hup();
+    until(rotated, Err("UnrecognizedClientException")).await;
+    // The administrator was never affected.
+    list_keys(common::admin_credentials(dir.path())).await.unwrap();
+
+    // A broken file leaves the keys in force.
+    std::fs::write(&file, "not toml [[[").unwrap();
+    hup();
+    list_keys(common::admin_credentials(dir.path())).await.unwrap();
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
 }

@@ -19,12 +19,19 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{init_region, serve, AK, SK, TERN};
+use common::{admin_credentials, init_region, serve, TERN};
 use tern_client::{connect, Credentials, KmsClient};
 use tern_proto::pb;
 
+/// The credentials `tern init` generated for the test's region.
+static CREDENTIALS: std::sync::OnceLock<Credentials> = std::sync::OnceLock::new();
+
+fn creds() -> Credentials {
+    CREDENTIALS.get().expect("init ran").clone()
+}
+
 async fn client(endpoint: &str) -> KmsClient {
-    connect(endpoint, "us-east-1", Credentials::new(AK, SK)).await.unwrap()
+    connect(endpoint, "us-east-1", creds()).await.unwrap()
 }
 
 #[derive(Default, Debug)]
@@ -43,7 +50,7 @@ async fn writer(
     acked: Arc<Mutex<Acked>>,
     progress: Arc<tokio::sync::watch::Sender<usize>>,
 ) {
-    let Ok(mut c) = connect(&endpoint, "us-east-1", Credentials::new(AK, SK)).await else {
+    let Ok(mut c) = connect(&endpoint, "us-east-1", creds()).await else {
         return;
     };
     for round in 0.. {
@@ -111,6 +118,7 @@ async fn sigkill_during_writes_loses_nothing_acknowledged() {
         None => tempfile::tempdir().unwrap(),
     };
     let config = init_region(dir.path(), "us-east-1");
+    let _ = CREDENTIALS.set(admin_credentials(dir.path()));
 
     let (mut child, endpoint) = serve(&config).await;
     let acked = Arc::new(Mutex::new(Acked::default()));

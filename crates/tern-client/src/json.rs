@@ -77,6 +77,13 @@ impl JsonClient {
         })
     }
 
+    /// Signs with `clock` instead of the system clock (tests with a fake
+    /// clock on the server).
+    pub fn with_clock(mut self, clock: crate::Clock) -> Self {
+        self.signer.clock = clock;
+        self
+    }
+
     /// Calls `TrentService.<operation>` with a JSON body.
     pub async fn call(&mut self, operation: &str, body: Bytes) -> Result<JsonResponse, Error> {
         let io = |e: &dyn std::fmt::Display| Error::InvalidEndpoint {

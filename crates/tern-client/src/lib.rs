@@ -36,6 +36,10 @@ pub mod json;
 pub const SERVICE: &str = "kms";
 /// The headers every request signs, sorted.
 pub const SIGNED_HEADERS: [&str; 3] = ["host", "x-amz-content-sha256", "x-amz-date"];
+/// The AWS JSON protocol's operation header; signed with `content-type`
+/// whenever a request carries it.
+const X_AMZ_TARGET: &str = "x-amz-target";
+const CONTENT_TYPE: &str = "content-type";
 /// The metadata entry carrying the AWS exception name of a failed call.
 pub const ERROR_TYPE_HEADER: &str = "x-amzn-errortype";
 
@@ -75,6 +79,58 @@ impl Credentials {
             access_key_id: access_key_id.into(),
             secret_access_key: secret_access_key.into(),
         }
+    }
+
+    /// The credentials an AWS tool would use: `AWS_ACCESS_KEY_ID` and
+    /// `AWS_SECRET_ACCESS_KEY`, else the profile `AWS_PROFILE` (default
+    /// `default`) of the shared-credentials file `AWS_SHARED_CREDENTIALS_FILE`
+    /// (default `~/.aws/credentials`). The error says what was looked at.
+    pub fn from_environment() -> Result<Credentials, String> {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        if let (Some(id), Some(secret)) = (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")) {
+            return Ok(Credentials::new(id, secret));
+        }
+        let path = match var("AWS_SHARED_CREDENTIALS_FILE") {
+            Some(p) => std::path::PathBuf::from(p),
+            None => match var("HOME") {
+                Some(h) => std::path::Path::new(&h).join(".aws").join("credentials"),
+                None => return Err("AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY are not set and HOME is unknown".into()),
+            },
+        };
+        let profile = var("AWS_PROFILE").unwrap_or_else(|| "default".into());
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            format!(
+                "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY are not set, and the shared-credentials file {} cannot be read: {e}",
+                path.display()
+            )
+        })?;
+        Self::from_shared_credentials(&text, &profile)
+            .ok_or_else(|| format!("{} has no complete profile [{profile}]", path.display()))
+    }
+
+    /// One profile of an AWS shared-credentials (INI) file.
+    pub fn from_shared_credentials(text: &str, profile: &str) -> Option<Credentials> {
+        let (mut section, mut id, mut secret) = (String::new(), None, None);
+        for line in text.lines().map(str::trim) {
+            if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+                continue;
+            }
+            if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+                section = name.trim().to_string();
+                continue;
+            }
+            if section != profile {
+                continue;
+            }
+            if let Some((k, v)) = line.split_once('=') {
+                match k.trim() {
+                    "aws_access_key_id" => id = Some(v.trim().to_string()),
+                    "aws_secret_access_key" => secret = Some(v.trim().to_string()),
+                    _ => {}
+                }
+            }
+        }
+        Some(Credentials::new(id?, secret?))
     }
 
     fn validate(&self) -> Result<(), Error> {
@@ -148,12 +204,35 @@ impl Signer {
             .get(..8)
             .ok_or_else(|| fail(Status::internal("cannot sign the request: the clock is out of range")))?;
         let payload_hash = sigv4::sha256_hex(body);
-        let signed: Vec<String> = SIGNED_HEADERS.iter().map(|h| h.to_string()).collect();
-        let headers = [
+        let mut headers = vec![
             ("host", host.as_str()),
             (X_AMZ_CONTENT_SHA256, payload_hash.as_str()),
             (X_AMZ_DATE, amz_date.as_str()),
         ];
+        // An AWS JSON request names its operation in x-amz-target: sign it
+        // and the content type, as the server requires (a replay must not
+        // be able to change the operation).
+        if parts.headers.contains_key(X_AMZ_TARGET) {
+            for name in [CONTENT_TYPE, X_AMZ_TARGET] {
+                let value = parts
+                    .headers
+                    .get(name)
+                    .ok_or_else(|| {
+                        fail(Status::invalid_argument(format!(
+                            "cannot sign the request: no {name} header"
+                        )))
+                    })?
+                    .to_str()
+                    .map_err(|_| {
+                        fail(Status::invalid_argument(format!(
+                            "the {name} header is not valid ASCII"
+                        )))
+                    })?;
+                headers.push((name, value));
+            }
+            headers.sort_unstable();
+        }
+        let signed: Vec<String> = headers.iter().map(|(h, _)| h.to_string()).collect();
         let canonical = sigv4::canonical_request(
             parts.method.as_str(),
             parts.uri.path(),

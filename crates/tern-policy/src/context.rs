@@ -64,6 +64,92 @@ pub mod keys {
     pub const ENCRYPTION_ALGORITHM: &str = "kms:encryptionalgorithm";
     /// `kms:BypassPolicyLockoutSafetyCheck`.
     pub const BYPASS_POLICY_LOCKOUT_SAFETY_CHECK: &str = "kms:bypasspolicylockoutsafetycheck";
+    /// `aws:RequestedRegion`: the Region a request is made to.
+    pub const REQUESTED_REGION: &str = "aws:requestedregion";
+    /// `kms:GranteePrincipal` (CreateGrant).
+    pub const GRANTEE_PRINCIPAL: &str = "kms:granteeprincipal";
+    /// `kms:RetiringPrincipal` (CreateGrant).
+    pub const RETIRING_PRINCIPAL: &str = "kms:retiringprincipal";
+    /// `kms:GrantConstraintType`: `EncryptionContextEquals` /
+    /// `EncryptionContextSubset` (CreateGrant).
+    pub const GRANT_CONSTRAINT_TYPE: &str = "kms:grantconstrainttype";
+    /// `kms:SigningAlgorithm` (Sign, Verify).
+    pub const SIGNING_ALGORITHM: &str = "kms:signingalgorithm";
+    /// `kms:MessageType`: `RAW` / `DIGEST` (Sign, Verify).
+    pub const MESSAGE_TYPE: &str = "kms:messagetype";
+    /// `kms:MacAlgorithm` (GenerateMac, VerifyMac).
+    pub const MAC_ALGORITHM: &str = "kms:macalgorithm";
+    /// `kms:KeyAgreementAlgorithm` (DeriveSharedSecret).
+    pub const KEY_AGREEMENT_ALGORITHM: &str = "kms:keyagreementalgorithm";
+    /// `kms:WrappingAlgorithm` (GetParametersForImport).
+    pub const WRAPPING_ALGORITHM: &str = "kms:wrappingalgorithm";
+    /// `kms:WrappingKeySpec` (GetParametersForImport).
+    pub const WRAPPING_KEY_SPEC: &str = "kms:wrappingkeyspec";
+    /// `kms:ExpirationModel` (ImportKeyMaterial).
+    pub const EXPIRATION_MODEL: &str = "kms:expirationmodel";
+    /// `kms:ValidTo`, epoch seconds (ImportKeyMaterial).
+    pub const VALID_TO: &str = "kms:validto";
+    /// `kms:DataKeyPairSpec` (GenerateDataKeyPair*).
+    pub const DATA_KEY_PAIR_SPEC: &str = "kms:datakeypairspec";
+    /// `kms:ScheduleKeyDeletionPendingWindowInDays`.
+    pub const PENDING_WINDOW_IN_DAYS: &str = "kms:schedulekeydeletionpendingwindowindays";
+    /// `kms:RotationPeriodInDays` (EnableKeyRotation).
+    pub const ROTATION_PERIOD_IN_DAYS: &str = "kms:rotationperiodindays";
+    /// `kms:ReEncryptOnSameKey` (ReEncrypt).
+    pub const REENCRYPT_ON_SAME_KEY: &str = "kms:reencryptonsamekey";
+
+    /// Every single key tern sets (or derives) for some request.
+    pub const KNOWN: &[&str] = &[
+        CURRENT_TIME,
+        EPOCH_TIME,
+        SOURCE_IP,
+        SECURE_TRANSPORT,
+        PRINCIPAL_ARN,
+        PRINCIPAL_ACCOUNT,
+        USER_AGENT,
+        TAG_KEYS,
+        CALLER_ACCOUNT,
+        ENCRYPTION_CONTEXT_KEYS,
+        GRANT_OPERATIONS,
+        GRANT_IS_FOR_AWS_RESOURCE,
+        KEY_SPEC,
+        KEY_USAGE,
+        KEY_ORIGIN,
+        REQUEST_ALIAS,
+        RESOURCE_ALIASES,
+        MULTI_REGION,
+        MULTI_REGION_KEY_TYPE,
+        PRIMARY_REGION,
+        REPLICA_REGION,
+        ENCRYPTION_ALGORITHM,
+        BYPASS_POLICY_LOCKOUT_SAFETY_CHECK,
+        REQUESTED_REGION,
+        GRANTEE_PRINCIPAL,
+        RETIRING_PRINCIPAL,
+        GRANT_CONSTRAINT_TYPE,
+        SIGNING_ALGORITHM,
+        MESSAGE_TYPE,
+        MAC_ALGORITHM,
+        KEY_AGREEMENT_ALGORITHM,
+        WRAPPING_ALGORITHM,
+        WRAPPING_KEY_SPEC,
+        EXPIRATION_MODEL,
+        VALID_TO,
+        DATA_KEY_PAIR_SPEC,
+        PENDING_WINDOW_IN_DAYS,
+        ROTATION_PERIOD_IN_DAYS,
+        REENCRYPT_ON_SAME_KEY,
+    ];
+
+    /// Prefixes of the families of keys tern sets.
+    pub const KNOWN_PREFIXES: &[&str] = &[RESOURCE_TAG_PREFIX, REQUEST_TAG_PREFIX, ENCRYPTION_CONTEXT_PREFIX];
+
+    /// Whether tern ever sets `key` (normalized, lowercase). A policy may
+    /// name any key, as in AWS; a condition on a key tern never sets sees it
+    /// absent, so the service warns about such keys once.
+    pub fn is_known(key: &str) -> bool {
+        KNOWN.contains(&key) || KNOWN_PREFIXES.iter().any(|p| key.starts_with(p))
+    }
 }
 
 /// Condition keys are case-insensitive in full (see the crate docs), so they

@@ -152,6 +152,14 @@ impl Policy {
         })
     }
 
+    /// Every condition key the policy names (normalized, lowercase), once.
+    pub fn condition_keys(&self) -> Vec<&str> {
+        let mut keys: Vec<&str> = self.inner.statements.iter().flat_map(|s| s.condition_keys()).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        keys
+    }
+
     pub fn kind(&self) -> PolicyKind {
         self.inner.kind
     }

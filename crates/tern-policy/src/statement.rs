@@ -58,6 +58,11 @@ const FIELDS: &[&str] = &[
 ];
 
 impl Statement {
+    /// The condition keys this statement names.
+    pub(crate) fn condition_keys(&self) -> impl Iterator<Item = &str> {
+        self.conditions.iter().map(|c| c.key())
+    }
+
     /// Compiles one statement; errors are bare descriptions that the caller
     /// prefixes with the statement's position.
     pub(crate) fn compile(json: &Json, kind: PolicyKind) -> Result<Statement, (Option<String>, String)> {

@@ -28,8 +28,9 @@ use serde::Deserialize;
 use tern_core::ids::AccountId;
 use tern_core::sigv4::{self, SigError, MAX_CLOCK_SKEW_MILLIS};
 use tern_core::time::UnixMillis;
-use tern_service::{Caller, ErrorKind, KmsError, PrincipalKind};
+use tern_service::{Caller, ErrorKind, KmsError, PrincipalKind, RequestContext};
 use tonic::body::BoxBody;
+use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
 use tower::{Layer, Service};
 
 use crate::grpc_error::status_from_error;
@@ -74,14 +75,14 @@ pub fn system_clock() -> UnixMillis {
 /// access_key_id = "AKIAIOSFODNN7EXAMPLE"
 /// secret_access_key = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 /// ```
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
 pub struct PrincipalsConfig {
     #[serde(default)]
     pub accounts: Vec<AccountConfig>,
 }
 
 /// One account and its users.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AccountConfig {
     /// 12 digits.
@@ -92,14 +93,14 @@ pub struct AccountConfig {
 
 /// One access key of a user (`root` for the account root). A user with two
 /// access keys is listed twice.
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct UserConfig {
     pub name: String,
     pub access_key_id: String,
     pub secret_access_key: String,
     /// Identity-based policies (JSON documents, IAM grammar).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub policies: Vec<String>,
 }
 
@@ -226,6 +227,7 @@ impl PrincipalRegistry {
                             message: e.to_string(),
                         }
                     })?;
+                    tern_service::authz::warn_unknown_condition_keys(&p, &arn);
                     policies.push(p);
                 }
                 let principal = Principal {
@@ -340,6 +342,7 @@ pub fn verify(
     headers: &HeaderMap,
     body: &[u8],
     now: UnixMillis,
+    must_sign: &[(&str, &str)],
 ) -> Result<Caller, KmsError> {
     let Some(authorization) = single_header(headers, AUTHORIZATION.as_str())? else {
         return Err(unrecognized());
@@ -379,6 +382,13 @@ pub fn verify(
         return Err(invalid_signature(
             "'X-Amz-Date' must be a 'SignedHeader' in the AWS Authorization.",
         ));
+    }
+    for (name, shown) in must_sign {
+        if !auth.signed_headers.iter().any(|h| h == name) {
+            return Err(invalid_signature(format!(
+                "'{shown}' must be a 'SignedHeader' in the AWS Authorization."
+            )));
+        }
     }
 
     let skew = now.0.saturating_sub(request_time.0);
@@ -451,9 +461,36 @@ pub fn verify(
 // The tower layer
 // ---------------------------------------------------------------------------
 
+/// Headers an AWS JSON request must sign (name, as AWS spells it): the
+/// operation is chosen by `X-Amz-Target`, so an unsigned one would let a
+/// captured DescribeKey be replayed as ScheduleKeyDeletion. botocore, the
+/// AWS SDKs, aws-cli and tern's own clients sign both.
+const JSON_MUST_SIGN: &[(&str, &str)] = &[("content-type", "Content-Type"), ("x-amz-target", "X-Amz-Target")];
+
+/// The one place a request's context is built, for both protocols: the
+/// verified caller, the peer's address, whether the request came over TLS
+/// (`aws:SecureTransport`) and the user agent.
+pub fn request_context(caller: Caller, parts: &http::request::Parts) -> RequestContext {
+    let tls = parts.extensions.get::<TlsConnectInfo<TcpConnectInfo>>();
+    let tcp = parts
+        .extensions
+        .get::<TcpConnectInfo>()
+        .or_else(|| tls.map(|t| t.get_ref()));
+    let mut ctx = RequestContext::new(caller);
+    ctx.source_ip = tcp.and_then(|i| i.remote_addr()).map(|a| a.ip().to_string());
+    ctx.secure_transport = tls.is_some();
+    ctx.user_agent = parts
+        .headers
+        .get(http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    ctx
+}
+
 /// A tower layer for `tonic::transport::Server::builder().layer(..)` that
-/// authenticates every request with [`verify`], puts the [`Caller`] in the
-/// request extensions (handlers read `request.extensions().get::<Caller>()`),
+/// authenticates every request with [`verify`], puts its [`RequestContext`]
+/// in the request extensions (handlers read
+/// `request.extensions().get::<RequestContext>()`),
 /// and answers failures itself with a gRPC error (`UNAUTHENTICATED` and the
 /// exception name in `x-amzn-errortype`) without calling the inner service.
 #[derive(Clone)]
@@ -461,8 +498,42 @@ pub struct SigV4AuthLayer {
     shared: Arc<Shared>,
 }
 
+/// The principals in force. Replaced whole when the principals file is
+/// reloaded (`tern serve` on SIGHUP); each request reads it once.
+#[derive(Clone)]
+pub struct Principals(Arc<std::sync::RwLock<Arc<PrincipalRegistry>>>);
+
+impl fmt::Debug for Principals {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Principals({} access keys)", self.current().len())
+    }
+}
+
+impl Principals {
+    pub fn new(registry: Arc<PrincipalRegistry>) -> Self {
+        Principals(Arc::new(std::sync::RwLock::new(registry)))
+    }
+
+    /// The registry in force now.
+    pub fn current(&self) -> Arc<PrincipalRegistry> {
+        match self.0.read() {
+            Ok(r) => r.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Puts `registry` in force for every request from now on.
+    pub fn replace(&self, registry: PrincipalRegistry) {
+        let registry = Arc::new(registry);
+        match self.0.write() {
+            Ok(mut r) => *r = registry,
+            Err(poisoned) => *poisoned.into_inner() = registry,
+        }
+    }
+}
+
 struct Shared {
-    registry: Arc<PrincipalRegistry>,
+    registry: Principals,
     region: String,
     clock: Clock,
     /// gRPC services (`/<name>/`) let through unauthenticated.
@@ -470,12 +541,17 @@ struct Shared {
 }
 
 impl SigV4AuthLayer {
+    /// The principals this layer checks against (replace them to reload).
+    pub fn principals(&self) -> Principals {
+        self.shared.registry.clone()
+    }
+
     /// Authenticates against `registry` for requests to `region`, at the
     /// system time.
     pub fn new(registry: Arc<PrincipalRegistry>, region: impl Into<String>) -> Self {
         SigV4AuthLayer {
             shared: Arc::new(Shared {
-                registry,
+                registry: Principals::new(registry),
                 region: region.into(),
                 clock: Arc::new(system_clock),
                 unauthenticated: Vec::new(),
@@ -514,7 +590,7 @@ impl fmt::Debug for SigV4AuthLayer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SigV4AuthLayer")
             .field("region", &self.shared.region)
-            .field("principals", &self.shared.registry.len())
+            .field("principals", &self.shared.registry.current().len())
             .field("unauthenticated", &self.shared.unauthenticated)
             .finish_non_exhaustive()
     }
@@ -625,7 +701,7 @@ where
         Box::pin(async move {
             let (mut parts, body) = req.into_parts();
             // Only this layer may say who the caller is.
-            parts.extensions.remove::<Caller>();
+            parts.extensions.remove::<RequestContext>();
             let grpc = crate::json_api::is_grpc(&parts.headers);
 
             if shared
@@ -654,7 +730,7 @@ where
                 None => parts.headers.get(HOST).and_then(|v| v.to_str().ok()).unwrap_or(""),
             };
             let verified = verify(
-                &shared.registry,
+                &shared.registry.current(),
                 &shared.region,
                 parts.method.as_str(),
                 parts.uri.path(),
@@ -662,10 +738,12 @@ where
                 &parts.headers,
                 &body,
                 (shared.clock)(),
+                if grpc { &[] } else { JSON_MUST_SIGN },
             );
             match verified {
                 Ok(caller) => {
-                    parts.extensions.insert(caller);
+                    let ctx = request_context(caller, &parts);
+                    parts.extensions.insert(ctx);
                     let body = Full::new(body).map_err(|never| match never {}).boxed_unsync();
                     inner.call(http::Request::from_parts(parts, body)).await
                 }
@@ -748,7 +826,7 @@ mod tests {
     }
 
     fn check(headers: &HeaderMap, body: &[u8]) -> Result<Caller, KmsError> {
-        verify(&registry(), REGION, "POST", PATH, HOST_, headers, body, now())
+        verify(&registry(), REGION, "POST", PATH, HOST_, headers, body, now(), &[])
     }
 
     fn assert_err(r: Result<Caller, KmsError>, kind: ErrorKind, message_starts: &str) {
@@ -775,6 +853,78 @@ mod tests {
         assert_eq!(root.principal_id, "111122223333");
     }
 
+    /// Signs `extra` headers too (name, value), as botocore does.
+    fn sign_with(extra: &[(&str, &str)], body: &[u8]) -> HeaderMap {
+        let payload = sigv4::sha256_hex(body);
+        let mut signed: Vec<(&str, &str)> = vec![("host", HOST_), (X_AMZ_CONTENT_SHA256, &payload), (X_AMZ_DATE, T)];
+        signed.extend_from_slice(extra);
+        signed.sort();
+        let names: Vec<String> = signed.iter().map(|(n, _)| n.to_string()).collect();
+        let canonical = sigv4::canonical_request("POST", "/", "", &signed, &names, &payload);
+        let signature = sigv4::signature(SECRET, T, "20240102", REGION, SERVICE, &canonical);
+        let scope = format!("20240102/{REGION}/{SERVICE}/aws4_request");
+        let mut h = HeaderMap::new();
+        for (n, v) in &signed {
+            if *n != "host" {
+                h.insert(
+                    http::HeaderName::from_bytes(n.as_bytes()).unwrap(),
+                    HeaderValue::from_str(v).unwrap(),
+                );
+            }
+        }
+        h.insert(
+            AUTHORIZATION,
+            HeaderValue::from_str(&sigv4::authorization_header(AKID, &scope, &names, &signature)).unwrap(),
+        );
+        h
+    }
+
+    fn check_json(h: &HeaderMap, body: &[u8]) -> Result<Caller, KmsError> {
+        verify(&registry(), REGION, "POST", "/", HOST_, h, body, now(), JSON_MUST_SIGN)
+    }
+
+    /// A JSON request names its operation in X-Amz-Target: it must be
+    /// signed, or a captured request could be replayed as another operation.
+    #[test]
+    fn json_requests_must_sign_the_operation() {
+        let body = br#"{"KeyId":"alias/x"}"#;
+        let ct = ("content-type", "application/x-amz-json-1.1");
+        let target = ("x-amz-target", "TrentService.DescribeKey");
+        let mut h = sign_with(&[ct, target], body);
+        check_json(&h, body).unwrap();
+
+        // The same signed request, replayed with another operation.
+        h.insert(
+            "x-amz-target",
+            HeaderValue::from_static("TrentService.ScheduleKeyDeletion"),
+        );
+        assert_err(
+            check_json(&h, body),
+            ErrorKind::InvalidSignatureException,
+            MSG_SIGNATURE_MISMATCH,
+        );
+
+        // Signed without the target: refused before the signature is checked.
+        let mut h = sign_with(&[ct], body);
+        h.insert(
+            "x-amz-target",
+            HeaderValue::from_static("TrentService.ScheduleKeyDeletion"),
+        );
+        assert_err(
+            check_json(&h, body),
+            ErrorKind::InvalidSignatureException,
+            "'X-Amz-Target' must be a 'SignedHeader' in the AWS Authorization.",
+        );
+        // ... and without the content type.
+        let mut h = sign_with(&[target], body);
+        h.insert("content-type", HeaderValue::from_static("application/x-amz-json-1.1"));
+        assert_err(
+            check_json(&h, body),
+            ErrorKind::InvalidSignatureException,
+            "'Content-Type' must be a 'SignedHeader' in the AWS Authorization.",
+        );
+    }
+
     #[test]
     fn accepts_skew_up_to_five_minutes() {
         let h = sign(AKID, SECRET, REGION, HOST_, T, BODY);
@@ -788,6 +938,7 @@ mod tests {
                 &h,
                 BODY,
                 now().plus_millis(skew),
+                &[],
             )
             .unwrap();
         }
@@ -875,13 +1026,13 @@ mod tests {
         let h = sign(AKID, SECRET, REGION, HOST_, T, BODY);
         let late = now().plus_millis(MAX_CLOCK_SKEW_MILLIS + 1000);
         assert_err(
-            verify(&registry(), REGION, "POST", PATH, HOST_, &h, BODY, late),
+            verify(&registry(), REGION, "POST", PATH, HOST_, &h, BODY, late, &[]),
             ErrorKind::InvalidSignatureException,
             "Signature expired: 20240102T030405Z is now earlier than 20240102T030406Z (20240102T030906Z - 5 min.)",
         );
         let early = now().plus_millis(-MAX_CLOCK_SKEW_MILLIS - 1000);
         assert_err(
-            verify(&registry(), REGION, "POST", PATH, HOST_, &h, BODY, early),
+            verify(&registry(), REGION, "POST", PATH, HOST_, &h, BODY, early, &[]),
             ErrorKind::InvalidSignatureException,
             "Signature not yet current: 20240102T030405Z is still later than 20240102T030404Z",
         );
@@ -951,13 +1102,13 @@ mod tests {
         ];
         for (method, path, host) in cases {
             assert_err(
-                verify(&reg, REGION, method, path, host, &h, BODY, now()),
+                verify(&reg, REGION, method, path, host, &h, BODY, now(), &[]),
                 ErrorKind::InvalidSignatureException,
                 MSG_SIGNATURE_MISMATCH,
             );
         }
         assert_err(
-            verify(&reg, REGION, "POST", PATH, "", &h, BODY, now()),
+            verify(&reg, REGION, "POST", PATH, "", &h, BODY, now(), &[]),
             ErrorKind::InvalidSignatureException,
             "The request has no 'Host' header.",
         );
@@ -1055,6 +1206,17 @@ mod tests {
 
     type Seen = Arc<std::sync::Mutex<Vec<(Option<Caller>, Bytes)>>>;
 
+    fn forged_context() -> RequestContext {
+        RequestContext::new(Caller {
+            account: AccountId::parse("999999999999").unwrap(),
+            arn: "arn:aws:iam::999999999999:root".into(),
+            principal_id: "999999999999".into(),
+            kind: PrincipalKind::Root,
+            access_key_id: "AKIAFORGEDEXAMPLE000".into(),
+            identity_policies: Default::default(),
+        })
+    }
+
     fn recording_service(
         seen: Seen,
     ) -> impl Service<
@@ -1072,7 +1234,7 @@ mod tests {
                 let body = body.collect().await.unwrap().to_bytes();
                 seen.lock()
                     .unwrap()
-                    .push((parts.extensions.get::<Caller>().cloned(), body));
+                    .push((parts.extensions.get::<RequestContext>().map(|c| c.caller.clone()), body));
                 Ok::<_, Infallible>(http::Response::new(tonic::body::empty_body()))
             }
         })
@@ -1147,7 +1309,10 @@ mod tests {
         let body = resp.into_body().collect().await.unwrap().to_bytes();
         let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(v["__type"], "InvalidSignatureException");
-        assert_eq!(v["message"], MSG_SIGNATURE_MISMATCH);
+        assert_eq!(
+            v["message"],
+            "'Content-Type' must be a 'SignedHeader' in the AWS Authorization."
+        );
         assert!(seen.lock().unwrap().is_empty());
     }
 
@@ -1177,14 +1342,7 @@ mod tests {
         let svc = layer()
             .allow_unauthenticated("grpc.health.v1.Health")
             .layer(recording_service(seen.clone()));
-        let forged = Caller {
-            account: AccountId::parse("999999999999").unwrap(),
-            arn: "arn:aws:iam::999999999999:root".into(),
-            principal_id: "999999999999".into(),
-            kind: PrincipalKind::Root,
-            access_key_id: "AKIAFORGEDEXAMPLE000".into(),
-            identity_policies: Default::default(),
-        };
+        let forged = forged_context();
         let mut req = http::Request::builder()
             .method("POST")
             .uri(format!("http://{HOST_}/grpc.health.v1.Health/Check"))

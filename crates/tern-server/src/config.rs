@@ -45,6 +45,11 @@ pub enum ConfigError {
     Invalid { path: PathBuf, message: String },
     #[error("root key: {0}")]
     RootKey(String),
+    #[error(
+        "{path} has mode {mode:04o}: it holds secrets and must not be readable by group or others; \
+         fix it with `chmod 600 {path}`"
+    )]
+    Mode { path: PathBuf, mode: u32 },
 }
 
 /// One region node's settings.
@@ -240,11 +245,12 @@ pub fn read_secret_file(path: &Path) -> Result<zeroize::Zeroizing<String>, Confi
             path: path.into(),
             source,
         })?;
-        if meta.permissions().mode() & 0o077 != 0 {
-            return Err(ConfigError::RootKey(format!(
-                "{} must not be readable by group or others (chmod 600)",
-                path.display()
-            )));
+        let mode = meta.permissions().mode() & 0o7777;
+        if mode & 0o077 != 0 {
+            return Err(ConfigError::Mode {
+                path: path.into(),
+                mode,
+            });
         }
     }
     Ok(zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(
@@ -268,6 +274,39 @@ pub fn write_file_durably(path: &Path, contents: &[u8]) -> std::io::Result<()> {
         .ok_or_else(|| std::io::Error::other("path has no file name"))?;
     let tmp = dir.join(format!(".{}.tmp", name.to_string_lossy()));
     let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(contents)?;
+    f.sync_all()?;
+    drop(f);
+    std::fs::rename(&tmp, path)?;
+    sync_dir(dir)
+}
+
+/// Replaces `path` with `contents` atomically and durably, mode 0600 from
+/// the first byte: a temporary file beside it (created 0600), fsync,
+/// rename, fsync of the directory.
+pub fn replace_secret_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .ok_or_else(|| std::io::Error::other("path has no file name"))?;
+    let tmp = dir.join(format!(".{}.tmp", name.to_string_lossy()));
+    match std::fs::remove_file(&tmp) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(&tmp)?;
     f.write_all(contents)?;
     f.sync_all()?;
     drop(f);

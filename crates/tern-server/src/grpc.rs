@@ -1,4 +1,4 @@
-//! The gRPC API: each rpc takes the authenticated [`Caller`] the SigV4 layer
+//! The gRPC API: each rpc takes the [`RequestContext`] the SigV4 layer
 //! put in the request's extensions, calls the one service operation, and
 //! maps errors in one place ([`crate::grpc_error`]).
 
@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use tern_proto::pb;
 use tern_proto::pb::key_management_service_server::KeyManagementService;
-use tern_service::{Caller, Kms, RequestContext};
+use tern_service::{Kms, RequestContext};
 use tonic::{Request, Response, Status};
 
 use crate::grpc_error::status_from_error;
@@ -25,19 +25,12 @@ impl GrpcApi {
 
 #[allow(clippy::result_large_err)] // tonic::Status is what every handler returns anyway.
 fn context<T>(req: &Request<T>) -> Result<RequestContext, Status> {
-    let caller = req
-        .extensions()
-        .get::<Caller>()
+    // Built by the SigV4 layer (`auth::request_context`), the one place for
+    // both protocols.
+    req.extensions()
+        .get::<RequestContext>()
         .cloned()
-        .ok_or_else(|| Status::unauthenticated("request was not authenticated"))?;
-    let mut ctx = RequestContext::new(caller);
-    ctx.source_ip = req.remote_addr().map(|a| a.ip().to_string());
-    ctx.user_agent = req
-        .metadata()
-        .get("user-agent")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    Ok(ctx)
+        .ok_or_else(|| Status::unauthenticated("request was not authenticated"))
 }
 
 macro_rules! grpc_api {

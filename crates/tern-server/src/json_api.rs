@@ -17,7 +17,7 @@ use http::header::CONTENT_TYPE;
 use http::{HeaderMap, HeaderValue, StatusCode};
 use http_body_util::{BodyExt, Full};
 use tern_proto::pb;
-use tern_service::{Caller, ErrorKind, Kms, KmsError, RequestContext};
+use tern_service::{ErrorKind, Kms, KmsError, RequestContext};
 use tonic::body::BoxBody;
 
 /// The content type of AWS JSON 1.1 requests and responses.
@@ -135,7 +135,7 @@ pub async fn handle(kms: Arc<Kms>, req: http::Request<axum::body::Body>) -> http
     let Some(op) = target.strip_prefix(TARGET_PREFIX) else {
         return error_response(&unknown_operation(target));
     };
-    let Some(caller) = parts.extensions.get::<Caller>().cloned() else {
+    let Some(ctx) = parts.extensions.get::<RequestContext>().cloned() else {
         return error_response(&KmsError::new(
             ErrorKind::UnrecognizedClientException,
             "The request was not authenticated.",
@@ -148,23 +148,6 @@ pub async fn handle(kms: Arc<Kms>, req: http::Request<axum::body::Body>) -> http
             return error_response(&KmsError::validation("The request body could not be read."));
         }
     };
-    let mut ctx = RequestContext::new(caller);
-    ctx.source_ip = parts
-        .extensions
-        .get::<tonic::transport::server::TcpConnectInfo>()
-        .or_else(|| {
-            parts
-                .extensions
-                .get::<tonic::transport::server::TlsConnectInfo<tonic::transport::server::TcpConnectInfo>>()
-                .map(|t| t.get_ref())
-        })
-        .and_then(|i| i.remote_addr())
-        .map(|a| a.ip().to_string());
-    ctx.user_agent = parts
-        .headers
-        .get(http::header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
     match dispatch(&kms, &ctx, op, &bytes).await {
         Ok(out) => response(StatusCode::OK, out),
         Err(e) => error_response(&e),

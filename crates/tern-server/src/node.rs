@@ -118,6 +118,8 @@ impl ClusterOptions {
 #[derive(Debug)]
 pub struct Node {
     kms: Arc<Kms>,
+    /// The access keys the client port accepts (reloadable).
+    principals: crate::auth::Principals,
     addr: SocketAddr,
     cancel: CancellationToken,
     server: JoinHandle<Result<(), tonic::transport::Error>>,
@@ -196,6 +198,7 @@ impl Node {
         let auth = SigV4AuthLayer::new(opts.principals.clone(), opts.region.as_str())
             .with_clock(Arc::new(move || clock.now()))
             .allow_unauthenticated(HEALTH_SERVICE);
+        let principals = auth.principals();
         // grpc.health.v1 for load balancers and `tern health`: SERVING once
         // the store, replication and listener are up.
         let (mut health, health_service) = tonic_health::server::health_reporter();
@@ -259,6 +262,7 @@ impl Node {
         tracing::info!(region = %opts.region, %addr, "region node listening");
         Ok(Node {
             kms,
+            principals,
             addr,
             cancel,
             server,
@@ -279,6 +283,14 @@ impl Node {
 
     pub fn kms(&self) -> &Arc<Kms> {
         &self.kms
+    }
+
+    /// Puts a new set of principals in force (access keys added, rotated
+    /// or removed) without a restart; requests already authenticated are
+    /// not affected.
+    pub fn reload_principals(&self, registry: PrincipalRegistry) {
+        tracing::info!(access_keys = registry.len(), "principals reloaded");
+        self.principals.replace(registry);
     }
 
     /// The peer (Raft) address, when the node is part of a cluster.

@@ -15,12 +15,11 @@ use tern_core::time::UnixMillis;
 use tern_store::{Store, Txn};
 
 use crate::audit::{api_call_record, AuditEvent};
-use crate::authz::{Access, PolicyCache};
+use crate::authz::{Access, Action, PolicyCache, RequestFacts, StateRule, Target};
 use crate::caller::RequestContext;
 use crate::clock::Clock;
 use crate::error::{KmsError, KmsResult};
-use crate::resolve::{usable_key, IdForms};
-use tern_core::key::KeyOp;
+use crate::resolve::IdForms;
 
 /// One region's KMS.
 pub struct Kms {
@@ -122,29 +121,30 @@ impl Kms {
         result
     }
 
-    /// Resolves, authorizes and state-checks the key a read operation
-    /// names, and records it as the audit event's resource.
+    /// The authorization path ([`Access::key`]) for a read operation on
+    /// the key its `KeyId` member names, against the published state; the
+    /// key becomes the audit event's resource.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn read_key(
         &self,
         ctx: &RequestContext,
         raw: &str,
         forms: IdForms,
-        action: &str,
-        op: KeyOp,
+        action: Action,
+        state: StateRule,
+        facts: RequestFacts<'_>,
         ev: &mut AuditEvent,
     ) -> KmsResult<Arc<KeyRecord>> {
         crate::validate::required(raw, "keyId")?;
-        let k = usable_key(
+        self.access(ctx).key(
             &*self.store.read(),
             &self.region,
-            &self.access(ctx),
-            raw,
-            forms,
+            Target::Named { raw, forms },
             action,
-            op,
-        )?;
-        ev.resource = Some((k.arn(), k.account.clone()));
-        Ok(k)
+            state,
+            facts,
+            Some(ev),
+        )
     }
 
     /// [`Kms::mutate`] for operations that authorize inside the transaction:

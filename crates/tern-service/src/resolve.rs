@@ -1,5 +1,6 @@
 //! Turning a `KeyId` member into a key record: the four id forms, the
-//! region and account they name, and the authorization step.
+//! region and account they name, and the key-state rules. The
+//! authorization path that uses them is [`crate::authz::Access::key`].
 
 use std::sync::Arc;
 
@@ -7,7 +8,6 @@ use tern_core::ids::{key_arn, AccountId, AliasName, IdError, KeyId, KeyRef, Regi
 use tern_core::key::{KeyOp, KeyRecord, StateRefusal};
 use tern_store::{AliasRecord, GrantRecord, Published, Txn};
 
-use crate::authz::{Access, Facts};
 use crate::caller::Caller;
 use crate::error::{ErrorKind, KmsError, KmsResult};
 
@@ -159,30 +159,6 @@ pub(crate) fn check_crypto_state(key: &KeyRecord, now: tern_core::time::UnixMill
         )));
     }
     Ok(())
-}
-
-/// Resolve, authorize and check state in one step.
-pub(crate) fn usable_key(
-    view: &impl KeyLookup,
-    region: &Region,
-    access: &Access<'_>,
-    raw: &str,
-    forms: IdForms,
-    action: &str,
-    op: KeyOp,
-) -> KmsResult<Arc<KeyRecord>> {
-    let k = resolve(view, region, &access.ctx.caller, raw, forms)?;
-    let grants = view.grants_of(&k.key_id);
-    let aliases = view.alias_names_of(&k.key_id);
-    let facts = Facts {
-        request_alias: request_alias(raw),
-        grants: &grants,
-        resource_aliases: &aliases,
-        ..Default::default()
-    };
-    access.check(action, &k, facts)?;
-    check_state(&k, op)?;
-    Ok(k)
 }
 
 /// The alias a `KeyId` member names, for `kms:RequestAlias`.

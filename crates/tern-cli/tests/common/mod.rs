@@ -9,8 +9,12 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 pub const TERN: &str = env!("CARGO_BIN_EXE_tern");
-pub const AK: &str = "AKIAIOSFODNN7EXAMPLE";
-pub const SK: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+
+/// The administrator credentials `tern init` generated into `dir`.
+pub fn admin_credentials(dir: &Path) -> tern_client::Credentials {
+    let text = std::fs::read_to_string(dir.join("admin-credentials")).unwrap();
+    tern_client::Credentials::from_shared_credentials(&text, "default").unwrap()
+}
 
 /// `tern init` for one region on an ephemeral port; returns its config path.
 pub fn init_region(dir: &Path, region: &str) -> std::path::PathBuf {

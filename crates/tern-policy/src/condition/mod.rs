@@ -287,6 +287,11 @@ impl Values {
 }
 
 impl Clause {
+    /// The normalized condition key.
+    pub(crate) fn key(&self) -> &str {
+        &self.key
+    }
+
     pub(crate) fn holds(&self, req: &Request<'_>) -> bool {
         let found = req.lookup(&self.key);
         match &self.test {

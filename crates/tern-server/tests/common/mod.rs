@@ -117,15 +117,31 @@ impl TestNode {
 
     /// Starts a node of `region` reading `clock` (several nodes may share one).
     pub async fn start_with_clock(region: &str, clock: Arc<FakeClock>) -> TestNode {
-        Self::start_full(region, clock, &principals_toml()).await
+        Self::start_full(region, clock, &principals_toml(), None).await
+    }
+
+    /// Starts a node whose client port speaks TLS with a certificate for
+    /// `localhost` from a fresh CA; returns the CA certificate (PEM) too.
+    pub async fn start_tls(region: &str) -> (TestNode, String) {
+        let ca = tern_replication::ClusterCa::generate().unwrap();
+        let (cert_pem, key_pem) = ca.issue_endpoint(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
+        let tls = tern_server::client_tls::ClientTls { cert_pem, key_pem };
+        let clock = Arc::new(FakeClock::new(START));
+        let n = Self::start_full(region, clock, &principals_toml(), Some(tls)).await;
+        (n, ca.cert_pem().to_string())
     }
 
     /// Starts a node of `region` with its own principals configuration.
     pub async fn start_with_principals(region: &str, principals: &str) -> TestNode {
-        Self::start_full(region, Arc::new(FakeClock::new(START)), principals).await
+        Self::start_full(region, Arc::new(FakeClock::new(START)), principals, None).await
     }
 
-    async fn start_full(region: &str, clock: Arc<FakeClock>, principals: &str) -> TestNode {
+    async fn start_full(
+        region: &str,
+        clock: Arc<FakeClock>,
+        principals: &str,
+        client_tls: Option<tern_server::client_tls::ClientTls>,
+    ) -> TestNode {
         let dir = tempfile::Builder::new().prefix("tern-test-").tempdir().unwrap();
         let mut root = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut root);
@@ -138,7 +154,7 @@ impl TestNode {
             clock: clock.clone(),
             scheduler_interval: None,
             min_free_bytes: tern_server::DEFAULT_MIN_FREE_BYTES,
-            client_tls: None,
+            client_tls,
             cluster: None,
         })
         .await
@@ -170,6 +186,39 @@ impl TestNode {
             .with_clock(Arc::new(move || tern_service::Clock::now(&*clock)))
             .layer(channel);
         KmsClient::new(svc)
+    }
+
+    /// A client for `creds` over TLS, trusting `ca_pem`.
+    pub async fn tls_client(&self, creds: Credentials, ca_pem: &str) -> KmsClient {
+        use tonic::transport::{Certificate, ClientTlsConfig};
+        let addr = self.node.endpoint().trim_start_matches("http://").to_string();
+        let port = addr.rsplit(':').next().unwrap().to_string();
+        let host = format!("localhost:{port}");
+        let tls = ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(ca_pem))
+            .domain_name("localhost");
+        let channel = tonic::transport::Endpoint::from_shared(format!("https://{host}"))
+            .unwrap()
+            .tls_config(tls)
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let clock = self.clock.clone();
+        let svc = SigV4Layer::new(self.region.clone(), creds)
+            .with_host(host)
+            .with_clock(Arc::new(move || tern_service::Clock::now(&*clock)))
+            .layer(channel);
+        KmsClient::new(svc)
+    }
+
+    /// An AWS JSON client for `creds`, signing with the node's fake clock.
+    pub async fn json_client(&self, creds: Credentials) -> tern_client::json::JsonClient {
+        let clock = self.clock.clone();
+        tern_client::json::JsonClient::connect(&self.node.endpoint(), &self.region, creds)
+            .await
+            .unwrap()
+            .with_clock(Arc::new(move || tern_service::Clock::now(&*clock)))
     }
 
     /// admin of account 111122223333.

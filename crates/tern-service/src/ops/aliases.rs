@@ -8,11 +8,11 @@ use tern_proto::pb;
 use tern_store::AliasRecord;
 
 use crate::audit::AuditEvent;
-use crate::authz::Facts;
+use crate::authz::{Action, RequestFacts, StateRule, Target};
 use crate::caller::RequestContext;
 use crate::error::{ErrorKind, KmsError, KmsResult};
 use crate::kms::Kms;
-use crate::resolve::{alias_not_found, resolve, usable_key, IdForms};
+use crate::resolve::{alias_not_found, IdForms};
 use crate::validate;
 
 fn parse_alias(raw: &str, for_create: bool) -> KmsResult<AliasName> {
@@ -78,16 +78,13 @@ impl Kms {
             let name = parse_alias(&req.alias_name, true)?;
             validate::required(&req.target_key_id, "targetKeyId")?;
             target_is_alias(&req.target_key_id)?;
-            let key = usable_key(
-                &*txn,
-                region,
-                access,
-                &req.target_key_id,
-                IdForms::KeysOnly,
-                "CreateAlias",
-                KeyOp::AliasTarget,
-            )?;
-            ev.resource = Some((key.arn(), key.account.clone()));
+            let target = Target::Named {
+                raw: &req.target_key_id,
+                forms: IdForms::KeysOnly,
+            };
+            let state = StateRule::Op(KeyOp::AliasTarget);
+            let facts = RequestFacts::default();
+            let key = access.key(&*txn, region, target, Action::CreateAlias, state, facts, Some(ev))?;
             same_account(caller, &key)?;
             if txn.alias(&caller.account, &name).is_some() {
                 return Err(KmsError::new(
@@ -136,11 +133,17 @@ impl Kms {
             validate::required(&req.target_key_id, "targetKeyId")?;
             target_is_alias(&req.target_key_id)?;
             let existing = txn.alias(&caller.account, &name).ok_or_else(|| alias_not_found(region, &caller.account, &name))?;
-            let key = usable_key(&*txn, region, access, &req.target_key_id, IdForms::KeysOnly, "UpdateAlias", KeyOp::AliasTarget)?;
-            ev.resource = Some((key.arn(), key.account.clone()));
+            let target = Target::Named {
+                raw: &req.target_key_id,
+                forms: IdForms::KeysOnly,
+            };
+            let state = StateRule::Op(KeyOp::AliasTarget);
+            let key = access.key(&*txn, region, target, Action::UpdateAlias, state, RequestFacts::default(), Some(ev))?;
             same_account(caller, &key)?;
             if let Some(old) = txn.key(&existing.target) {
-                access.check("UpdateAlias", &old, Facts::default())?;
+                // The current target must allow it too.
+                let current = Target::Found { key: old, raw: None };
+                let old = access.key(&*txn, region, current, Action::UpdateAlias, StateRule::Any, RequestFacts::default(), None)?;
                 if old.key_spec != key.key_spec || old.key_usage != key.key_usage {
                     return Err(KmsError::validation(format!(
                         "{} and {} are not the same key type and key usage. The new target of an alias must have the same type and usage as the current target.",
@@ -175,8 +178,16 @@ impl Kms {
                 .alias(&caller.account, &name)
                 .ok_or_else(|| alias_not_found(region, &caller.account, &name))?;
             if let Some(key) = txn.key(&existing.target) {
-                ev.resource = Some((key.arn(), key.account.clone()));
-                access.check("DeleteAlias", &key, Facts::default())?;
+                let target = Target::Found { key, raw: None };
+                access.key(
+                    &*txn,
+                    region,
+                    target,
+                    Action::DeleteAlias,
+                    StateRule::Any,
+                    RequestFacts::default(),
+                    Some(ev),
+                )?;
             }
             txn.delete_alias(&caller.account, &name);
             Ok(pb::DeleteAliasResponse {})
@@ -199,13 +210,23 @@ impl Kms {
             let view = self.store.read();
             let filter = match req.key_id.as_deref() {
                 Some(raw) => {
-                    let k = resolve(&*view, &self.region, &ctx.caller, raw, IdForms::KeysOnly)?;
-                    ev.resource = Some((k.arn(), k.account.clone()));
-                    self.access(ctx).check("ListAliases", &k, Facts::default())?;
+                    let target = Target::Named {
+                        raw,
+                        forms: IdForms::KeysOnly,
+                    };
+                    let k = self.access(ctx).key(
+                        &*view,
+                        &self.region,
+                        target,
+                        Action::ListAliases,
+                        StateRule::Any,
+                        RequestFacts::default(),
+                        Some(&mut ev),
+                    )?;
                     Some(k.key_id)
                 }
                 None => {
-                    self.access(ctx).check_identity_only("ListAliases")?;
+                    self.access(ctx).identity(Action::ListAliases, None, &[])?;
                     None
                 }
             };

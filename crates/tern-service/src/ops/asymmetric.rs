@@ -10,17 +10,20 @@ use std::sync::Arc;
 
 use serde_json::json;
 use tern_core::key::{
-    DataKeyPairSpec, KeyAgreementAlgorithm, KeyOp, KeyRecord, KeyUsage, MacAlgorithm, MessageType, SigningAlgorithm,
+    DataKeyPairSpec, KeyAgreementAlgorithm, KeyRecord, KeyUsage, MacAlgorithm, MessageType, SigningAlgorithm,
 };
 use tern_core::material::MaterialError;
 use tern_proto::pb;
 
 use crate::audit::AuditEvent;
+use crate::authz::{condition, Action, Conditions, RequestFacts, StateRule};
 use crate::caller::RequestContext;
 use crate::error::{ErrorKind, KmsError, KmsResult};
 use crate::kms::Kms;
-use crate::resolve::{check_crypto_state, IdForms};
+use crate::ops::crypto::encryption_algorithm_condition;
+use crate::resolve::IdForms;
 use crate::validate;
+use tern_policy::keys;
 
 /// Largest Sign/Verify/GenerateMac message, bytes.
 pub const MAX_MESSAGE_BYTES: usize = 4096;
@@ -45,7 +48,7 @@ fn message_type(v: Option<&str>) -> KmsResult<MessageType> {
     }
 }
 
-fn usage_error(key: &KeyRecord, op: &str) -> KmsError {
+fn usage_error(key: &KeyRecord, op: Action) -> KmsError {
     KmsError::new(
         ErrorKind::InvalidKeyUsageException,
         format!(
@@ -73,12 +76,22 @@ fn material_error(e: MaterialError) -> KmsError {
     }
 }
 
+/// `kms:MessageType` and `kms:SigningAlgorithm` of a Sign or Verify request.
+fn signing_conditions(message_type: Option<&str>, algorithm: &str) -> Conditions {
+    vec![
+        condition(keys::MESSAGE_TYPE, message_type.unwrap_or("RAW")),
+        condition(keys::SIGNING_ALGORITHM, algorithm),
+    ]
+}
+
 /// What a request names and checks before its computation.
 struct KeyUse<'a> {
     raw: &'a str,
-    action: &'a str,
+    action: Action,
     usage: KeyUsage,
     grant_tokens: &'a [String],
+    /// The request's condition keys (its algorithm, message type).
+    conditions: Conditions,
 }
 
 impl Kms {
@@ -86,8 +99,8 @@ impl Kms {
     /// operation: state (including expired imported material) and usage.
     fn key_for(&self, ctx: &RequestContext, u: KeyUse<'_>, ev: &mut AuditEvent) -> KmsResult<Arc<KeyRecord>> {
         validate::grant_tokens(u.grant_tokens)?;
-        let key = self.read_key(ctx, u.raw, IdForms::WithAliases, u.action, KeyOp::Cryptographic, ev)?;
-        check_crypto_state(&key, self.now())?;
+        let facts = RequestFacts::conditions(u.conditions);
+        let key = self.read_key(ctx, u.raw, IdForms::WithAliases, u.action, StateRule::Crypto, facts, ev)?;
         if key.key_usage != u.usage {
             return Err(usage_error(&key, u.action));
         }
@@ -106,11 +119,11 @@ impl Kms {
                 ctx,
                 &req.key_id,
                 IdForms::WithAliases,
-                "GetPublicKey",
-                KeyOp::Cryptographic,
+                Action::GetPublicKey,
+                StateRule::Crypto,
+                RequestFacts::default(),
                 &mut ev,
             )?;
-            check_crypto_state(&key, self.now())?;
             if !key.key_spec.is_asymmetric() {
                 return Err(KmsError::unsupported(format!(
                     "{} key spec is {} which is not valid for GetPublicKey.",
@@ -198,9 +211,10 @@ impl Kms {
         let r = (|| {
             let u = KeyUse {
                 raw: &req.key_id,
-                action: "Sign",
+                action: Action::Sign,
                 usage: KeyUsage::SignVerify,
                 grant_tokens: &req.grant_tokens,
+                conditions: signing_conditions(req.message_type.as_deref(), &req.signing_algorithm),
             };
             let (key, mt, alg) = self.signing_input(
                 ctx,
@@ -237,9 +251,10 @@ impl Kms {
         let r = (|| {
             let u = KeyUse {
                 raw: &req.key_id,
-                action: "Verify",
+                action: Action::Verify,
                 usage: KeyUsage::SignVerify,
                 grant_tokens: &req.grant_tokens,
+                conditions: signing_conditions(req.message_type.as_deref(), &req.signing_algorithm),
             };
             validate::blob_len(&req.signature, "signature", MAX_SIGNATURE_BYTES)?;
             let (key, mt, alg) = self.signing_input(
@@ -301,9 +316,10 @@ impl Kms {
         let r = (|| {
             let u = KeyUse {
                 raw: &req.key_id,
-                action: "GenerateMac",
+                action: Action::GenerateMac,
                 usage: KeyUsage::GenerateVerifyMac,
                 grant_tokens: &req.grant_tokens,
+                conditions: vec![condition(keys::MAC_ALGORITHM, req.mac_algorithm.as_str())],
             };
             let (key, alg) = self.mac_input(ctx, u, &req.message, &req.mac_algorithm, &mut ev)?;
             if req.dry_run == Some(true) {
@@ -332,9 +348,10 @@ impl Kms {
         let r = (|| {
             let u = KeyUse {
                 raw: &req.key_id,
-                action: "VerifyMac",
+                action: Action::VerifyMac,
                 usage: KeyUsage::GenerateVerifyMac,
                 grant_tokens: &req.grant_tokens,
+                conditions: vec![condition(keys::MAC_ALGORITHM, req.mac_algorithm.as_str())],
             };
             validate::blob_len(&req.mac, "mac", MAX_SIGNATURE_BYTES)?;
             let (key, alg) = self.mac_input(ctx, u, &req.message, &req.mac_algorithm, &mut ev)?;
@@ -374,9 +391,10 @@ impl Kms {
             validate::blob_len(&req.public_key, "publicKey", MAX_PUBLIC_KEY_BYTES)?;
             let u = KeyUse {
                 raw: &req.key_id,
-                action: "DeriveSharedSecret",
+                action: Action::DeriveSharedSecret,
                 usage: KeyUsage::KeyAgreement,
                 grant_tokens: &req.grant_tokens,
+                conditions: vec![condition(keys::KEY_AGREEMENT_ALGORITHM, alg.as_str())],
             };
             let key = self.key_for(ctx, u, &mut ev)?;
             if !key.key_spec.key_agreement_algorithms(key.key_usage).contains(&alg) {
@@ -416,7 +434,11 @@ impl Kms {
             .ok_or_else(|| KmsError::unsupported(format!("KeyPairSpec {spec} is not supported by tern.")))?;
         let context = validate::encryption_context(i.context)?;
         validate::grant_tokens(i.grant_tokens)?;
-        let key = self.encrypt_key(ctx, i.key_id, i.action, i.context, ev)?;
+        let conditions = vec![
+            encryption_algorithm_condition(None),
+            condition(keys::DATA_KEY_PAIR_SPEC, spec.to_string()),
+        ];
+        let key = self.encrypt_key(ctx, i.key_id, i.action, i.context, conditions, ev)?;
         crate::ops::crypto::check_symmetric(&key, i.action)?;
         if i.dry_run == Some(true) {
             return Err(KmsError::dry_run());
@@ -454,7 +476,7 @@ impl Kms {
             &req.encryption_context,
         );
         let i = DataKeyPairInput {
-            action: "GenerateDataKeyPair",
+            action: Action::GenerateDataKeyPair,
             key_id: &req.key_id,
             key_pair_spec: &req.key_pair_spec,
             context: &req.encryption_context,
@@ -487,7 +509,7 @@ impl Kms {
             &req.encryption_context,
         );
         let i = DataKeyPairInput {
-            action: "GenerateDataKeyPairWithoutPlaintext",
+            action: Action::GenerateDataKeyPairWithoutPlaintext,
             key_id: &req.key_id,
             key_pair_spec: &req.key_pair_spec,
             context: &req.encryption_context,
@@ -521,7 +543,7 @@ fn pair_event(name: &'static str, key_id: &str, spec: &str, context: &BTreeMap<S
 }
 
 struct DataKeyPairInput<'a> {
-    action: &'a str,
+    action: Action,
     key_id: &'a str,
     key_pair_spec: &'a str,
     context: &'a BTreeMap<String, String>,

@@ -18,12 +18,13 @@ use tern_proto::pb;
 use zeroize::Zeroizing;
 
 use crate::audit::AuditEvent;
-use crate::authz::Facts;
+use crate::authz::{condition, Action, Conditions, RequestFacts, StateRule, Target};
 use crate::caller::RequestContext;
 use crate::error::{ErrorKind, KmsError, KmsResult};
 use crate::kms::{random_bytes, Kms};
-use crate::resolve::{check_crypto_state, request_alias, resolve, IdForms};
+use crate::resolve::{resolve, IdForms};
 use crate::validate::{self, MAX_NUMBER_OF_BYTES};
+use tern_policy::keys;
 
 fn algorithm(v: Option<&str>, field: &str, key: &KeyRecord) -> KmsResult<EncryptionAlgorithm> {
     let a = match v {
@@ -48,7 +49,7 @@ fn algorithm(v: Option<&str>, field: &str, key: &KeyRecord) -> KmsResult<Encrypt
     Ok(a)
 }
 
-fn check_usage(key: &KeyRecord, op: &str) -> KmsResult<()> {
+fn check_usage(key: &KeyRecord, op: Action) -> KmsResult<()> {
     if key.key_usage != KeyUsage::EncryptDecrypt {
         return Err(KmsError::new(
             ErrorKind::InvalidKeyUsageException,
@@ -87,6 +88,11 @@ fn data_key_len(number_of_bytes: Option<i32>, key_spec: Option<&str>) -> KmsResu
     }
 }
 
+/// `kms:EncryptionAlgorithm` of a request whose algorithm member is `v`.
+pub(crate) fn encryption_algorithm_condition(v: Option<&str>) -> (String, Vec<String>) {
+    condition(keys::ENCRYPTION_ALGORITHM, v.unwrap_or("SYMMETRIC_DEFAULT"))
+}
+
 /// A ciphertext to open, as a request names it.
 struct BlobInput<'a> {
     blob: &'a [u8],
@@ -97,7 +103,7 @@ struct BlobInput<'a> {
 
 /// A data key to generate, as a request names it.
 struct DataKeyInput<'a> {
-    action: &'a str,
+    action: Action,
     key_id: &'a str,
     context: &'a BTreeMap<String, String>,
     number_of_bytes: Option<i32>,
@@ -134,7 +140,7 @@ fn no_context_for_asymmetric(key: &KeyRecord, context: &EncryptionContext) -> Km
 }
 
 /// GenerateDataKey* and GenerateDataKeyPair* need a symmetric key.
-pub(crate) fn check_symmetric(key: &KeyRecord, op: &str) -> KmsResult<()> {
+pub(crate) fn check_symmetric(key: &KeyRecord, op: Action) -> KmsResult<()> {
     if key.key_spec != tern_core::key::KeySpec::SymmetricDefault {
         return Err(KmsError::new(
             ErrorKind::InvalidKeyUsageException,
@@ -177,7 +183,13 @@ impl Kms {
 
     /// Parses and decrypts a blob, checking the key named in the request
     /// (if any), authorization, state and usage.
-    fn open(&self, ctx: &RequestContext, action: &str, input: BlobInput<'_>, ev: &mut AuditEvent) -> KmsResult<Opened> {
+    fn open(
+        &self,
+        ctx: &RequestContext,
+        action: Action,
+        input: BlobInput<'_>,
+        ev: &mut AuditEvent,
+    ) -> KmsResult<Opened> {
         let BlobInput {
             blob: blob_bytes,
             context: raw_context,
@@ -186,7 +198,7 @@ impl Kms {
         } = input;
         validate::blob_len(blob_bytes, "ciphertextBlob", MAX_CIPHERTEXT_BLOB_BYTES)?;
         let context = validate::encryption_context(raw_context)?;
-        let (key, parsed, grants, aliases) = {
+        let (key, parsed) = {
             let view = self.store.read();
             let named = match key_id {
                 Some(raw) if !raw.is_empty() => {
@@ -215,21 +227,17 @@ impl Kms {
                     (key, Some(parsed))
                 }
             };
-            let grants: Vec<_> = view.grants_of(&key.key_id).cloned().collect();
-            let aliases: Vec<String> = view.aliases_of(&key.key_id).map(|a| a.name.to_string()).collect();
-            (key, parsed, grants, aliases)
+            let facts = RequestFacts {
+                encryption_context: Some(raw_context),
+                conditions: vec![encryption_algorithm_condition(algorithm_in)],
+                ..Default::default()
+            };
+            let target = Target::Found { key, raw: key_id };
+            let key = self
+                .access(ctx)
+                .key(&*view, &self.region, target, action, StateRule::Crypto, facts, Some(ev))?;
+            (key, parsed)
         };
-        ev.resource = Some((key.arn(), key.account.clone()));
-        let facts = Facts {
-            encryption_context: Some(raw_context),
-            request_alias: key_id.and_then(request_alias),
-            grants: &grants,
-            grant_request: None,
-            extra: &[],
-            resource_aliases: &aliases,
-        };
-        self.access(ctx).check(action, &key, facts)?;
-        check_crypto_state(&key, self.now())?;
         check_usage(&key, action)?;
         let alg = algorithm(algorithm_in, "encryptionAlgorithm", &key)?;
         let (material, plaintext) = match parsed {
@@ -259,31 +267,23 @@ impl Kms {
     }
 
     /// Resolves and checks a key for encryption.
+    /// `conditions` are the request's condition keys (at least
+    /// `kms:EncryptionAlgorithm`).
     pub(crate) fn encrypt_key(
         &self,
         ctx: &RequestContext,
         raw: &str,
-        action: &str,
+        action: Action,
         context: &BTreeMap<String, String>,
+        conditions: Conditions,
         ev: &mut AuditEvent,
     ) -> KmsResult<Arc<KeyRecord>> {
-        validate::required(raw, "keyId")?;
-        let view = self.store.read();
-        let key = resolve(&*view, &self.region, &ctx.caller, raw, IdForms::WithAliases)?;
-        let grants: Vec<_> = view.grants_of(&key.key_id).cloned().collect();
-        let aliases: Vec<String> = view.aliases_of(&key.key_id).map(|a| a.name.to_string()).collect();
-        drop(view);
-        ev.resource = Some((key.arn(), key.account.clone()));
-        let facts = Facts {
+        let facts = RequestFacts {
             encryption_context: Some(context),
-            request_alias: request_alias(raw),
-            grants: &grants,
-            grant_request: None,
-            extra: &[],
-            resource_aliases: &aliases,
+            conditions,
+            ..Default::default()
         };
-        self.access(ctx).check(action, &key, facts)?;
-        check_crypto_state(&key, self.now())?;
+        let key = self.read_key(ctx, raw, IdForms::WithAliases, action, StateRule::Crypto, facts, ev)?;
         check_usage(&key, action)?;
         Ok(key)
     }
@@ -302,7 +302,14 @@ impl Kms {
             validate::blob_len(&req.plaintext, "plaintext", MAX_PLAINTEXT_BYTES)?;
             let context = validate::encryption_context(&req.encryption_context)?;
             validate::grant_tokens(&req.grant_tokens)?;
-            let key = self.encrypt_key(ctx, &req.key_id, "Encrypt", &req.encryption_context, &mut ev)?;
+            let key = self.encrypt_key(
+                ctx,
+                &req.key_id,
+                Action::Encrypt,
+                &req.encryption_context,
+                vec![encryption_algorithm_condition(req.encryption_algorithm.as_deref())],
+                &mut ev,
+            )?;
             let alg = algorithm(req.encryption_algorithm.as_deref(), "encryptionAlgorithm", &key)?;
             if req.dry_run == Some(true) {
                 return Err(KmsError::dry_run());
@@ -335,7 +342,7 @@ impl Kms {
                 key_id: req.key_id.as_deref(),
                 algorithm: req.encryption_algorithm.as_deref(),
             };
-            let o = self.open(ctx, "Decrypt", input, &mut ev)?;
+            let o = self.open(ctx, Action::Decrypt, input, &mut ev)?;
             if req.dry_run == Some(true) {
                 return Err(KmsError::dry_run());
             }
@@ -376,13 +383,16 @@ impl Kms {
                 key_id: req.source_key_id.as_deref(),
                 algorithm: req.source_encryption_algorithm.as_deref(),
             };
-            let src = self.open(ctx, "ReEncryptFrom", input, &mut ev)?;
+            let src = self.open(ctx, Action::ReEncryptFrom, input, &mut ev)?;
             let mut dest_ev = AuditEvent::new("ReEncrypt", true, serde_json::Value::Null);
             let dest = self.encrypt_key(
                 ctx,
                 &req.destination_key_id,
-                "ReEncryptTo",
+                Action::ReEncryptTo,
                 &req.destination_encryption_context,
+                vec![encryption_algorithm_condition(
+                    req.destination_encryption_algorithm.as_deref(),
+                )],
                 &mut dest_ev,
             )?;
             let alg = algorithm(
@@ -417,7 +427,8 @@ impl Kms {
         let len = data_key_len(i.number_of_bytes, i.key_spec)?;
         let context = validate::encryption_context(i.context)?;
         validate::grant_tokens(i.grant_tokens)?;
-        let key = self.encrypt_key(ctx, i.key_id, i.action, i.context, ev)?;
+        let conditions = vec![encryption_algorithm_condition(None)];
+        let key = self.encrypt_key(ctx, i.key_id, i.action, i.context, conditions, ev)?;
         check_symmetric(&key, i.action)?;
         if i.dry_run == Some(true) {
             return Err(KmsError::dry_run());
@@ -452,7 +463,7 @@ impl Kms {
             .generate_data_key_inner(
                 ctx,
                 DataKeyInput {
-                    action: "GenerateDataKey",
+                    action: Action::GenerateDataKey,
                     key_id: &req.key_id,
                     context: &req.encryption_context,
                     number_of_bytes: req.number_of_bytes,
@@ -490,7 +501,7 @@ impl Kms {
             .generate_data_key_inner(
                 ctx,
                 DataKeyInput {
-                    action: "GenerateDataKeyWithoutPlaintext",
+                    action: Action::GenerateDataKeyWithoutPlaintext,
                     key_id: &req.key_id,
                     context: &req.encryption_context,
                     number_of_bytes: req.number_of_bytes,
@@ -518,7 +529,7 @@ impl Kms {
             if req.custom_key_store_id.is_some() {
                 return Err(KmsError::unsupported("Custom key stores are not supported by tern."));
             }
-            self.access(ctx).check_identity_only("GenerateRandom")?;
+            self.access(ctx).identity(Action::GenerateRandom, None, &[])?;
             let n = req
                 .number_of_bytes
                 .ok_or_else(|| KmsError::validation("NumberOfBytes is required."))?;

@@ -15,11 +15,18 @@ use tern_proto::pb;
 use tern_store::GrantRecord;
 
 use crate::audit::AuditEvent;
-use crate::authz::{Facts, GrantRequest};
+use crate::authz::{condition, Action, GrantRequest, RequestFacts, StateRule, Target};
 use crate::caller::{PrincipalKind, RequestContext};
 use crate::error::{ErrorKind, KmsError, KmsResult};
 use crate::kms::{random_bytes, Kms};
-use crate::resolve::{check_state, resolve, IdForms};
+use crate::resolve::{resolve, IdForms};
+use tern_policy::keys;
+
+/// `kms:GrantIsForAWSResource`: tern's grants never come from an AWS
+/// service integration.
+fn not_for_aws_resource() -> (String, Vec<String>) {
+    condition(keys::GRANT_IS_FOR_AWS_RESOURCE, "false")
+}
 use crate::validate;
 
 /// Grants one key may carry.
@@ -215,11 +222,19 @@ impl Kms {
                     ));
                 }
             }
-            let key = resolve(&*txn, region, &ctx2.caller, &req.key_id, IdForms::KeysOnly)?;
-            ev.resource = Some((key.arn(), key.account.clone()));
-            let grants = txn.grants_of(&key.key_id);
-            let facts = Facts {
-                grants: &grants,
+            let mut conditions = vec![not_for_aws_resource()];
+            let constraint_types: Vec<String> = [
+                subset.as_ref().map(|_| "EncryptionContextSubset"),
+                equals.as_ref().map(|_| "EncryptionContextEquals"),
+            ]
+            .into_iter()
+            .flatten()
+            .map(str::to_string)
+            .collect();
+            if !constraint_types.is_empty() {
+                conditions.push((keys::GRANT_CONSTRAINT_TYPE.to_string(), constraint_types));
+            }
+            let facts = RequestFacts {
                 grant_request: Some(GrantRequest {
                     operations: &req.operations,
                     grantee: &req.grantee_principal,
@@ -227,10 +242,16 @@ impl Kms {
                     subset: subset.as_ref(),
                     equals: equals.as_ref(),
                 }),
+                conditions,
                 ..Default::default()
             };
-            access.check("CreateGrant", &key, facts)?;
-            check_state(&key, KeyOp::Cryptographic)?;
+            let target = Target::Named {
+                raw: &req.key_id,
+                forms: IdForms::KeysOnly,
+            };
+            let state = StateRule::Op(KeyOp::Cryptographic);
+            let key = access.key(&*txn, region, target, Action::CreateGrant, state, facts, Some(&mut *ev))?;
+            let grants = txn.grants_of(&key.key_id);
             let operations: Vec<String> = ops.iter().map(|o| o.as_str().to_string()).collect();
             // Name idempotency: the same grant again answers the existing one.
             if let Some(n) = &req.name {
@@ -298,8 +319,9 @@ impl Kms {
                 ctx,
                 &req.key_id,
                 IdForms::KeysOnly,
-                "ListGrants",
-                KeyOp::DescribeKey,
+                Action::ListGrants,
+                StateRule::Op(KeyOp::DescribeKey),
+                RequestFacts::conditions(vec![not_for_aws_resource()]),
                 &mut ev,
             )?;
             let grants: Vec<Arc<GrantRecord>> = self.store.read().grants_of(&k.key_id).cloned().collect();
@@ -331,7 +353,7 @@ impl Kms {
         let r = (|| {
             validate::required(&req.retiring_principal, "retiringPrincipal")?;
             let limit = validate::int_in_range(req.limit, "limit", 1, 100, 50)? as usize;
-            self.access(ctx).check_identity_only("ListRetirableGrants")?;
+            self.access(ctx).identity(Action::ListRetirableGrants, None, &[])?;
             // Only the retiring principals of the caller's own account.
             let account_of = |arn: &str| arn.split(':').nth(4).map(str::to_string);
             if account_of(&req.retiring_principal).as_deref() != Some(ctx.caller.account.as_str()) {
@@ -369,12 +391,12 @@ impl Kms {
             false,
             json!({"keyId": req.key_id, "grantId": req.grant_id}),
         );
-        let (region, ctx2) = (self.region.clone(), ctx.clone());
-        self.mutate(ctx, ev, move |txn, ev, _now| {
+        self.mutate_authorized(ctx, ev, move |txn, ev, access, region| {
+            let ctx2 = access.ctx;
             let (key_id, grant_id) = match (&req.grant_token, &req.key_id, &req.grant_id) {
                 (Some(t), _, _) => parse_grant_token(t)?,
                 (None, Some(k), Some(g)) => {
-                    let key = resolve(&*txn, &region, &ctx2.caller, k, IdForms::KeysOnly).or_else(|e| {
+                    let key = resolve(&*txn, region, &ctx2.caller, k, IdForms::KeysOnly).or_else(|e| {
                         // The key of a grant may belong to another account: accept its ARN.
                         match tern_core::ids::KeyRef::parse(k) {
                             Ok(tern_core::ids::KeyRef::Arn { key, .. }) => txn.key(&key).ok_or(e),
@@ -395,13 +417,25 @@ impl Kms {
             let g = txn
                 .grant(&key_id, &grant_id)
                 .ok_or_else(|| KmsError::not_found(format!("Grant ID {grant_id} not found")))?;
-            if let Some(k) = txn.key(&key_id) {
+            let key = txn.key(&key_id);
+            if let Some(k) = &key {
                 ev.resource = Some((k.arn(), k.account.clone()));
             }
             let c = &ctx2.caller;
+            // AWS: the retiring principal, a grantee the grant lets retire
+            // it, and the account the grant was created in — its root, and
+            // its principals whose policies allow kms:RetireGrant on the key.
             let may = g.retiring_principal.as_deref() == Some(c.arn.as_str())
                 || (g.grantee_principal == c.arn && g.operations.iter().any(|o| o == "RetireGrant"))
-                || (c.kind == PrincipalKind::Root && c.account == g.issuing_account);
+                || (c.account == g.issuing_account
+                    && (c.kind == PrincipalKind::Root
+                        || key.is_some_and(|key| {
+                            let target = Target::Found { key, raw: None };
+                            let facts = RequestFacts::default();
+                            access
+                                .key(&*txn, region, target, Action::RetireGrant, StateRule::Any, facts, None)
+                                .is_ok()
+                        })));
             if !may {
                 return Err(KmsError::new(
                     ErrorKind::AccessDeniedException,
@@ -428,11 +462,21 @@ impl Kms {
             json!({"keyId": req.key_id, "grantId": req.grant_id}),
         );
         self.mutate_authorized(ctx, ev, move |txn, ev, access, region| {
-            let ctx2 = access.ctx;
             validate::required(&req.key_id, "keyId")?;
-            let key = resolve(&*txn, region, &ctx2.caller, &req.key_id, IdForms::KeysOnly)?;
-            ev.resource = Some((key.arn(), key.account.clone()));
-            access.check("RevokeGrant", &key, Facts::default())?;
+            let target = Target::Named {
+                raw: &req.key_id,
+                forms: IdForms::KeysOnly,
+            };
+            let facts = RequestFacts::conditions(vec![not_for_aws_resource()]);
+            let key = access.key(
+                &*txn,
+                region,
+                target,
+                Action::RevokeGrant,
+                StateRule::Any,
+                facts,
+                Some(&mut *ev),
+            )?;
             if !valid_grant_id(&req.grant_id) {
                 return Err(KmsError::new(ErrorKind::InvalidGrantIdException, "Invalid grant ID."));
             }

@@ -24,9 +24,21 @@ use tern_proto::pb;
 use tern_replication::command::Op;
 
 use crate::audit::AuditEvent;
+use crate::authz::{condition, Action, Conditions, RequestFacts, StateRule};
 use crate::error::{ErrorKind, KmsError, KmsResult};
 use crate::kms::{random_bytes, wrap, Kms};
 use crate::resolve::IdForms;
+use tern_policy::keys;
+
+/// `kms:ExpirationModel` and `kms:ValidTo` of an ImportKeyMaterial request.
+fn import_conditions(req: &pb::ImportKeyMaterialRequest) -> Conditions {
+    let model = req.expiration_model.as_deref().unwrap_or("KEY_MATERIAL_EXPIRES");
+    let mut c = vec![condition(keys::EXPIRATION_MODEL, model)];
+    if let Some(t) = req.valid_to {
+        c.push(condition(keys::VALID_TO, t.to_string()));
+    }
+    c
+}
 use crate::validate;
 
 /// How long GetParametersForImport's public key and token stay valid.
@@ -207,21 +219,47 @@ impl Kms {
                 .ok_or_else(|| KmsError::unsupported("WrappingKeySpec SM2 is not supported by tern."))?;
             Ok((alg, spec, bits))
         })();
-        let pair = match checked {
-            Ok((alg, spec, bits)) => tokio::task::spawn_blocking(move || WrappingKey::generate(bits))
-                .await
-                .map_err(|e| KmsError::internal(format!("wrapping key generation: {e}")))
-                .and_then(|r| r.map_err(|e| KmsError::internal(format!("wrapping key generation: {e}"))))
-                .map(|(private, public)| (alg, spec, private, public)),
-            Err(e) => Err(e),
+        // Find and authorize the key before paying for an RSA generation:
+        // an unknown key or a refused caller costs microseconds.
+        let mut ev = AuditEvent::new("GetParametersForImport", false, params.clone());
+        let conditions = |alg: &str, spec: &str| {
+            vec![
+                condition(keys::WRAPPING_ALGORITHM, alg),
+                condition(keys::WRAPPING_KEY_SPEC, spec),
+            ]
         };
+        let checked = checked.and_then(|(alg, spec, bits)| {
+            let facts = RequestFacts::conditions(conditions(alg.as_str(), spec.as_str()));
+            let state = StateRule::Op(KeyOp::Import);
+            let k = self.read_key(
+                ctx,
+                &req.key_id,
+                IdForms::KeysOnly,
+                Action::GetParametersForImport,
+                state,
+                facts,
+                &mut ev,
+            )?;
+            check_external(&k)?;
+            Ok((alg, spec, bits))
+        });
+        let (alg, spec, bits) = match checked {
+            Ok(c) => c,
+            Err(e) => return self.complete(ctx, ev, Err(e)).await,
+        };
+        let pair = tokio::task::spawn_blocking(move || WrappingKey::generate(bits))
+            .await
+            .map_err(|e| KmsError::internal(format!("wrapping key generation: {e}")))
+            .and_then(|r| r.map_err(|e| KmsError::internal(format!("wrapping key generation: {e}"))))
+            .map(|(private, public)| (alg, spec, private, public));
         let root = self.root.clone();
-        self.change_key(
+        self.change_key_with(
             ctx,
-            "GetParametersForImport",
+            Action::GetParametersForImport,
             req.key_id,
             params,
             KeyOp::Import,
+            conditions(alg.as_str(), spec.as_str()),
             move |k, now| {
                 check_external(k)?;
                 let (alg, spec, private, public) = pair?;
@@ -267,8 +305,9 @@ impl Kms {
                     ctx,
                     &req.key_id,
                     IdForms::KeysOnly,
-                    "ImportKeyMaterial",
-                    KeyOp::Import,
+                    Action::ImportKeyMaterial,
+                    StateRule::Op(KeyOp::Import),
+                    RequestFacts::conditions(import_conditions(&req)),
                     &mut ev,
                 )?;
                 let (_, id, _, _) = unwrap_import(&self.root, &k, &req, self.now())?;
@@ -288,13 +327,15 @@ impl Kms {
         }
         let root = self.root.clone();
         let key_id = req.key_id.clone();
+        let conditions = import_conditions(&req);
         let r = self
-            .change_key(
+            .change_key_with(
                 ctx,
-                "ImportKeyMaterial",
+                Action::ImportKeyMaterial,
                 key_id,
                 params,
                 KeyOp::Import,
+                conditions,
                 move |k, now| {
                     let (material, id, model, valid_to) = unwrap_import(&root, k, &req, now)?;
                     let import = k.import.get_or_insert_with(Default::default);
@@ -344,7 +385,7 @@ impl Kms {
         let r = self
             .change_key(
                 ctx,
-                "DeleteImportedKeyMaterial",
+                Action::DeleteImportedKeyMaterial,
                 req.key_id.clone(),
                 params,
                 KeyOp::Import,

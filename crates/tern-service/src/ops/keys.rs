@@ -10,13 +10,14 @@ use tern_core::key::{
 use tern_proto::pb;
 
 use crate::audit::AuditEvent;
-use crate::authz::Facts;
+use crate::authz::{condition, Action, Conditions, RequestFacts, StateRule, Target};
 use crate::caller::RequestContext;
 use crate::error::{ErrorKind, KmsError, KmsResult};
 use crate::kms::{fresh_material_for, random_bytes, Kms};
 use crate::metadata::key_metadata;
-use crate::resolve::{resolve, IdForms};
+use crate::resolve::IdForms;
 use crate::validate;
+use tern_policy::keys;
 
 fn enum_error(field: &str, value: &str, set: String) -> KmsError {
     KmsError::constraint(
@@ -24,6 +25,34 @@ fn enum_error(field: &str, value: &str, set: String) -> KmsError {
         field,
         &format!("Member must satisfy enum value set: {set}"),
     )
+}
+
+/// The condition keys AWS sets on CreateKey: the new key's spec, usage,
+/// origin and Multi-Region type, the lockout bypass, and its tags.
+fn create_key_conditions(req: &pb::CreateKeyRequest) -> Conditions {
+    let spec = req
+        .key_spec
+        .as_deref()
+        .or(req.customer_master_key_spec.as_deref())
+        .unwrap_or("SYMMETRIC_DEFAULT");
+    let multi_region = req.multi_region.unwrap_or(false);
+    let mut c = vec![
+        condition(keys::KEY_SPEC, spec),
+        condition(keys::KEY_USAGE, req.key_usage.as_deref().unwrap_or("ENCRYPT_DECRYPT")),
+        condition(keys::KEY_ORIGIN, req.origin.as_deref().unwrap_or("AWS_KMS")),
+        condition(keys::MULTI_REGION, multi_region.to_string()),
+        condition(
+            keys::BYPASS_POLICY_LOCKOUT_SAFETY_CHECK,
+            req.bypass_policy_lockout_safety_check.unwrap_or(false).to_string(),
+        ),
+    ];
+    if multi_region {
+        c.push(condition(keys::MULTI_REGION_KEY_TYPE, "PRIMARY"));
+    }
+    c.extend(crate::ops::tags::request_tag_conditions(
+        req.tags.iter().map(|t| (t.tag_key.as_str(), t.tag_value.as_str())),
+    ));
+    c
 }
 
 /// Validates a CreateKey request into the record it would create.
@@ -148,7 +177,7 @@ impl Kms {
         );
         let planned = self
             .access(ctx)
-            .check_identity_only("CreateKey")
+            .identity(Action::CreateKey, None, &create_key_conditions(&req))
             .and_then(|_| plan_key(self, &ctx.caller.account, &req));
         let planned = planned.and_then(|r| {
             if req.policy.is_some() && req.bypass_policy_lockout_safety_check != Some(true) {
@@ -204,8 +233,9 @@ impl Kms {
                 ctx,
                 &req.key_id,
                 IdForms::WithAliases,
-                "DescribeKey",
-                KeyOp::DescribeKey,
+                Action::DescribeKey,
+                StateRule::Op(KeyOp::DescribeKey),
+                RequestFacts::default(),
                 &mut ev,
             )?;
             Ok(pb::DescribeKeyResponse {
@@ -218,7 +248,7 @@ impl Kms {
     pub async fn list_keys(&self, ctx: &RequestContext, req: pb::ListKeysRequest) -> KmsResult<pb::ListKeysResponse> {
         let ev = AuditEvent::new("ListKeys", true, json!({"limit": req.limit, "marker": req.marker}));
         let r = (|| {
-            self.access(ctx).check_identity_only("ListKeys")?;
+            self.access(ctx).identity(Action::ListKeys, None, &[])?;
             let limit = validate::int_in_range(req.limit, "limit", 1, 1000, 100)? as usize;
             let mut items: Vec<(String, pb::KeyListEntry)> = self
                 .store
@@ -251,7 +281,7 @@ impl Kms {
     pub(crate) async fn change_key<R, F>(
         &self,
         ctx: &RequestContext,
-        name: &'static str,
+        action: Action,
         key_id: String,
         params: serde_json::Value,
         op: KeyOp,
@@ -261,7 +291,8 @@ impl Kms {
         R: Send + 'static,
         F: FnOnce(&mut KeyRecord, tern_core::time::UnixMillis) -> KmsResult<R> + Send + 'static,
     {
-        self.change_key_with(ctx, name, key_id, params, op, Vec::new(), f).await
+        self.change_key_with(ctx, action, key_id, params, op, Vec::new(), f)
+            .await
     }
 
     /// [`Kms::change_key`] with request-specific condition keys (e.g.
@@ -270,33 +301,27 @@ impl Kms {
     pub(crate) async fn change_key_with<R, F>(
         &self,
         ctx: &RequestContext,
-        name: &'static str,
+        action: Action,
         key_id: String,
         params: serde_json::Value,
         op: KeyOp,
-        extra: Vec<(String, Vec<String>)>,
+        conditions: Conditions,
         f: F,
     ) -> KmsResult<R>
     where
         R: Send + 'static,
         F: FnOnce(&mut KeyRecord, tern_core::time::UnixMillis) -> KmsResult<R> + Send + 'static,
     {
-        let ev = AuditEvent::new(name, false, params);
+        let ev = AuditEvent::new(action.name(), false, params);
         self.mutate_authorized(ctx, ev, move |txn, ev, access, region| {
-            let (ctx2, now) = (access.ctx, access.now);
+            let now = access.now;
             validate::required(&key_id, "keyId")?;
-            let k = resolve(&*txn, region, &ctx2.caller, &key_id, IdForms::KeysOnly)?;
-            ev.resource = Some((k.arn(), k.account.clone()));
-            let grants = txn.grants_of(&k.key_id);
-            let aliases = crate::resolve::KeyLookup::alias_names_of(&*txn, &k.key_id);
-            let facts = Facts {
-                grants: &grants,
-                extra: &extra,
-                resource_aliases: &aliases,
-                ..Default::default()
+            let target = Target::Named {
+                raw: &key_id,
+                forms: IdForms::KeysOnly,
             };
-            access.check(name, &k, facts)?;
-            crate::resolve::check_state(&k, op)?;
+            let facts = RequestFacts::conditions(conditions);
+            let k = access.key(&*txn, region, target, action, StateRule::Op(op), facts, Some(ev))?;
             let mut next = (*k).clone();
             let r = f(&mut next, now)?;
             txn.put_key(next);
@@ -311,7 +336,7 @@ impl Kms {
         req: pb::EnableKeyRequest,
     ) -> KmsResult<pb::EnableKeyResponse> {
         let params = json!({"keyId": req.key_id});
-        self.change_key(ctx, "EnableKey", req.key_id, params, KeyOp::EnableKey, |k, _| {
+        self.change_key(ctx, Action::EnableKey, req.key_id, params, KeyOp::EnableKey, |k, _| {
             k.state = KeyState::Enabled;
             Ok(pb::EnableKeyResponse {})
         })
@@ -324,10 +349,17 @@ impl Kms {
         req: pb::DisableKeyRequest,
     ) -> KmsResult<pb::DisableKeyResponse> {
         let params = json!({"keyId": req.key_id});
-        self.change_key(ctx, "DisableKey", req.key_id, params, KeyOp::DisableKey, |k, _| {
-            k.state = KeyState::Disabled;
-            Ok(pb::DisableKeyResponse {})
-        })
+        self.change_key(
+            ctx,
+            Action::DisableKey,
+            req.key_id,
+            params,
+            KeyOp::DisableKey,
+            |k, _| {
+                k.state = KeyState::Disabled;
+                Ok(pb::DisableKeyResponse {})
+            },
+        )
         .await
     }
 
@@ -339,16 +371,11 @@ impl Kms {
         let params = json!({"keyId": req.key_id, "pendingWindowInDays": req.pending_window_in_days});
         let window = req.pending_window_in_days;
         let extra = window
-            .map(|w| {
-                vec![(
-                    "kms:schedulekeydeletionpendingwindowindays".to_string(),
-                    vec![w.to_string()],
-                )]
-            })
+            .map(|w| vec![condition(keys::PENDING_WINDOW_IN_DAYS, w.to_string())])
             .unwrap_or_default();
         self.change_key_with(
             ctx,
-            "ScheduleKeyDeletion",
+            Action::ScheduleKeyDeletion,
             req.key_id,
             params,
             KeyOp::ScheduleKeyDeletion,
@@ -400,7 +427,7 @@ impl Kms {
         let params = json!({"keyId": req.key_id});
         self.change_key(
             ctx,
-            "CancelKeyDeletion",
+            Action::CancelKeyDeletion,
             req.key_id,
             params,
             KeyOp::CancelKeyDeletion,
@@ -429,7 +456,7 @@ impl Kms {
         let description = req.description;
         self.change_key(
             ctx,
-            "UpdateKeyDescription",
+            Action::UpdateKeyDescription,
             req.key_id,
             params,
             KeyOp::UpdateKeyDescription,

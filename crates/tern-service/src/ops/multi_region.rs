@@ -21,12 +21,12 @@ use tern_replication::command::{Command, Op, Outcome, RegionProps, SealedMateria
 use tern_replication::{ProposeError, Replication};
 
 use crate::audit::AuditEvent;
-use crate::authz::Facts;
+use crate::authz::{condition, Action, Conditions, RequestFacts, StateRule};
 use crate::caller::RequestContext;
 use crate::error::{ErrorKind, KmsError, KmsResult};
 use crate::kms::{fresh_raw_material, generate_raw_material, Kms};
 use crate::metadata::key_metadata;
-use crate::resolve::{check_state, resolve, IdForms};
+use crate::resolve::{check_state, IdForms};
 use crate::validate;
 
 /// How long a region waits for a lagging apply before it answers that a
@@ -203,8 +203,14 @@ impl Kms {
     }
 
     /// Resolves and authorizes a key for a Multi-Region management action.
-    fn mrk_for(&self, ctx: &RequestContext, raw: &str, action: &str, ev: &mut AuditEvent) -> KmsResult<Arc<KeyRecord>> {
-        self.mrk_for_with(ctx, raw, action, ev, &[])
+    fn mrk_for(
+        &self,
+        ctx: &RequestContext,
+        raw: &str,
+        action: Action,
+        ev: &mut AuditEvent,
+    ) -> KmsResult<Arc<KeyRecord>> {
+        self.mrk_for_with(ctx, raw, action, ev, Vec::new())
     }
 
     /// [`Kms::mrk_for`] with operation-specific condition keys
@@ -213,24 +219,14 @@ impl Kms {
         &self,
         ctx: &RequestContext,
         raw: &str,
-        action: &str,
+        action: Action,
         ev: &mut AuditEvent,
-        extra: &[(String, Vec<String>)],
+        conditions: Conditions,
     ) -> KmsResult<Arc<KeyRecord>> {
-        validate::required(raw, "keyId")?;
-        let view = self.store.read();
-        let k = resolve(&*view, &self.region, &ctx.caller, raw, IdForms::KeysOnly)?;
-        let grants: Vec<_> = view.grants_of(&k.key_id).cloned().collect();
-        let aliases: Vec<String> = view.aliases_of(&k.key_id).map(|a| a.name.to_string()).collect();
-        drop(view);
-        ev.resource = Some((k.arn(), k.account.clone()));
-        let facts = Facts {
-            grants: &grants,
-            resource_aliases: &aliases,
-            extra,
-            ..Default::default()
-        };
-        self.access(ctx).check(action, &k, facts)?;
+        // The operations check the key state themselves, after the
+        // Multi-Region checks, as AWS orders its errors.
+        let facts = RequestFacts::conditions(conditions);
+        let k = self.read_key(ctx, raw, IdForms::KeysOnly, action, StateRule::Any, facts, ev)?;
         if k.multi_region.is_none() {
             return Err(not_multi_region(&k));
         }
@@ -255,16 +251,19 @@ impl Kms {
         );
         let planned = (|| {
             let repl = self.replication()?;
-            let extra = [(
-                tern_policy::keys::REPLICA_REGION.to_string(),
-                vec![req.replica_region.clone()],
+            let mut extra = vec![condition(
+                tern_policy::keys::REPLICA_REGION,
+                req.replica_region.as_str(),
             )];
-            let k = self.mrk_for_with(ctx, &req.key_id, "ReplicateKey", &mut ev, &extra)?;
+            extra.extend(crate::ops::tags::request_tag_conditions(
+                req.tags.iter().map(|t| (t.tag_key.as_str(), t.tag_value.as_str())),
+            ));
+            let k = self.mrk_for_with(ctx, &req.key_id, Action::ReplicateKey, &mut ev, extra)?;
             let replica = parse_region(&req.replica_region, "replicaRegion")?;
             // As in AWS: the caller also needs kms:CreateKey in the replica
             // Region (identity policies, aws:RequestedRegion = that Region).
             self.access(ctx)
-                .check_identity_in("CreateKey", Some(replica.as_str()))?;
+                .identity(Action::CreateKey, Some(replica.as_str()), &[])?;
             let mr = k.multi_region.as_ref().ok_or_else(|| not_multi_region(&k))?;
             if !mr.is_primary(&self.region) {
                 return Err(not_primary(&k));
@@ -374,11 +373,11 @@ impl Kms {
             json!({"keyId": req.key_id, "primaryRegion": req.primary_region}),
         );
         let planned = (|| {
-            let extra = [(
-                tern_policy::keys::PRIMARY_REGION.to_string(),
-                vec![req.primary_region.clone()],
+            let extra = vec![condition(
+                tern_policy::keys::PRIMARY_REGION,
+                req.primary_region.as_str(),
             )];
-            let k = self.mrk_for_with(ctx, &req.key_id, "UpdatePrimaryRegion", &mut ev, &extra)?;
+            let k = self.mrk_for_with(ctx, &req.key_id, Action::UpdatePrimaryRegion, &mut ev, extra)?;
             let target = parse_region(&req.primary_region, "primaryRegion")?;
             let mr = k.multi_region.as_ref().ok_or_else(|| not_multi_region(&k))?;
             if !mr.regions().any(|r| r == &target) {
@@ -415,7 +414,7 @@ impl Kms {
         let mut ev = AuditEvent::new("RotateKeyOnDemand", false, json!({"keyId": req.key_id}));
         let planned = (|| {
             let repl = self.replication()?;
-            let k = self.mrk_for(ctx, &req.key_id, "RotateKeyOnDemand", &mut ev)?;
+            let k = self.mrk_for(ctx, &req.key_id, Action::RotateKeyOnDemand, &mut ev)?;
             check_state(&k, KeyOp::RotateKeyOnDemand)?;
             crate::ops::rotation::rotatable(&k)?;
             let mr = k.multi_region.as_ref().ok_or_else(|| not_multi_region(&k))?;
@@ -473,14 +472,17 @@ impl Kms {
     pub(crate) async fn set_multi_region_rotation(
         &self,
         ctx: &RequestContext,
-        name: &'static str,
+        action: Action,
         key_id: &str,
         params: serde_json::Value,
         setting: Option<u32>,
     ) -> KmsResult<()> {
-        let mut ev = AuditEvent::new(name, false, params);
+        let mut ev = AuditEvent::new(action.name(), false, params);
         let planned = (|| {
-            let k = self.mrk_for(ctx, key_id, name, &mut ev)?;
+            let conditions = setting
+                .map(|days| vec![condition(tern_policy::keys::ROTATION_PERIOD_IN_DAYS, days.to_string())])
+                .unwrap_or_default();
+            let k = self.mrk_for_with(ctx, key_id, action, &mut ev, conditions)?;
             let op_kind = if setting.is_some() {
                 KeyOp::EnableKeyRotation
             } else {

@@ -6,7 +6,7 @@ use tern_core::key::KeyOp;
 use tern_proto::pb;
 
 use crate::audit::AuditEvent;
-use crate::authz::Access;
+use crate::authz::{condition, Access, Action, RequestFacts, StateRule};
 use crate::caller::RequestContext;
 use crate::error::KmsResult;
 use crate::kms::Kms;
@@ -30,8 +30,9 @@ impl Kms {
                 ctx,
                 &req.key_id,
                 IdForms::KeysOnly,
-                "GetKeyPolicy",
-                KeyOp::GetKeyPolicy,
+                Action::GetKeyPolicy,
+                StateRule::Op(KeyOp::GetKeyPolicy),
+                RequestFacts::default(),
                 &mut ev,
             )?;
             Ok(pb::GetKeyPolicyResponse {
@@ -56,12 +57,17 @@ impl Kms {
         let (policy, name) = (req.policy, req.policy_name);
         let bypass = req.bypass_policy_lockout_safety_check == Some(true);
         let (ctx2, policies) = (ctx.clone(), self.policies.clone());
-        self.change_key(
+        let conditions = vec![condition(
+            tern_policy::keys::BYPASS_POLICY_LOCKOUT_SAFETY_CHECK,
+            bypass.to_string(),
+        )];
+        self.change_key_with(
             ctx,
-            "PutKeyPolicy",
+            Action::PutKeyPolicy,
             req.key_id,
             params,
             KeyOp::PutKeyPolicy,
+            conditions,
             move |k, now| {
                 validate::policy_name(name.as_deref())?;
                 if policy.is_empty() {
@@ -99,8 +105,9 @@ impl Kms {
                 ctx,
                 &req.key_id,
                 IdForms::KeysOnly,
-                "ListKeyPolicies",
-                KeyOp::ListKeyPolicies,
+                Action::ListKeyPolicies,
+                StateRule::Op(KeyOp::ListKeyPolicies),
+                RequestFacts::default(),
                 &mut ev,
             )?;
             let items = std::iter::once((DEFAULT_POLICY_NAME.to_string(), DEFAULT_POLICY_NAME.to_string()));

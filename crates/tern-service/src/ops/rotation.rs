@@ -10,10 +10,11 @@ use tern_core::key::{
 use tern_proto::pb;
 
 use crate::audit::AuditEvent;
+use crate::authz::{condition, Action, RequestFacts, StateRule};
 use crate::caller::RequestContext;
 use crate::error::{ErrorKind, KmsError, KmsResult};
 use crate::kms::{fresh_material, Kms};
-use crate::resolve::{usable_key, IdForms};
+use crate::resolve::IdForms;
 use crate::validate;
 
 /// RotateKeyOnDemand is refused while an automatic rotation is this close.
@@ -107,7 +108,7 @@ impl Kms {
         if self.names_multi_region_key(ctx, &req.key_id) {
             return match rotation_period(period) {
                 Ok(d) => self
-                    .set_multi_region_rotation(ctx, "EnableKeyRotation", &req.key_id, params, Some(d))
+                    .set_multi_region_rotation(ctx, Action::EnableKeyRotation, &req.key_id, params, Some(d))
                     .await
                     .map(|_| pb::EnableKeyRotationResponse {}),
                 Err(e) => {
@@ -116,13 +117,13 @@ impl Kms {
                 }
             };
         }
-        let extra = vec![(
-            "kms:rotationperiodindays".to_string(),
-            vec![period.unwrap_or(DEFAULT_ROTATION_PERIOD_DAYS as i32).to_string()],
+        let extra = vec![condition(
+            tern_policy::keys::ROTATION_PERIOD_IN_DAYS,
+            period.unwrap_or(DEFAULT_ROTATION_PERIOD_DAYS as i32).to_string(),
         )];
         self.change_key_with(
             ctx,
-            "EnableKeyRotation",
+            Action::EnableKeyRotation,
             req.key_id,
             params,
             KeyOp::EnableKeyRotation,
@@ -147,13 +148,13 @@ impl Kms {
         let params = json!({"keyId": req.key_id});
         if self.names_multi_region_key(ctx, &req.key_id) {
             return self
-                .set_multi_region_rotation(ctx, "DisableKeyRotation", &req.key_id, params, None)
+                .set_multi_region_rotation(ctx, Action::DisableKeyRotation, &req.key_id, params, None)
                 .await
                 .map(|_| pb::DisableKeyRotationResponse {});
         }
         self.change_key(
             ctx,
-            "DisableKeyRotation",
+            Action::DisableKeyRotation,
             req.key_id,
             params,
             KeyOp::DisableKeyRotation,
@@ -178,8 +179,9 @@ impl Kms {
                 ctx,
                 &req.key_id,
                 IdForms::KeysOnly,
-                "GetKeyRotationStatus",
-                KeyOp::GetKeyRotationStatus,
+                Action::GetKeyRotationStatus,
+                StateRule::Op(KeyOp::GetKeyRotationStatus),
+                RequestFacts::default(),
                 &mut ev,
             )?;
             rotatable(&k)?;
@@ -215,7 +217,7 @@ impl Kms {
         let root = self.root.clone();
         self.change_key(
             ctx,
-            "RotateKeyOnDemand",
+            Action::RotateKeyOnDemand,
             req.key_id,
             params,
             KeyOp::RotateKeyOnDemand,
@@ -245,7 +247,6 @@ impl Kms {
             json!({"keyId": req.key_id, "limit": req.limit, "marker": req.marker, "includeKeyMaterial": req.include_key_material}),
         );
         let r = (|| {
-            validate::required(&req.key_id, "keyId")?;
             let limit = validate::int_in_range(req.limit, "limit", 1, 1000, 100)? as usize;
             let all = match req.include_key_material.as_deref() {
                 None | Some("ROTATIONS_ONLY") => false,
@@ -258,16 +259,15 @@ impl Kms {
                     ))
                 }
             };
-            let k = usable_key(
-                &*self.store.read(),
-                &self.region,
-                &self.access(ctx),
+            let k = self.read_key(
+                ctx,
                 &req.key_id,
                 IdForms::KeysOnly,
-                "ListKeyRotations",
-                KeyOp::ListKeyRotations,
+                Action::ListKeyRotations,
+                StateRule::Op(KeyOp::ListKeyRotations),
+                RequestFacts::default(),
+                &mut ev,
             )?;
-            ev.resource = Some((k.arn(), k.account.clone()));
             let last = k.materials.len().saturating_sub(1);
             let items = k
                 .materials

@@ -5,10 +5,22 @@ use tern_core::key::{KeyOp, MAX_TAGS_PER_KEY};
 use tern_proto::pb;
 
 use crate::audit::AuditEvent;
+use crate::authz::{condition, Action, Conditions, RequestFacts, StateRule};
 use crate::caller::RequestContext;
 use crate::error::KmsResult;
 use crate::kms::Kms;
-use crate::resolve::{usable_key, IdForms};
+use crate::resolve::IdForms;
+use tern_policy::keys;
+
+/// `aws:TagKeys` and `aws:RequestTag/<key>` of a request that sets tags.
+pub(crate) fn request_tag_conditions<'a>(tags: impl Iterator<Item = (&'a str, &'a str)> + Clone) -> Conditions {
+    let mut c: Conditions = vec![(
+        keys::TAG_KEYS.to_string(),
+        tags.clone().map(|(k, _)| k.to_string()).collect(),
+    )];
+    c.extend(tags.map(|(k, v)| condition(&format!("{}{k}", keys::REQUEST_TAG_PREFIX), v)));
+    c
+}
 use crate::validate;
 
 impl Kms {
@@ -22,20 +34,10 @@ impl Kms {
             "tags": req.tags.iter().map(|t| json!({"tagKey": t.tag_key, "tagValue": t.tag_value})).collect::<Vec<_>>(),
         });
         let tags = req.tags;
-        // aws:TagKeys and aws:RequestTag/<key> for the policy decision.
-        let mut extra: Vec<(String, Vec<String>)> = vec![(
-            "aws:tagkeys".to_string(),
-            tags.iter().map(|t| t.tag_key.clone()).collect(),
-        )];
-        extra.extend(tags.iter().map(|t| {
-            (
-                format!("aws:requesttag/{}", t.tag_key.to_lowercase()),
-                vec![t.tag_value.clone()],
-            )
-        }));
+        let extra = request_tag_conditions(tags.iter().map(|t| (t.tag_key.as_str(), t.tag_value.as_str())));
         self.change_key_with(
             ctx,
-            "TagResource",
+            Action::TagResource,
             req.key_id,
             params,
             KeyOp::TagResource,
@@ -55,10 +57,10 @@ impl Kms {
     ) -> KmsResult<pb::UntagResourceResponse> {
         let params = json!({"keyId": req.key_id, "tagKeys": req.tag_keys});
         let keys = req.tag_keys;
-        let extra = vec![("aws:tagkeys".to_string(), keys.clone())];
+        let extra = vec![(tern_policy::keys::TAG_KEYS.to_string(), keys.clone())];
         self.change_key_with(
             ctx,
-            "UntagResource",
+            Action::UntagResource,
             req.key_id,
             params,
             KeyOp::UntagResource,
@@ -83,19 +85,17 @@ impl Kms {
             json!({"keyId": req.key_id, "limit": req.limit, "marker": req.marker}),
         );
         let r = (|| {
-            validate::required(&req.key_id, "keyId")?;
             let limit = validate::int_in_range(req.limit, "limit", 1, MAX_TAGS_PER_KEY as i32, MAX_TAGS_PER_KEY as i32)?
                 as usize;
-            let k = usable_key(
-                &*self.store.read(),
-                &self.region,
-                &self.access(ctx),
+            let k = self.read_key(
+                ctx,
                 &req.key_id,
                 IdForms::KeysOnly,
-                "ListResourceTags",
-                KeyOp::ListResourceTags,
+                Action::ListResourceTags,
+                StateRule::Op(KeyOp::ListResourceTags),
+                RequestFacts::default(),
+                &mut ev,
             )?;
-            ev.resource = Some((k.arn(), k.account.clone()));
             let mut items: Vec<(String, pb::Tag)> = k
                 .tags
                 .iter()
