@@ -339,7 +339,7 @@ fn init_makes_fresh_deployment_credentials() {
             "--regions",
             "us-east-1,eu-west-1",
             "--base-port",
-            "0",
+            "7070",
             "--per-region-dirs",
             "--out",
         ])
@@ -443,18 +443,15 @@ async fn principals_change_without_a_restart() {
         }
     };
     // Waits (bounded) until `creds` get `want`.
-    let until = |creds: tern_client::Credentials, want: Result<(), &'static str>| {
-        let list_keys = list_keys.clone();
-        async move {
-            for _ in 0..200 {
-                let got = list_keys(creds.clone()).await;
-                if got.as_ref().map_err(String::as_str) == want.as_ref().map_err(|e| *e) {
-                    return;
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    let until = |creds: tern_client::Credentials, want: Result<(), &'static str>| async move {
+        for _ in 0..200 {
+            let got = list_keys(creds.clone()).await;
+            if got.as_ref().map_err(String::as_str) == want.as_ref().map_err(|e| *e) {
+                return;
             }
-            panic!("credentials never reached {want:?}");
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
         }
+        panic!("credentials never reached {want:?}");
     };
 
     let dana = principals(&["add", "--user", "dana"]).unwrap();

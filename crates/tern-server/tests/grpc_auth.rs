@@ -10,7 +10,7 @@ use tern_proto::pb;
 use tern_proto::pb::key_management_service_client::KeyManagementServiceClient;
 use tern_proto::pb::key_management_service_server::{KeyManagementService, KeyManagementServiceServer};
 use tern_server::auth::{system_clock, PrincipalRegistry, SigV4AuthLayer};
-use tern_service::Caller;
+use tern_service::RequestContext;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::{Code, Request, Response, Status};
 use tower::Layer;
@@ -35,8 +35,8 @@ macro_rules! test_kms {
             ) -> Result<Response<pb::GenerateRandomResponse>, Status> {
                 let caller = request
                     .extensions()
-                    .get::<Caller>()
-                    .cloned()
+                    .get::<RequestContext>()
+                    .map(|c| c.caller.clone())
                     .ok_or_else(|| Status::internal("no caller"))?;
                 let n = usize::try_from(request.get_ref().number_of_bytes.unwrap_or(0))
                     .map_err(|_| Status::invalid_argument("negative"))?;

@@ -642,7 +642,7 @@ async fn a_grant_holder_can_only_create_narrower_grants_and_aliases_stay_in_thei
                 target_key_id: shared,
             })
             .await,
-        "NotFoundException",
+        "AccessDeniedException",
     );
     n.shutdown().await;
 }

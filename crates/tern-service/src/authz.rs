@@ -338,6 +338,7 @@ impl Access<'_> {
     /// 4. the key's grants and aliases, the condition context (every key AWS
     ///    sets for this request), the policy decision (AccessDeniedException);
     /// 5. the key-state rule.
+    #[allow(clippy::too_many_arguments)] // every input of one decision, named at each call site
     pub(crate) fn key(
         &self,
         view: &impl KeyLookup,
