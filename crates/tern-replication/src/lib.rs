@@ -329,6 +329,9 @@ impl Replication {
                 root: Arc::new(cfg.root.clone()),
                 duplicates: duplicates.clone(),
             },
+            on_disk: Arc::new(parking_lot::Mutex::new(state_machine::snapshot_on_disk(
+                &cfg.dir.join("snapshot.json"),
+            ))),
             snapshot_path: cfg.dir.join("snapshot.json"),
             applied: Arc::new(applied_tx),
             acks: acks_tx,

@@ -28,57 +28,87 @@ const INCARNATION: &[u8] = b"incarnation";
 enum Done {
     Flushed(LogFlushed<TypeConfig>),
     Reply(tokio::sync::oneshot::Sender<Result<(), String>>),
+    /// Nobody waits (the committed-index hint).
+    Nothing,
 }
 
-/// A batch for the writer thread, what to tell when it is synced, and the
-/// highest log index it appends (if it appends).
-type Job = (WriteBatch, Done, Option<u64>);
+/// What a queued batch appends: the highest log index, and the tail's
+/// truncation epoch when it was queued.
+#[derive(Debug, Clone, Copy)]
+struct Appends {
+    last: u64,
+    epoch: u64,
+}
+
+/// A batch for the writer thread, what to tell when it is synced, and what
+/// it appends (if it appends).
+type Job = (WriteBatch, Done, Option<Appends>);
 
 /// The newest log entries, in memory: appended entries are readable at once
 /// (openraft reads an entry to replicate it before the writer thread may
 /// have written it), and the leader replicates without reading RocksDB or
 /// decoding JSON. Entries leave once written and beyond [`Tail::KEEP`].
 #[derive(Debug, Default)]
-pub(crate) struct Tail {
-    entries: parking_lot::Mutex<std::collections::BTreeMap<u64, Entry>>,
-    /// The highest index the writer thread has written (0: none yet).
-    written: std::sync::atomic::AtomicU64,
+pub(crate) struct Tail(parking_lot::Mutex<TailState>);
+
+#[derive(Debug, Default)]
+pub(crate) struct TailState {
+    entries: std::collections::BTreeMap<u64, Entry>,
+    /// The highest index known written to RocksDB with the content the
+    /// tail holds (0: none yet). Only entries at or below it may leave.
+    written: u64,
+    /// Bumped by every truncation: a batch queued before a truncation
+    /// wrote entries that were cut since, so it never raises `written`
+    /// (the index it wrote may now hold a different, unwritten entry).
+    epoch: u64,
 }
 
 impl Tail {
     const KEEP: usize = 1024;
 
-    fn appended(&self, entries: &[Entry]) {
-        let mut m = self.entries.lock();
+    fn appended(&self, entries: &[Entry]) -> u64 {
+        let mut t = self.0.lock();
         for e in entries {
-            m.insert(e.log_id.index, e.clone());
+            t.entries.insert(e.log_id.index, e.clone());
         }
-        let written = self.written.load(std::sync::atomic::Ordering::Acquire);
-        while m.len() > Self::KEEP {
-            match m.first_key_value() {
+        let written = t.written;
+        while t.entries.len() > Self::KEEP {
+            match t.entries.first_key_value() {
                 Some((i, _)) if *i <= written => {
-                    m.pop_first();
+                    t.entries.pop_first();
                 }
                 _ => break,
             }
         }
+        t.epoch
+    }
+
+    /// The writer wrote a batch appending up to `a.last`.
+    fn written(&self, a: Appends) {
+        let mut t = self.0.lock();
+        if t.epoch == a.epoch {
+            t.written = t.written.max(a.last);
+        }
     }
 
     fn truncate(&self, from: u64) {
-        self.entries.lock().split_off(&from);
+        let mut t = self.0.lock();
+        t.entries.split_off(&from);
+        t.written = t.written.min(from.saturating_sub(1));
+        t.epoch = t.epoch.wrapping_add(1);
     }
 
     fn purge(&self, upto: u64) {
-        let mut m = self.entries.lock();
-        *m = m.split_off(&upto.saturating_add(1));
+        let mut t = self.0.lock();
+        t.entries = t.entries.split_off(&upto.saturating_add(1));
     }
 
     /// Entries from `start` on while they are here and `in_range`.
     fn read_from(&self, start: u64, in_range: impl Fn(u64) -> bool) -> Vec<Entry> {
-        let m = self.entries.lock();
+        let t = self.0.lock();
         let mut out = Vec::new();
         let mut next = start;
-        for (i, e) in m.range(start..) {
+        for (i, e) in t.entries.range(start..) {
             if *i != next || !in_range(*i) {
                 break;
             }
@@ -89,11 +119,11 @@ impl Tail {
     }
 
     fn last(&self) -> Option<Entry> {
-        self.entries.lock().last_key_value().map(|(_, e)| e.clone())
+        self.0.lock().entries.last_key_value().map(|(_, e)| e.clone())
     }
 
     fn first_index(&self) -> Option<u64> {
-        self.entries.lock().first_key_value().map(|(i, _)| *i)
+        self.0.lock().entries.first_key_value().map(|(i, _)| *i)
     }
 }
 
@@ -227,15 +257,22 @@ impl LogStore {
                 .name("tern-raft-log".into())
                 .spawn(move || {
                     let opts = synced();
-                    while let Ok((batch, done, last)) = rx.recv() {
+                    while let Ok((batch, done, appends)) = rx.recv() {
+                        #[cfg(test)]
+                        tests::writer_gate();
                         let r = db.write_opt(batch, &opts).map_err(|e| e.to_string());
-                        if let (Ok(()), Some(i)) = (&r, last) {
-                            tail.written.fetch_max(i, std::sync::atomic::Ordering::Release);
+                        if let (Ok(()), Some(a)) = (&r, appends) {
+                            tail.written(a);
                         }
                         match done {
                             Done::Flushed(cb) => cb.log_io_completed(r.map_err(std::io::Error::other)),
                             Done::Reply(tx) => {
                                 let _ = tx.send(r);
+                            }
+                            Done::Nothing => {
+                                if let Err(e) = r {
+                                    tracing::warn!(error = %e, "raft log: the committed-index hint was not written");
+                                }
                             }
                         }
                     }
@@ -416,9 +453,15 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
-        // A hint for restart; not needed for safety, so not synced.
+        // A hint for restart; not needed for safety, so nobody waits for
+        // it. It goes through the writer queue, behind every append queued
+        // before it: a process killed in between never leaves a committed
+        // index past the last written entry (a restart would then fail to
+        // read the entries it claims are committed).
         let b = self.meta_batch(COMMITTED, &committed)?;
-        self.db.write(b).map_err(io_err)?;
+        self.writer
+            .send((b, Done::Nothing, None))
+            .map_err(|_| io_err(Msg("raft log writer stopped".into())))?;
         self.committed.send_if_modified(|c| {
             if committed > *c {
                 *c = committed;
@@ -431,7 +474,16 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId>, StorageError> {
-        Ok(self.get_meta::<Option<LogId>>(COMMITTED)?.flatten())
+        let committed = self.get_meta::<Option<LogId>>(COMMITTED)?.flatten();
+        // Never past the last entry this log holds (a data directory written
+        // by an older tern could have one): openraft would fail to read the
+        // entries to apply and refuse to start.
+        let last = self.get_log_state().await?.last_log_id;
+        Ok(match (committed, last) {
+            (Some(c), Some(l)) if c.index > l.index => Some(l),
+            (Some(_), None) => None,
+            (c, _) => c,
+        })
     }
 
     async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> Result<(), StorageError>
@@ -452,11 +504,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         }
         let last = entries.last().map(|e| e.log_id.index);
         // Readable from now on, durable once the writer calls back.
-        self.tail.appended(&entries);
+        let epoch = self.tail.appended(&entries);
         // openraft learns the entries are durable only through the
         // callback, after the sync.
         self.writer
-            .send((batch, Done::Flushed(callback), last))
+            .send((batch, Done::Flushed(callback), last.map(|last| Appends { last, epoch })))
             .map_err(|_| io_err(Msg("raft log writer stopped".into())))
     }
 
@@ -539,9 +591,9 @@ mod tests {
         // Nothing written yet: nothing may leave, however many.
         assert_eq!(t.first_index(), Some(1));
         assert_eq!(indices(&t.read_from(5, |i| i < 8)), [5, 6, 7]);
-        t.written.store(n, std::sync::atomic::Ordering::Release);
+        t.written(super::Appends { last: n, epoch: 0 });
         t.appended(&[blank(n + 1)]);
-        assert_eq!(t.entries.lock().len(), Tail::KEEP);
+        assert_eq!(t.0.lock().entries.len(), Tail::KEEP);
         assert_eq!(t.first_index(), Some(n + 2 - Tail::KEEP as u64));
         // A conflicting suffix is cut; purge drops the front.
         t.truncate(n);
@@ -549,5 +601,126 @@ mod tests {
         t.purge(n - 3);
         assert_eq!(indices(&t.read_from(n - 3, |_| true)), Vec::<u64>::new());
         assert_eq!(indices(&t.read_from(n - 2, |_| true)), [n - 2, n - 1]);
+    }
+
+    /// A truncation lowers the written mark, and a batch queued before it
+    /// cannot raise it again: entries re-appended at the cut indexes stay in
+    /// the tail until their own batch is written.
+    #[test]
+    fn a_truncation_resets_the_written_mark() {
+        use super::{Appends, Tail};
+        let t = Tail::default();
+        let n = Tail::KEEP as u64 + 100;
+        let old_epoch = t.appended(&(1..=n).map(blank).collect::<Vec<_>>());
+        // The conflicting suffix from n - 50 is cut, then re-appended, while
+        // the batch that wrote the old entries is still queued.
+        t.truncate(n - 50);
+        assert_eq!(t.0.lock().written, 0);
+        let new_epoch = t.appended(&(n - 50..=n).map(blank).collect::<Vec<_>>());
+        assert_ne!(old_epoch, new_epoch);
+        // The old batch completes: it must not vouch for the new entries.
+        t.written(Appends {
+            last: n,
+            epoch: old_epoch,
+        });
+        t.appended(&[blank(n + 1)]);
+        assert_eq!(t.first_index(), Some(1), "unwritten entries left the tail");
+        // Once the new batch is written they may go.
+        t.written(Appends {
+            last: n + 1,
+            epoch: new_epoch,
+        });
+        t.appended(&[blank(n + 2)]);
+        assert_eq!(t.0.lock().entries.len(), Tail::KEEP);
+    }
+
+    static GATED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+    /// Test fault point: while [`GATED`], the writer thread stops before
+    /// its next write (the process is then killed with the batches queued).
+    pub(super) fn writer_gate() {
+        while GATED.load(std::sync::atomic::Ordering::Acquire) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    const CHILD_DIR: &str = "TERN_LOG_STORE_CRASH_DIR";
+
+    /// Appends queued, the committed index saved, then the process dies
+    /// before the writer wrote anything: on restart the committed index
+    /// must not point past the last entry, or openraft cannot start
+    /// ("Failed to get log entries"). The child is this test binary, run
+    /// again with the fault point armed; it aborts itself.
+    #[test]
+    fn a_kill_between_append_and_committed_leaves_a_startable_log() {
+        use openraft::storage::{RaftLogReader, RaftLogStorage};
+        if let Ok(dir) = std::env::var(CHILD_DIR) {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let mut log = super::LogStore::open(std::path::Path::new(&dir)).unwrap();
+                // The first batch is written; then the writer stalls.
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                let mut b = rocksdb::WriteBatch::default();
+                b.put_cf(
+                    log.cf(super::CF_LOG).unwrap(),
+                    super::index_key(1),
+                    serde_json::to_vec(&blank(1)).unwrap(),
+                );
+                log.writer.send((b, super::Done::Reply(tx), None)).unwrap();
+                rx.await.unwrap().unwrap();
+                GATED.store(true, std::sync::atomic::Ordering::Release);
+                let entries: Vec<_> = (2..=5).map(blank).collect();
+                let mut batch = rocksdb::WriteBatch::default();
+                for e in &entries {
+                    batch.put_cf(
+                        log.cf(super::CF_LOG).unwrap(),
+                        super::index_key(e.log_id.index),
+                        serde_json::to_vec(e).unwrap(),
+                    );
+                }
+                let epoch = log.tail.appended(&entries);
+                log.writer
+                    .send((batch, super::Done::Nothing, Some(super::Appends { last: 5, epoch })))
+                    .unwrap();
+                // A follower learns the leader committed 5 before its own
+                // writer wrote 2..5.
+                log.save_committed(Some(blank(5).log_id)).await.unwrap();
+                std::process::abort();
+            });
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let exe = std::env::current_exe().unwrap();
+        let status = std::process::Command::new(exe)
+            .args([
+                "--exact",
+                "log_store::tests::a_kill_between_append_and_committed_leaves_a_startable_log",
+                "--nocapture",
+            ])
+            .env(CHILD_DIR, dir.path())
+            .status()
+            .unwrap();
+        assert!(!status.success(), "the child must die at the fault point");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let mut log = super::LogStore::open(dir.path()).unwrap();
+            let last = log.get_log_state().await.unwrap().last_log_id.map(|l| l.index);
+            let committed = log.read_committed().await.unwrap().map(|c| c.index);
+            assert!(
+                committed <= last,
+                "committed {committed:?} past the last entry {last:?}"
+            );
+            // Everything up to the committed index reads back.
+            if let Some(c) = committed {
+                let got = log.try_get_log_entries(1..=c).await.unwrap();
+                assert_eq!(got.len() as u64, c);
+            }
+        });
     }
 }

@@ -35,6 +35,16 @@ pub struct StateMachine {
     pub(crate) acks: mpsc::UnboundedSender<Vec<Ack>>,
     /// Snapshots installed (a metric and a test observable).
     pub(crate) installs: Arc<std::sync::atomic::AtomicU64>,
+    /// The last log id of the snapshot file on disk; held while a snapshot
+    /// file is written, so a build and an install never interleave and an
+    /// older snapshot never replaces a newer one.
+    pub(crate) on_disk: Arc<parking_lot::Mutex<Option<LogId>>>,
+}
+
+/// The last log id of the snapshot file at `path`, if there is a readable one.
+pub(crate) fn snapshot_on_disk(path: &std::path::Path) -> Option<LogId> {
+    let bytes = std::fs::read(path).ok()?;
+    serde_json::from_slice::<SnapshotFile>(&bytes).ok()?.meta.last_log_id
 }
 
 impl std::fmt::Debug for StateMachine {
@@ -122,9 +132,18 @@ pub fn digest(store: &Store) -> (Option<LogId>, String) {
 }
 
 impl StateMachine {
-    fn write_snapshot_file(&self, file: &SnapshotFile) -> Result<(), StorageError> {
+    /// Writes `file` as the current snapshot unless the one on disk is
+    /// newer (then `Ok(false)`): through a temporary file of its own (fsync,
+    /// rename, fsync of the directory), one writer at a time.
+    fn write_snapshot_file(&self, file: &SnapshotFile) -> Result<bool, StorageError> {
         let bytes = serde_json::to_vec(file).map_err(|e| sm_write_err(e.to_string()))?;
-        let tmp = self.snapshot_path.with_extension("tmp");
+        let mut on_disk = self.on_disk.lock();
+        if on_disk.is_some() && *on_disk > file.meta.last_log_id {
+            return Ok(false);
+        }
+        let tmp = self
+            .snapshot_path
+            .with_extension(format!("{}.tmp", uuid::Uuid::new_v4().simple()));
         let dir = self.snapshot_path.parent().map(|p| p.to_path_buf());
         let r = (|| -> std::io::Result<()> {
             let mut f = std::fs::File::create(&tmp)?;
@@ -136,7 +155,12 @@ impl StateMachine {
             }
             Ok(())
         })();
-        r.map_err(|e| sm_write_err(format!("snapshot file: {e}")))
+        if r.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        r.map_err(|e| sm_write_err(format!("snapshot file: {e}")))?;
+        *on_disk = file.meta.last_log_id;
+        Ok(true)
     }
 
     fn read_snapshot_file(&self) -> Result<Option<SnapshotFile>, StorageError> {
@@ -188,7 +212,15 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
             meta: meta.clone(),
             data,
         };
-        self.write_snapshot_file(&file)?;
+        if !self.write_snapshot_file(&file)? {
+            // A newer snapshot was installed meanwhile: it is the current one.
+            if let Some(current) = self.read_snapshot_file()? {
+                return Ok(Snapshot {
+                    meta: current.meta,
+                    snapshot: Box::new(Cursor::new(current.data)),
+                });
+            }
+        }
         Ok(Snapshot {
             meta,
             snapshot: Box::new(Cursor::new(file.data)),
@@ -316,5 +348,80 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             meta: f.meta,
             snapshot: Box::new(Cursor::new(f.data)),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn machine(dir: &std::path::Path) -> StateMachine {
+        let store = Store::open(&tern_store::StoreConfig::new(dir.join("store"))).unwrap();
+        let (acks, _) = mpsc::unbounded_channel();
+        let snapshot_path = dir.join("snapshot.json");
+        StateMachine {
+            store,
+            applier: Applier {
+                region: tern_core::ids::Region::parse("us-east-1").unwrap(),
+                sealing: Arc::new(tern_core::seal::SealingKey::from_seed([7; 32])),
+                root: Arc::new(tern_core::crypto::RootKey::from_bytes([1; 32])),
+                duplicates: Arc::default(),
+            },
+            on_disk: Arc::new(parking_lot::Mutex::new(snapshot_on_disk(&snapshot_path))),
+            snapshot_path,
+            applied: Arc::new(watch::channel(None).0),
+            acks,
+            installs: Arc::default(),
+        }
+    }
+
+    fn file_at(index: u64) -> SnapshotFile {
+        SnapshotFile {
+            meta: SnapshotMeta {
+                last_log_id: Some(openraft::LogId::new(openraft::CommittedLeaderId::new(1, 1), index)),
+                last_membership: Default::default(),
+                snapshot_id: format!("s-{index}"),
+            },
+            data: encode_pairs(std::iter::empty()),
+        }
+    }
+
+    /// Snapshot files written concurrently (builds and installs) never
+    /// collide on a temporary file, and the newest one stays: an older
+    /// snapshot never replaces a newer one.
+    #[test]
+    fn concurrent_snapshot_writes_keep_the_newest() {
+        let dir = tempfile::tempdir().unwrap();
+        let sm = machine(dir.path());
+        let threads: Vec<_> = (0..8u64)
+            .map(|t| {
+                let sm = sm.clone();
+                std::thread::spawn(move || {
+                    for i in 0..25u64 {
+                        // Interleaved: some writers newer, some older.
+                        let index = if t % 2 == 0 { 1000 - i * 8 - t } else { i * 8 + t };
+                        sm.write_snapshot_file(&file_at(index)).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let newest = 1000;
+        let on_disk = sm.read_snapshot_file().unwrap().unwrap();
+        assert_eq!(on_disk.meta.last_log_id.map(|l| l.index), Some(newest));
+        // An older one is refused; a fresh handle on the directory agrees.
+        assert!(!sm.write_snapshot_file(&file_at(5)).unwrap());
+        assert_eq!(
+            snapshot_on_disk(&dir.path().join("snapshot.json")).map(|l| l.index),
+            Some(newest)
+        );
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty(), "temporary files left behind");
     }
 }
