@@ -20,6 +20,12 @@ regions=(us-east-1 eu-west-1 ap-northeast-2)
 # Three regions as separate `tern serve` processes (from `tern init`), so the
 # Encryption SDK test can stop us-east-1.
 "$tern" init --out "$work/cfg" --regions "$(IFS=,; echo "${regions[*]}")" --base-port "$base_port" >/dev/null
+# A second account's user for the cross-account tests (tern init makes only
+# the administrator, with fresh credentials).
+carol="$("$tern" principals add --file "$work/cfg/principals.toml" --account 444455556666 --user carol 2>/dev/null)"
+ini_value() { sed -n "s/^$1 = //p"; }
+export TERN_CAROL_ACCESS_KEY_ID="$(ini_value aws_access_key_id <<<"$carol")"
+export TERN_CAROL_SECRET_ACCESS_KEY="$(ini_value aws_secret_access_key <<<"$carol")"
 pids=()
 for r in "${regions[@]}"; do
     "$tern" serve --config "$work/cfg/$r.toml" >"$work/$r.log" 2>&1 &
@@ -33,8 +39,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-export AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE
-export AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY
+# The administrator `tern init` generated.
+export AWS_ACCESS_KEY_ID="$(ini_value aws_access_key_id <"$work/cfg/admin-credentials")"
+export AWS_SECRET_ACCESS_KEY="$(ini_value aws_secret_access_key <"$work/cfg/admin-credentials")"
 export AWS_DEFAULT_REGION=us-east-1
 export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_PAGER=""
 export TERN_US_EAST_1="http://127.0.0.1:$base_port"

@@ -212,7 +212,10 @@ class Boto3Test(unittest.TestCase):
 
     def test_access_denied_for_another_account(self):
         k = self.new_key()
-        carol = kms(aws_access_key_id="AKIACAROLEXAMPLE0001", aws_secret_access_key="carol/K7MDENG/bPxRfiCYEXAMPLEKEY")
+        carol = kms(
+            aws_access_key_id=os.environ["TERN_CAROL_ACCESS_KEY_ID"],
+            aws_secret_access_key=os.environ["TERN_CAROL_SECRET_ACCESS_KEY"],
+        )
         self.assertError("AccessDeniedException", 400, carol.encrypt, KeyId=k["Arn"], Plaintext=b"x")
 
     def test_grants(self):
