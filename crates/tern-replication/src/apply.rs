@@ -239,6 +239,10 @@ impl Applier {
         cmd: &Command,
         acks: &mut BTreeSet<Ack>,
     ) -> Result<Outcome, ApplyError> {
+        if cmd.service_made {
+            // Idempotent by construction: applied every time, remembered never.
+            return self.apply_op(txn, cmd, acks);
+        }
         let dk = dedup_key(&cmd.request_id);
         if let Some(b) = txn.repl(&dk) {
             let d: DedupRecord = decode("dedup record", &b)?;

@@ -23,6 +23,20 @@ pub struct Command {
     /// The proposer's clock when it built the command.
     pub proposed_at: UnixMillis,
     pub op: Op,
+    /// Made by the service itself (acknowledgements, incarnations,
+    /// automatic rotations, deletions whose waiting period ended), never by
+    /// a client: a compare-and-set whose second application changes
+    /// nothing. It keeps no dedup record, so the same command proposed
+    /// later — a replica deleted and re-created, a region removed and
+    /// re-added — is applied again instead of answered with a remembered
+    /// outcome, and a rejection is never replayed. Absent (false) in older
+    /// entries, which keep their dedup behaviour.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub service_made: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 impl fmt::Debug for Command {

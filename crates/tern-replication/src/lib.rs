@@ -160,6 +160,7 @@ async fn run_gatherer(
                     .max()
                     .unwrap_or(tern_core::time::UnixMillis(0)),
                 op: Op::Acks(cmds),
+                service_made: true,
             };
             match raft.client_write(gathered).await {
                 Ok(r) => {
@@ -906,6 +907,7 @@ fn ack_command(r: &Replication, ack: &Ack, now: tern_core::time::UnixMillis) -> 
                 node_id: r.inner.node_id,
                 incarnation: r.inner.incarnation.clone(),
             },
+            service_made: true,
         },
         Ack::MaterialApplied { key, material } => Command {
             request_id: format!("ack-material/{key}/{material}/{region}"),
@@ -915,6 +917,7 @@ fn ack_command(r: &Replication, ack: &Ack, now: tern_core::time::UnixMillis) -> 
                 material: *material,
                 region: region.clone(),
             },
+            service_made: true,
         },
         Ack::ReplicaReady { key } => Command {
             request_id: format!("ack-ready/{key}/{region}"),
@@ -923,6 +926,7 @@ fn ack_command(r: &Replication, ack: &Ack, now: tern_core::time::UnixMillis) -> 
                 key: *key,
                 region: region.clone(),
             },
+            service_made: true,
         },
     }
 }

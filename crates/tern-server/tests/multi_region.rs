@@ -762,6 +762,55 @@ async fn deleting_replicas_then_the_primary() {
     assert!(cluster.repl(EU).mrks().is_empty(), "the key left the replicated state");
 }
 
+/// A replica deleted and replicated again becomes Enabled again, and a
+/// second deletion deletes it again: the service's own commands
+/// (`ack-ready/…`, `delete/…`) are applied each time, never answered with
+/// the outcome remembered from the first time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_replica_deleted_and_replicated_again_comes_back_and_goes_again() {
+    let cluster = TestCluster::start(&[US, EU, AP]).await;
+    let key = mrk_everywhere(&cluster, US, &[EU]).await;
+    let mut us = cluster.node(US).admin().await;
+    let mut eu = cluster.node(EU).admin().await;
+    for round in 1..=2 {
+        assert_eq!(schedule_deletion(&mut eu, &key).await.key_state, "PendingDeletion");
+        cluster.clock.advance_days(8);
+        assert_eq!(cluster.node(EU).run_due_tasks().await.deleted, 1, "round {round}");
+        eventually(
+            WAIT,
+            &format!("round {round}: the primary to see its replica gone"),
+            || {
+                let mut us = us.clone();
+                let key = key.clone();
+                async move {
+                    let c = describe(&mut us, &key).await.multi_region_configuration?;
+                    c.replica_keys.is_empty().then_some(())
+                }
+            },
+        )
+        .await;
+        ok(us
+            .replicate_key(pb::ReplicateKeyRequest {
+                key_id: key.clone(),
+                replica_region: EU.into(),
+                ..Default::default()
+            })
+            .await);
+        eventually(
+            WAIT,
+            &format!("round {round}: the re-created replica to be Enabled"),
+            || {
+                let mut eu = eu.clone();
+                let key = key.clone();
+                async move { (describe(&mut eu, &key).await.key_state == "Enabled").then_some(()) }
+            },
+        )
+        .await;
+    }
+    let ct = encrypt(&mut us, &key, b"back again").await;
+    assert_eq!(decrypt(&mut eu, &ct.ciphertext_blob).await.plaintext, b"back again");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn adding_and_removing_regions() {
     const SA: &str = "sa-east-1";

@@ -89,6 +89,7 @@ impl Kms {
             request_id,
             proposed_at: self.now(),
             op,
+            service_made: false,
         };
         match repl
             .propose(cmd, self.write_timeout(repl))
@@ -576,6 +577,7 @@ impl Kms {
                 on_demand: false,
                 next_rotation: Some(next),
             },
+            service_made: true,
         };
         self.propose_due_task(repl, cmd, "automatic Multi-Region rotation")
             .await
@@ -606,6 +608,7 @@ impl Kms {
             request_id: format!("delete/{}/{}", k.key_id, self.region),
             proposed_at: now,
             op,
+            service_made: true,
         };
         self.propose_due_task(repl, cmd, "Multi-Region deletion").await
     }
