@@ -396,6 +396,18 @@ async fn guardrail_deny_decrypt_without_tls() {
     .arn;
     let blob = encrypt(&mut tls, &key, b"over tls only").await.ciphertext_blob;
     assert_eq!(ok(tls.decrypt(decrypt_req(&blob)).await).plaintext, b"over tls only");
+    // The AWS JSON protocol over TLS too.
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&blob);
+    let creds = Credentials::new(ADMIN_AKID, ADMIN_SECRET);
+    let v = json_ok(
+        n.tls_json_call(creds, &ca, "Decrypt", json!({"CiphertextBlob": b64}))
+            .await,
+    );
+    assert_eq!(
+        v["Plaintext"],
+        base64::engine::general_purpose::STANDARD.encode(b"over tls only")
+    );
     // A TLS port refuses plaintext: the other half runs on a plaintext node
     // with the same policy.
     n.shutdown().await;
@@ -417,7 +429,6 @@ async fn guardrail_deny_decrypt_without_tls() {
     let blob = encrypt(&mut admin, &key, b"plain").await.ciphertext_blob;
     assert_kind(admin.decrypt(decrypt_req(&blob)).await, "AccessDeniedException");
     let mut json = n.json_client(Credentials::new(ADMIN_AKID, ADMIN_SECRET)).await;
-    use base64::Engine as _;
     let b64 = base64::engine::general_purpose::STANDARD.encode(&blob);
     json_denied(json_call(&mut json, "Decrypt", json!({"CiphertextBlob": b64})).await);
     n.shutdown().await;

@@ -212,6 +212,48 @@ impl TestNode {
         KmsClient::new(svc)
     }
 
+    /// One AWS JSON call over TLS (HTTP/2 on the client port, as any
+    /// TLS client may speak), signed for `creds`: the HTTP status and the
+    /// parsed body.
+    pub async fn tls_json_call(
+        &self,
+        creds: Credentials,
+        ca_pem: &str,
+        operation: &str,
+        body: serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        use http_body_util::{BodyExt, Full};
+        use tonic::transport::{Certificate, ClientTlsConfig};
+        let addr = self.node.endpoint().trim_start_matches("http://").to_string();
+        let port = addr.rsplit(':').next().unwrap().to_string();
+        let host = format!("localhost:{port}");
+        let tls = ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(ca_pem))
+            .domain_name("localhost");
+        let channel = tonic::transport::Endpoint::from_shared(format!("https://{host}"))
+            .unwrap()
+            .tls_config(tls)
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let clock = self.clock.clone();
+        let svc = SigV4Layer::new(self.region.clone(), creds)
+            .with_host(host.clone())
+            .with_clock(Arc::new(move || tern_service::Clock::now(&*clock)))
+            .layer(channel);
+        let bytes = bytes::Bytes::from(serde_json::to_vec(&body).unwrap());
+        let req = http::Request::post(format!("https://{host}/"))
+            .header("content-type", "application/x-amz-json-1.1")
+            .header("x-amz-target", format!("TrentService.{operation}"))
+            .body(tonic::body::boxed(Full::new(bytes)))
+            .unwrap();
+        let resp = tower::ServiceExt::oneshot(svc, req).await.unwrap();
+        let status = resp.status().as_u16();
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        (status, serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null))
+    }
+
     /// An AWS JSON client for `creds`, signing with the node's fake clock.
     pub async fn json_client(&self, creds: Credentials) -> tern_client::json::JsonClient {
         let clock = self.clock.clone();
