@@ -49,6 +49,15 @@ pub(crate) fn mrk_key(id: &KeyId) -> Vec<u8> {
 pub(crate) fn props_key(id: &KeyId, region: &Region) -> Vec<u8> {
     format!("p/{id}/{region}").into_bytes()
 }
+/// Marks a region leaving the cluster ([`Op::SetLeaving`]).
+pub(crate) fn leaving_key(region: &Region) -> Vec<u8> {
+    format!("l/{region}").into_bytes()
+}
+
+fn is_leaving(txn: &Txn<'_>, region: &Region) -> bool {
+    txn.repl(&leaving_key(region)).is_some()
+}
+
 pub(crate) fn incarnation_key(node_id: u64) -> Vec<u8> {
     format!("n/{node_id}").into_bytes()
 }
@@ -276,6 +285,22 @@ impl Applier {
                 txn.put_repl(incarnation_key(*node_id), encode(incarnation));
                 return Ok(Outcome::Applied);
             }
+            (Op::SetLeaving { region, leaving }, _) => {
+                if !*leaving {
+                    txn.delete_repl(leaving_key(region));
+                    return Ok(Outcome::Applied);
+                }
+                for id in mrk_ids(txn) {
+                    if get_mrk(txn, &id)?.is_some_and(|r| &r.primary == region) {
+                        return Ok(Outcome::reject(
+                            "KMSInvalidStateException",
+                            format!("{region} is the primary Region of {id}; update its primary Region first"),
+                        ));
+                    }
+                }
+                txn.put_repl(leaving_key(region), encode(&true));
+                return Ok(Outcome::Applied);
+            }
             (_, Some(k)) => *k,
             (_, None) => return Ok(Outcome::reject("ValidationException", "command names no key")),
         };
@@ -333,7 +358,7 @@ impl Applier {
             (op, Some(mut rec)) => {
                 match op {
                     // Handled above.
-                    Op::CreateKey { .. } | Op::RegisterIncarnation { .. } | Op::Acks(_) => {}
+                    Op::CreateKey { .. } | Op::RegisterIncarnation { .. } | Op::SetLeaving { .. } | Op::Acks(_) => {}
                     Op::ReplicateKey {
                         expected_primary,
                         replica,
@@ -351,7 +376,7 @@ impl Applier {
                             ));
                         }
                         let members = member_regions(&read_membership(txn.repl(MEMBERSHIP_KEY))?);
-                        if !members.contains(replica) {
+                        if !members.contains(replica) || is_leaving(txn, replica) {
                             return Ok(Outcome::reject(
                                 "UnsupportedOperationException",
                                 format!("{replica} is not a Region of this tern cluster."),
@@ -487,6 +512,12 @@ impl Applier {
                         if &rec.primary == new_primary {
                             return Ok(Outcome::Applied);
                         }
+                        if is_leaving(txn, new_primary) {
+                            return Ok(Outcome::reject(
+                                "KMSInvalidStateException",
+                                format!("{new_primary} is leaving the cluster: it cannot become a primary Region."),
+                            ));
+                        }
                         let Some(pos) = rec.replicas.iter().position(|(r, _)| r == new_primary) else {
                             return Ok(Outcome::reject(
                                 "NotFoundException",
@@ -558,6 +589,12 @@ impl Applier {
         members: &BTreeSet<Region>,
         acks: &mut BTreeSet<Ack>,
     ) -> Result<(), ApplyError> {
+        for k in txn.repl_keys_with_prefix(b"l/") {
+            let region = std::str::from_utf8(&k[2..]).ok().and_then(|r| Region::parse(r).ok());
+            if region.is_some_and(|r| !members.contains(&r)) {
+                txn.delete_repl(k);
+            }
+        }
         for id in mrk_ids(txn) {
             let Some(mut rec) = get_mrk(txn, &id)? else { continue };
             let gone: Vec<Region> = rec

@@ -190,6 +190,12 @@ pub enum Op {
     /// A node records the incarnation id of its Raft data directory, so a
     /// node that lost that directory cannot rejoin as the same voter.
     RegisterIncarnation { node_id: u64, incarnation: String },
+    /// A region is (or is no longer) leaving the cluster. Marking it is
+    /// refused while it is any key's primary Region; while it is marked, no
+    /// key may make it its primary or a replica. `remove_region` marks the
+    /// region through the log before the membership change, so the check
+    /// and the change cannot race an UpdatePrimaryRegion.
+    SetLeaving { region: Region, leaving: bool },
     /// Acknowledgements (`MaterialApplied`, `ReplicaReady`) that reached the
     /// leader within a few milliseconds of each other, in one entry; each
     /// applies as if alone, with its own request id.
@@ -248,6 +254,7 @@ impl Op {
             Op::RemoveReplica { .. } => "RemoveReplica",
             Op::DeleteKey { .. } => "DeleteKey",
             Op::RegisterIncarnation { .. } => "RegisterIncarnation",
+            Op::SetLeaving { .. } => "SetLeaving",
             Op::Acks(_) => "Acks",
         }
     }
@@ -271,7 +278,7 @@ impl Op {
             | Op::SetRotation { key, .. }
             | Op::RemoveReplica { key, .. }
             | Op::DeleteKey { key, .. } => key,
-            Op::RegisterIncarnation { .. } | Op::Acks(_) => return None,
+            Op::RegisterIncarnation { .. } | Op::SetLeaving { .. } | Op::Acks(_) => return None,
         })
     }
 }

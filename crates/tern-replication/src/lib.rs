@@ -784,24 +784,51 @@ impl Replication {
         Ok(())
     }
 
+    /// Marks `region` leaving (or not) through the log.
+    async fn set_leaving(&self, region: &Region, leaving: bool) -> Result<(), String> {
+        let cmd = Command {
+            request_id: uuid::Uuid::new_v4().to_string(),
+            proposed_at: now_millis(),
+            op: Op::SetLeaving {
+                region: region.clone(),
+                leaving,
+            },
+            service_made: false,
+        };
+        match self.propose(cmd, self.inner.timing.election_max * 5).await {
+            Ok(Outcome::Applied | Outcome::None) => Ok(()),
+            Ok(Outcome::Rejected(r)) => Err(r.message),
+            Ok(Outcome::Each(_)) => Err("unexpected outcome".into()),
+            Err(e) => Err(format!("marking {region} leaving: {e}")),
+        }
+    }
+
     /// Removes a region from the group. Refused while the region is the
-    /// primary Region of any Multi-Region key. Call on the leader.
+    /// primary Region of any Multi-Region key (checked in the log). Call on
+    /// the leader.
     pub async fn remove_region(&self, node_id: NodeId) -> Result<(), String> {
         let members = self.members();
         let node = members
             .get(&node_id)
             .ok_or_else(|| format!("node {node_id} is not a member"))?;
-        let region = node.region.clone();
-        if let Some(k) = self.mrks().iter().find(|k| k.primary.as_str() == region) {
-            return Err(format!(
-                "{region} is the primary Region of {}; update its primary Region first",
-                k.key
-            ));
-        }
+        let region = Region::parse(&node.region).map_err(|e| format!("node {node_id}: {e}"))?;
+        // The "not a primary" check goes through the log, and marks the
+        // region leaving in the same step: an UpdatePrimaryRegion to it
+        // ordered after the mark is refused, one ordered before it makes
+        // the mark refused.
+        self.set_leaving(&region, true).await?;
         let raft = &self.inner.raft;
-        raft.change_membership(ChangeMembers::RemoveVoters([node_id].into_iter().collect()), false)
+        let removed = raft
+            .change_membership(ChangeMembers::RemoveVoters([node_id].into_iter().collect()), false)
             .await
-            .map_err(|e| format!("removing {region}: {e}"))?;
+            .map_err(|e| format!("removing {region}: {e}"));
+        if let Err(e) = removed {
+            // Still a member: let it be a primary again.
+            if let Err(undo) = self.set_leaving(&region, false).await {
+                tracing::warn!(%region, error = %undo, "could not clear the leaving mark; run remove_region again or re-add the region");
+            }
+            return Err(e);
+        }
         Ok(())
     }
 

@@ -762,6 +762,53 @@ async fn deleting_replicas_then_the_primary() {
     assert!(cluster.repl(EU).mrks().is_empty(), "the key left the replicated state");
 }
 
+/// A request id unique in this process.
+fn next_request_number() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Removing a region is decided in the log: the region is marked leaving
+/// there (refused while it is any key's primary), and while it is marked no
+/// UpdatePrimaryRegion can make it a primary — so the check cannot race one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_region_being_removed_cannot_become_a_primary() {
+    use tern_replication::command::{Command, Op, Outcome};
+    let cluster = TestCluster::start(&[US, EU, AP]).await;
+    let key = mrk_everywhere(&cluster, US, &[EU, AP]).await;
+    let leader = cluster.wait_leader().await;
+    let set_leaving = |region: &str, leaving: bool| Command {
+        request_id: format!("test-leaving/{region}/{leaving}/{}", next_request_number()),
+        proposed_at: tern_service::Clock::now(&*cluster.clock),
+        op: Op::SetLeaving {
+            region: tern_core::ids::Region::parse(region).unwrap(),
+            leaving,
+        },
+        service_made: false,
+    };
+    let propose = |cmd: Command| {
+        let repl = cluster.repl(&leader).clone();
+        async move { repl.propose(cmd, WAIT).await.unwrap() }
+    };
+    // The primary Region cannot be marked.
+    match propose(set_leaving(US, true)).await {
+        Outcome::Rejected(r) => assert!(r.message.contains("primary Region"), "{r:?}"),
+        other => panic!("marking the primary Region leaving: {other:?}"),
+    }
+    // A replica Region can; then it cannot become the primary.
+    assert_eq!(propose(set_leaving(EU, true)).await, Outcome::Applied);
+    let mut eu = cluster.node(EU).admin().await;
+    let to_eu = || pb::UpdatePrimaryRegionRequest {
+        key_id: key.clone(),
+        primary_region: EU.into(),
+    };
+    let m = assert_kind(eu.update_primary_region(to_eu()).await, "KMSInvalidStateException");
+    assert!(m.contains("leaving"), "{m}");
+    // Cleared (a removal that failed): it can again.
+    assert_eq!(propose(set_leaving(EU, false)).await, Outcome::Applied);
+    ok(eu.update_primary_region(to_eu()).await);
+}
+
 /// A replica deleted and replicated again becomes Enabled again, and a
 /// second deletion deletes it again: the service's own commands
 /// (`ack-ready/…`, `delete/…`) are applied each time, never answered with
