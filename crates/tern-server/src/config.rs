@@ -261,30 +261,21 @@ pub fn read_secret_file(path: &Path) -> Result<zeroize::Zeroizing<String>, Confi
     )?))
 }
 
-/// Writes `contents` so that it survives a crash: a temporary file in the
-/// same directory, fsynced, renamed over `path`, then the directory fsynced.
+/// Writes `path` atomically and durably: a temporary file beside it,
+/// fsync, rename, fsync of the directory. The file gets the umask's mode.
 pub fn write_file_durably(path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .ok_or_else(|| std::io::Error::other("path has no file name"))?;
-    let tmp = dir.join(format!(".{}.tmp", name.to_string_lossy()));
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(contents)?;
-    f.sync_all()?;
-    drop(f);
-    std::fs::rename(&tmp, path)?;
-    sync_dir(dir)
+    write_via_temporary(path, contents, None)
 }
 
 /// Replaces `path` with `contents` atomically and durably, mode 0600 from
-/// the first byte: a temporary file beside it (created 0600), fsync,
-/// rename, fsync of the directory.
+/// the first byte (the temporary file is created 0600).
 pub fn replace_secret_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    write_via_temporary(path, contents, Some(0o600))
+}
+
+/// A temporary file beside `path` (created with `mode`, else the umask's),
+/// fsync, rename over `path`, fsync of the directory.
+fn write_via_temporary(path: &Path, contents: &[u8], mode: Option<u32>) -> std::io::Result<()> {
     use std::io::Write;
     let dir = path
         .parent()
@@ -302,10 +293,12 @@ pub fn replace_secret_file(path: &Path, contents: &[u8]) -> std::io::Result<()> 
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);
     #[cfg(unix)]
-    {
+    if let Some(mode) = mode {
         use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
+        opts.mode(mode);
     }
+    #[cfg(not(unix))]
+    let _ = mode;
     let mut f = opts.open(&tmp)?;
     f.write_all(contents)?;
     f.sync_all()?;

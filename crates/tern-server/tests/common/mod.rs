@@ -188,41 +188,13 @@ impl TestNode {
         KmsClient::new(svc)
     }
 
-    /// A client for `creds` over TLS, trusting `ca_pem`.
-    pub async fn tls_client(&self, creds: Credentials, ca_pem: &str) -> KmsClient {
-        use tonic::transport::{Certificate, ClientTlsConfig};
-        let addr = self.node.endpoint().trim_start_matches("http://").to_string();
-        let port = addr.rsplit(':').next().unwrap().to_string();
-        let host = format!("localhost:{port}");
-        let tls = ClientTlsConfig::new()
-            .ca_certificate(Certificate::from_pem(ca_pem))
-            .domain_name("localhost");
-        let channel = tonic::transport::Endpoint::from_shared(format!("https://{host}"))
-            .unwrap()
-            .tls_config(tls)
-            .unwrap()
-            .connect()
-            .await
-            .unwrap();
-        let clock = self.clock.clone();
-        let svc = SigV4Layer::new(self.region.clone(), creds)
-            .with_host(host)
-            .with_clock(Arc::new(move || tern_service::Clock::now(&*clock)))
-            .layer(channel);
-        KmsClient::new(svc)
-    }
-
-    /// One AWS JSON call over TLS (HTTP/2 on the client port, as any
-    /// TLS client may speak), signed for `creds`: the HTTP status and the
-    /// parsed body.
-    pub async fn tls_json_call(
+    /// A SigV4-signing service for `creds` over TLS to this node's client
+    /// port (as `localhost`, trusting `ca_pem`), and the host it signs.
+    async fn tls_signed(
         &self,
         creds: Credentials,
         ca_pem: &str,
-        operation: &str,
-        body: serde_json::Value,
-    ) -> (u16, serde_json::Value) {
-        use http_body_util::{BodyExt, Full};
+    ) -> (tern_client::SigV4Service<tonic::transport::Channel>, String) {
         use tonic::transport::{Certificate, ClientTlsConfig};
         let addr = self.node.endpoint().trim_start_matches("http://").to_string();
         let port = addr.rsplit(':').next().unwrap().to_string();
@@ -242,6 +214,26 @@ impl TestNode {
             .with_host(host.clone())
             .with_clock(Arc::new(move || tern_service::Clock::now(&*clock)))
             .layer(channel);
+        (svc, host)
+    }
+
+    /// A client for `creds` over TLS, trusting `ca_pem`.
+    pub async fn tls_client(&self, creds: Credentials, ca_pem: &str) -> KmsClient {
+        KmsClient::new(self.tls_signed(creds, ca_pem).await.0)
+    }
+
+    /// One AWS JSON call over TLS (HTTP/2 on the client port, as any
+    /// TLS client may speak), signed for `creds`: the HTTP status and the
+    /// parsed body.
+    pub async fn tls_json_call(
+        &self,
+        creds: Credentials,
+        ca_pem: &str,
+        operation: &str,
+        body: serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        use http_body_util::{BodyExt, Full};
+        let (svc, host) = self.tls_signed(creds, ca_pem).await;
         let bytes = bytes::Bytes::from(serde_json::to_vec(&body).unwrap());
         let req = http::Request::post(format!("https://{host}/"))
             .header("content-type", "application/x-amz-json-1.1")
