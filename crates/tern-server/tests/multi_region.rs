@@ -849,7 +849,17 @@ async fn a_replica_deleted_and_replicated_again_comes_back_and_goes_again() {
             || {
                 let mut eu = eu.clone();
                 let key = key.clone();
-                async move { (describe(&mut eu, &key).await.key_state == "Enabled").then_some(()) }
+                async move {
+                    // Not there at all until eu-west-1 applied the replication.
+                    let r = eu
+                        .describe_key(pb::DescribeKeyRequest {
+                            key_id: key,
+                            grant_tokens: vec![],
+                        })
+                        .await
+                        .ok()?;
+                    (r.into_inner().key_metadata?.key_state == "Enabled").then_some(())
+                }
             },
         )
         .await;
