@@ -76,12 +76,16 @@ pub enum PrincipalsCommand {
         /// An identity policy (JSON; repeatable). Default: allow kms:* on *.
         #[arg(long = "policy")]
         policies: Vec<String>,
+        #[command(flatten)]
+        given: Given,
     },
     /// Replace a user's access key with a fresh one; prints the credentials.
     /// The old key stops working when the node reloads.
     Rotate {
         #[command(flatten)]
         who: Who,
+        #[command(flatten)]
+        given: Given,
     },
     /// Remove a user and its access keys.
     Remove {
@@ -103,6 +107,32 @@ pub struct Who {
     user: String,
 }
 
+/// Credentials made already (by the same command for another region's
+/// file), so a user has one access key in every region. The secret comes
+/// from the environment, never the command line.
+#[derive(clap::Args, Debug)]
+pub struct Given {
+    /// Use this access key id instead of a fresh one; the secret is read
+    /// from `TERN_SECRET_ACCESS_KEY`.
+    #[arg(long)]
+    access_key_id: Option<String>,
+}
+
+impl Given {
+    fn credentials(&self) -> Result<(String, Zeroizing<String>)> {
+        match &self.access_key_id {
+            None => Ok(generate_credentials()),
+            Some(id) => {
+                let secret = std::env::var("TERN_SECRET_ACCESS_KEY")
+                    .ok()
+                    .filter(|s| !s.is_empty())
+                    .context("--access-key-id needs the secret in TERN_SECRET_ACCESS_KEY")?;
+                Ok((id.clone(), Zeroizing::new(secret)))
+            }
+        }
+    }
+}
+
 fn load(path: &Path) -> Result<PrincipalsConfig> {
     let text = read_secret_file(path)?;
     toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))
@@ -115,7 +145,7 @@ fn save(path: &Path, config: &PrincipalsConfig) -> Result<()> {
 
 pub fn run(command: PrincipalsCommand) -> Result<()> {
     let (who, printed) = match command {
-        PrincipalsCommand::Add { who, policies } => {
+        PrincipalsCommand::Add { who, policies, given } => {
             let mut config = load(&who.file)?;
             if user_keys(&config, &who).next().is_some() {
                 bail!(
@@ -125,7 +155,7 @@ pub fn run(command: PrincipalsCommand) -> Result<()> {
                     who.file.display()
                 );
             }
-            let (id, secret) = generate_credentials();
+            let (id, secret) = given.credentials()?;
             let policies = if policies.is_empty() {
                 vec![ALLOW_ALL_KMS.to_string()]
             } else {
@@ -147,9 +177,9 @@ pub fn run(command: PrincipalsCommand) -> Result<()> {
             save(&who.file, &config)?;
             (who, Some((id, secret)))
         }
-        PrincipalsCommand::Rotate { who } => {
+        PrincipalsCommand::Rotate { who, given } => {
             let mut config = load(&who.file)?;
-            let (id, secret) = generate_credentials();
+            let (id, secret) = given.credentials()?;
             let mut found = false;
             for a in config.accounts.iter_mut().filter(|a| a.id == who.account) {
                 // A user listed twice (two keys) keeps one, the fresh one.

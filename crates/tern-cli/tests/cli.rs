@@ -464,6 +464,25 @@ async fn principals_change_without_a_restart() {
     until(rotated.clone(), Ok(())).await;
     assert_eq!(list_keys(dana).await, Err("UnrecognizedClientException".into()));
 
+    // The same key into another region's file (the secret through the
+    // environment): one access key for the user in every region.
+    let other = tempfile::tempdir().unwrap();
+    init_region(other.path(), "eu-west-1");
+    let copy = std::process::Command::new(TERN)
+        .args(["principals", "add", "--user", "dana", "--account", "111122223333"])
+        .args(["--access-key-id", &rotated.access_key_id, "--file"])
+        .arg(other.path().join("principals.toml"))
+        .env("TERN_SECRET_ACCESS_KEY", &rotated.secret_access_key)
+        .output()
+        .unwrap();
+    assert!(copy.status.success(), "{}", String::from_utf8_lossy(&copy.stderr));
+    let text = std::fs::read_to_string(other.path().join("principals.toml")).unwrap();
+    let reg = tern_server::auth::PrincipalRegistry::from_toml(&text).unwrap();
+    assert_eq!(
+        reg.get(&rotated.access_key_id).unwrap().secret_access_key,
+        rotated.secret_access_key
+    );
+
     assert!(principals(&["remove", "--user", "dana"]).is_none());
     hup();
     until(rotated, Err("UnrecognizedClientException")).await;
