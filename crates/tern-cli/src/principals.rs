@@ -179,8 +179,10 @@ pub fn run(command: PrincipalsCommand) -> Result<()> {
         }
         PrincipalsCommand::Rotate { who, given } => {
             let mut config = load(&who.file)?;
+            if user_keys(&config, &who).next().is_none() {
+                return Err(no_such_user(&who));
+            }
             let (id, secret) = given.credentials()?;
-            let mut found = false;
             for a in config.accounts.iter_mut().filter(|a| a.id == who.account) {
                 // A user listed twice (two keys) keeps one, the fresh one.
                 let mut kept = false;
@@ -188,7 +190,6 @@ pub fn run(command: PrincipalsCommand) -> Result<()> {
                     if u.name != who.user {
                         return true;
                     }
-                    found = true;
                     if kept {
                         return false;
                     }
@@ -198,31 +199,16 @@ pub fn run(command: PrincipalsCommand) -> Result<()> {
                     true
                 });
             }
-            if !found {
-                bail!(
-                    "no user {} in account {} in {}",
-                    who.user,
-                    who.account,
-                    who.file.display()
-                );
-            }
             save(&who.file, &config)?;
             (who, Some((id, secret)))
         }
         PrincipalsCommand::Remove { who } => {
             let mut config = load(&who.file)?;
-            let before: usize = config.accounts.iter().map(|a| a.users.len()).sum();
+            if user_keys(&config, &who).next().is_none() {
+                return Err(no_such_user(&who));
+            }
             for a in config.accounts.iter_mut().filter(|a| a.id == who.account) {
                 a.users.retain(|u| u.name != who.user);
-            }
-            let after: usize = config.accounts.iter().map(|a| a.users.len()).sum();
-            if before == after {
-                bail!(
-                    "no user {} in account {} in {}",
-                    who.user,
-                    who.account,
-                    who.file.display()
-                );
             }
             save(&who.file, &config)?;
             (who, None)
@@ -239,6 +225,15 @@ pub fn run(command: PrincipalsCommand) -> Result<()> {
         who.account
     );
     Ok(())
+}
+
+fn no_such_user(who: &Who) -> anyhow::Error {
+    anyhow::anyhow!(
+        "no user {} in account {} in {}",
+        who.user,
+        who.account,
+        who.file.display()
+    )
 }
 
 fn user_keys<'a>(config: &'a PrincipalsConfig, who: &'a Who) -> impl Iterator<Item = &'a UserConfig> {

@@ -42,16 +42,6 @@ fn parse_alias(raw: &str, for_create: bool) -> KmsResult<AliasName> {
     })
 }
 
-/// An alias and its key live in the same account (as in AWS): another
-/// account's alias names must never show up in this key's
-/// `kms:ResourceAliases`.
-fn same_account(caller: &crate::caller::Caller, key: &tern_core::key::KeyRecord) -> KmsResult<()> {
-    if key.account != caller.account {
-        return Err(KmsError::not_found(format!("Key '{}' does not exist", key.arn())));
-    }
-    Ok(())
-}
-
 fn target_is_alias(raw: &str) -> KmsResult<()> {
     if KeyRef::parse(raw).is_ok_and(|r| r.is_alias()) {
         return Err(KmsError::validation(
@@ -85,7 +75,11 @@ impl Kms {
             let state = StateRule::Op(KeyOp::AliasTarget);
             let facts = RequestFacts::default();
             let key = access.key(&*txn, region, target, Action::CreateAlias, state, facts, Some(ev))?;
-            same_account(caller, &key)?;
+            // An alias and its key live in one account (as in AWS), so no
+            // other account's alias names show up in kms:ResourceAliases:
+            // the path's cross-account rule already refused another
+            // account's key for CreateAlias and UpdateAlias.
+            debug_assert_eq!(key.account, caller.account);
             if txn.alias(&caller.account, &name).is_some() {
                 return Err(KmsError::new(
                     ErrorKind::AlreadyExistsException,
@@ -139,7 +133,11 @@ impl Kms {
             };
             let state = StateRule::Op(KeyOp::AliasTarget);
             let key = access.key(&*txn, region, target, Action::UpdateAlias, state, RequestFacts::default(), Some(ev))?;
-            same_account(caller, &key)?;
+            // An alias and its key live in one account (as in AWS), so no
+            // other account's alias names show up in kms:ResourceAliases:
+            // the path's cross-account rule already refused another
+            // account's key for CreateAlias and UpdateAlias.
+            debug_assert_eq!(key.account, caller.account);
             if let Some(old) = txn.key(&existing.target) {
                 // The current target must allow it too.
                 let current = Target::Found { key: old, raw: None };
