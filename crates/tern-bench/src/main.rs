@@ -109,6 +109,10 @@ struct Args {
     /// mrk-decrypt: Multi-Region keys the rotations are spread across.
     #[arg(long, default_value_t = 40)]
     rotating_keys: usize,
+    /// mrk-*: each region snapshots its replicated state every this many
+    /// log entries (a few hundred measures decrypt while snapshots are built).
+    #[arg(long, default_value_t = 10_000)]
+    snapshot_every: u64,
 }
 
 #[derive(Debug, Default)]

@@ -39,7 +39,7 @@ fn principals() -> String {
 
 /// Three regions, one Raft group, `delay` added to each direction of every
 /// inter-region message; Raft timing derived from the resulting RTT.
-pub async fn start_cluster(delay: Duration) -> Result<Cluster> {
+pub async fn start_cluster(delay: Duration, snapshot_every: u64) -> Result<Cluster> {
     let dir = tempfile::Builder::new().prefix("tern-bench-mrk-").tempdir()?;
     let plan = Arc::new(FaultPlan::new());
     plan.delay_all(&REGIONS, delay, Duration::ZERO);
@@ -82,7 +82,7 @@ pub async fn start_cluster(delay: Duration) -> Result<Cluster> {
                 sealing_key: key,
                 tls: ca.issue(REGIONS[i])?,
                 timing,
-                snapshot_every: 10_000,
+                snapshot_every,
                 faults: plan.clone(),
             }),
         };
@@ -175,8 +175,8 @@ async fn fsync_median(node: &Node) -> Result<Duration> {
     Ok(v[v.len() / 2])
 }
 
-async fn rotation_once(delay: Duration, rotations: usize) -> Result<()> {
-    let cluster = start_cluster(delay).await?;
+async fn rotation_once(delay: Duration, rotations: usize, snapshot_every: u64) -> Result<()> {
+    let cluster = start_cluster(delay, snapshot_every).await?;
     let mut us = cluster.client(0).await?;
     let fsync = fsync_median(&cluster.nodes[0]).await?;
     let timing = Timing::from_max_rtt((delay * 2).max(Duration::from_millis(5)));
@@ -243,13 +243,13 @@ pub async fn rotation(args: &Args) -> Result<()> {
         "mrk-rotation: 3 in-process regions, one Raft group over loopback gRPC; from RotateKeyOnDemand acknowledged in us-east-1 until all 3 regions encrypt with the new material"
     );
     for d in &args.delay_ms {
-        rotation_once(Duration::from_millis(*d), args.rotations).await?;
+        rotation_once(Duration::from_millis(*d), args.rotations, args.snapshot_every).await?;
     }
     Ok(())
 }
 
 pub async fn decrypt_under_rotation(args: &Args) -> Result<()> {
-    let cluster = start_cluster(Duration::ZERO).await?;
+    let cluster = start_cluster(Duration::ZERO, args.snapshot_every).await?;
     let mut us = cluster.client(0).await?;
     let mut keys = Vec::new();
     for _ in 0..args.rotating_keys.max(1) {
@@ -269,12 +269,13 @@ pub async fn decrypt_under_rotation(args: &Args) -> Result<()> {
     let rounds = args.rounds.max(1);
     let per = Duration::from_secs(args.duration_secs) / (2 * rounds);
     println!(
-        "mrk-decrypt: decrypt in eu-west-1 (replica), {} connections, {} B; rounds of {:.1} s without / with us-east-1 rotating at {}/s across {} keys",
+        "mrk-decrypt: decrypt in eu-west-1 (replica), {} connections, {} B; rounds of {:.1} s without / with us-east-1 rotating at {}/s across {} keys; snapshots every {} entries",
         args.concurrency,
         args.payload_bytes,
         per.as_secs_f64(),
         args.rotation_rate,
-        keys.len()
+        keys.len(),
+        args.snapshot_every
     );
     let make = |_: usize| {
         let (endpoint, blob, plaintext) = (endpoint.clone(), blob.clone(), plaintext.clone());

@@ -245,7 +245,15 @@ macro_rules! operations {
             match op.replace('-', "_").as_str() {
                 $(stringify!($method) => {
                     let req: pb::$req = serde_json::from_value(members).map_err(|e| anyhow!("invalid parameters: {e}"))?;
-                    match client.$method(req).await {
+                    // One idempotency token across the retries: a retried
+                    // Multi-Region write gets the first attempt's outcome.
+                    let answer = tern_client::with_retries(&tern_client::Retry::default(), |token| {
+                        let mut c = client.clone();
+                        let req = req.clone();
+                        async move { c.$method(tern_client::idempotent(req, &token)).await }
+                    })
+                    .await;
+                    match answer {
                         Ok(resp) => Ok(Ok(serde_json::to_value(resp.into_inner())?)),
                         Err(status) => Ok(Err(ApiError {
                             kind: error_kind(&status).unwrap_or("KMSInternalException").to_string(),

@@ -86,6 +86,18 @@ impl JsonClient {
 
     /// Calls `TrentService.<operation>` with a JSON body.
     pub async fn call(&mut self, operation: &str, body: Bytes) -> Result<JsonResponse, Error> {
+        self.call_with_token(operation, body, None).await
+    }
+
+    /// [`call`](Self::call) carrying an idempotency token
+    /// ([`crate::IDEMPOTENCY_TOKEN_HEADER`]): send the same token on each
+    /// retry of one request.
+    pub async fn call_with_token(
+        &mut self,
+        operation: &str,
+        body: Bytes,
+        token: Option<&str>,
+    ) -> Result<JsonResponse, Error> {
         let io = |e: &dyn std::fmt::Display| Error::InvalidEndpoint {
             endpoint: self.host.clone(),
             reason: e.to_string(),
@@ -93,9 +105,12 @@ impl JsonClient {
         let req = Request::post("/")
             .header(HOST, &self.host)
             .header(CONTENT_TYPE, HeaderValue::from_static("application/x-amz-json-1.1"))
-            .header("x-amz-target", format!("TrentService.{operation}"))
-            .body(())
-            .map_err(|e| io(&e))?;
+            .header("x-amz-target", format!("TrentService.{operation}"));
+        let req = match token {
+            Some(t) => req.header(crate::IDEMPOTENCY_TOKEN_HEADER, t),
+            None => req,
+        };
+        let req = req.body(()).map_err(|e| io(&e))?;
         let (mut parts, ()) = req.into_parts();
         self.signer.sign(&mut parts, &body).map_err(|e| io(&e))?;
         self.sender.ready().await.map_err(|e| io(&e))?;

@@ -46,6 +46,92 @@ pub const ERROR_TYPE_HEADER: &str = "x-amzn-errortype";
 const X_AMZ_DATE: &str = "x-amz-date";
 const X_AMZ_CONTENT_SHA256: &str = "x-amz-content-sha256";
 
+/// The header carrying a request's idempotency token. tern derives a
+/// Multi-Region write's replication request id from it, so a retry with
+/// the same token gets the first attempt's outcome instead of rotating
+/// twice or creating a second key. Send the same token on every retry of
+/// one request ([`with_retries`] does).
+pub const IDEMPOTENCY_TOKEN_HEADER: &str = "x-tern-idempotency-token";
+
+/// A fresh idempotency token (32 hex characters from a v4 UUID).
+pub fn idempotency_token() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// `message` as a gRPC request carrying `token` in
+/// [`IDEMPOTENCY_TOKEN_HEADER`] (signed with the rest).
+pub fn idempotent<T>(message: T, token: &str) -> tonic::Request<T> {
+    let mut req = tonic::Request::new(message);
+    if let Ok(v) = tonic::metadata::MetadataValue::try_from(token) {
+        req.metadata_mut().insert(IDEMPOTENCY_TOKEN_HEADER, v);
+    }
+    req
+}
+
+/// Whether a failed call may be retried with the same idempotency token:
+/// tern answered DependencyTimeoutException (a Multi-Region write whose
+/// outcome it could not learn in time, or no quorum), or the transport
+/// failed before any answer.
+pub fn is_retryable(status: &Status) -> bool {
+    match error_kind(status) {
+        Some(kind) => kind == "DependencyTimeoutException",
+        None => status.code() == tonic::Code::Unavailable,
+    }
+}
+
+/// How [`with_retries`] retries.
+#[derive(Debug, Clone, Copy)]
+pub struct Retry {
+    /// Attempts in all, the first included.
+    pub attempts: u32,
+    /// The pause after the first failure; doubled after each next one
+    /// (with up to 50 % random jitter), up to `max_backoff`.
+    pub first_backoff: std::time::Duration,
+    pub max_backoff: std::time::Duration,
+}
+
+impl Default for Retry {
+    fn default() -> Self {
+        Retry {
+            attempts: 4,
+            first_backoff: std::time::Duration::from_millis(200),
+            max_backoff: std::time::Duration::from_secs(2),
+        }
+    }
+}
+
+/// Calls `call` with one fresh idempotency token, again with the same
+/// token after each [retryable](is_retryable) failure, until it succeeds,
+/// fails otherwise, or `retry.attempts` are spent:
+///
+/// ```ignore
+/// let r = with_retries(&Retry::default(), |token| {
+///     let mut c = client.clone();
+///     async move { c.rotate_key_on_demand(idempotent(req, &token)).await }
+/// })
+/// .await?;
+/// ```
+pub async fn with_retries<T, F, Fut>(retry: &Retry, mut call: F) -> Result<T, Status>
+where
+    F: FnMut(String) -> Fut,
+    Fut: Future<Output = Result<T, Status>>,
+{
+    let token = idempotency_token();
+    let mut backoff = retry.first_backoff;
+    let mut attempt = 1;
+    loop {
+        match call(token.clone()).await {
+            Err(status) if attempt < retry.attempts.max(1) && is_retryable(&status) => {
+                let jitter_ms = (uuid::Uuid::new_v4().as_u128() % (backoff.as_millis().max(1) / 2 + 1)) as u64;
+                tokio::time::sleep(backoff + std::time::Duration::from_millis(jitter_ms)).await;
+                backoff = (backoff * 2).min(retry.max_backoff);
+                attempt += 1;
+            }
+            r => return r,
+        }
+    }
+}
+
 /// A boxed error, as tonic's transport expects from a service.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -211,27 +297,33 @@ impl Signer {
         ];
         // An AWS JSON request names its operation in x-amz-target: sign it
         // and the content type, as the server requires (a replay must not
-        // be able to change the operation).
+        // be able to change the operation). An idempotency token is signed
+        // too, so nobody on the path can swap it.
+        let mut extra: Vec<&str> = Vec::new();
         if parts.headers.contains_key(X_AMZ_TARGET) {
-            for name in [CONTENT_TYPE, X_AMZ_TARGET] {
-                let value = parts
-                    .headers
-                    .get(name)
-                    .ok_or_else(|| {
-                        fail(Status::invalid_argument(format!(
-                            "cannot sign the request: no {name} header"
-                        )))
-                    })?
-                    .to_str()
-                    .map_err(|_| {
-                        fail(Status::invalid_argument(format!(
-                            "the {name} header is not valid ASCII"
-                        )))
-                    })?;
-                headers.push((name, value));
-            }
-            headers.sort_unstable();
+            extra.extend([CONTENT_TYPE, X_AMZ_TARGET]);
         }
+        if parts.headers.contains_key(IDEMPOTENCY_TOKEN_HEADER) {
+            extra.push(IDEMPOTENCY_TOKEN_HEADER);
+        }
+        for name in extra {
+            let value = parts
+                .headers
+                .get(name)
+                .ok_or_else(|| {
+                    fail(Status::invalid_argument(format!(
+                        "cannot sign the request: no {name} header"
+                    )))
+                })?
+                .to_str()
+                .map_err(|_| {
+                    fail(Status::invalid_argument(format!(
+                        "the {name} header is not valid ASCII"
+                    )))
+                })?;
+            headers.push((name, value));
+        }
+        headers.sort_unstable();
         let signed: Vec<String> = headers.iter().map(|(h, _)| h.to_string()).collect();
         let canonical = sigv4::canonical_request(
             parts.method.as_str(),
@@ -604,5 +696,93 @@ mod tests {
             &canonical,
         );
         assert_eq!(auth.signature, expected);
+    }
+
+    #[tokio::test]
+    async fn retries_reuse_one_token_and_stop_at_other_errors() {
+        let retry = Retry {
+            attempts: 4,
+            first_backoff: std::time::Duration::from_millis(1),
+            max_backoff: std::time::Duration::from_millis(2),
+        };
+        let timeout = || {
+            let mut s = Status::unavailable("timed out");
+            s.metadata_mut()
+                .insert(ERROR_TYPE_HEADER, "DependencyTimeoutException".parse().unwrap());
+            s
+        };
+        let seen = std::sync::Mutex::new(Vec::new());
+        let r = with_retries(&retry, |token| {
+            let n = {
+                let mut v = seen.lock().unwrap();
+                v.push(token);
+                v.len()
+            };
+            async move {
+                if n < 3 {
+                    Err(timeout())
+                } else {
+                    Ok(n)
+                }
+            }
+        })
+        .await;
+        assert_eq!(r.unwrap(), 3);
+        let tokens = seen.lock().unwrap().clone();
+        assert_eq!(tokens.len(), 3);
+        assert!(tokens.iter().all(|t| *t == tokens[0] && t.len() == 32));
+
+        // Another exception is final; so is the last attempt.
+        let calls = std::sync::atomic::AtomicU32::new(0);
+        let r: Result<(), Status> = with_retries(&retry, |_| {
+            calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async { Err(Status::not_found("no such key")) }
+        })
+        .await;
+        assert!(r.is_err());
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+        calls.store(0, std::sync::atomic::Ordering::SeqCst);
+        let r: Result<(), Status> = with_retries(&retry, |_| {
+            calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async move { Err(timeout()) }
+        })
+        .await;
+        assert_eq!(error_kind(&r.unwrap_err()), Some("DependencyTimeoutException"));
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 4);
+    }
+
+    #[tokio::test]
+    async fn the_idempotency_token_is_signed() {
+        let seen: Arc<std::sync::Mutex<Option<http::request::Parts>>> = Arc::default();
+        let sink = seen.clone();
+        let inner = tower::service_fn(move |req: http::Request<BoxBody>| {
+            let sink = sink.clone();
+            async move {
+                *sink.lock().unwrap() = Some(req.into_parts().0);
+                Ok::<_, Infallible>(http::Response::new(()))
+            }
+        });
+        let mut svc = SigV4Layer::new("eu-west-1", creds())
+            .with_host("127.0.0.1:7070")
+            .layer(inner);
+        let req = http::Request::builder()
+            .method("POST")
+            .uri("/tern.kms.v1.KeyManagementService/RotateKeyOnDemand")
+            .header(IDEMPOTENCY_TOKEN_HEADER, "abc-123")
+            .body(Full::new(Bytes::new()).map_err(|never| match never {}).boxed_unsync())
+            .unwrap();
+        tower::ServiceExt::ready(&mut svc)
+            .await
+            .unwrap()
+            .call(req)
+            .await
+            .unwrap();
+        let parts = seen.lock().unwrap().take().unwrap();
+        let auth = sigv4::parse_authorization(parts.headers["authorization"].to_str().unwrap()).unwrap();
+        assert!(
+            auth.signed_headers.iter().any(|h| h == IDEMPOTENCY_TOKEN_HEADER),
+            "{:?}",
+            auth.signed_headers
+        );
     }
 }

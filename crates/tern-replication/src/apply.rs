@@ -61,7 +61,7 @@ fn is_leaving(txn: &Txn<'_>, region: &Region) -> bool {
 pub(crate) fn incarnation_key(node_id: u64) -> Vec<u8> {
     format!("n/{node_id}").into_bytes()
 }
-fn dedup_key(request_id: &str) -> Vec<u8> {
+pub(crate) fn dedup_key(request_id: &str) -> Vec<u8> {
     format!("d/{request_id}").into_bytes()
 }
 const DEDUP_ORDER_PREFIX: &[u8] = b"e/";
@@ -74,8 +74,8 @@ fn dedup_order_key(index: u64, pos: usize) -> Vec<u8> {
 /// answer) for at least this long after it was proposed, and at least
 /// [`DEDUP_KEEP_ENTRIES`] entries; a proposer retries for seconds, so a
 /// day leaves a wide margin for a region whose clock is off.
-pub(crate) const DEDUP_KEEP_MILLIS: i64 = 24 * 3600 * 1000;
-pub(crate) const DEDUP_KEEP_ENTRIES: u64 = 10_000;
+pub const DEDUP_KEEP_MILLIS: i64 = 24 * 3600 * 1000;
+pub const DEDUP_KEEP_ENTRIES: u64 = 10_000;
 /// Old outcomes forgotten per applied command at most: apply stays cheap,
 /// and since each command adds one, the backlog still shrinks.
 const DEDUP_PRUNE_PER_APPLY: usize = 8;

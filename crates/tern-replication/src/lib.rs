@@ -27,6 +27,7 @@ pub mod server;
 pub mod state_machine;
 pub mod tls;
 pub mod types;
+pub mod vote_guard;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -291,6 +292,10 @@ struct Inner {
     gather: mpsc::UnboundedSender<GatherJob>,
     /// Acknowledgements this region (as leader) put in shared entries.
     gathered: Arc<std::sync::atomic::AtomicU64>,
+    /// The last log index a candidate needs for this node's vote
+    /// ([`vote_guard::NO_VOTES`]: none gets it; see [`vote_guard`]).
+    vote_min_log: std::sync::atomic::AtomicU64,
+    guard: parking_lot::Mutex<vote_guard::VoteGuardStatus>,
 }
 
 /// A region's handle on the Multi-Region group. Cheap to clone.
@@ -365,6 +370,29 @@ impl Replication {
         if fresh {
             refuse_lost_voter(&cfg, &incarnation).await?;
         }
+        // The restart vote guard: the voters of the applied membership, or
+        // of the configured members while none is applied.
+        let voters: BTreeMap<NodeId, RegionNode> = {
+            let m = apply::read_membership(store.read().repl.get(apply::MEMBERSHIP_KEY).cloned())?;
+            let logged: BTreeMap<NodeId, RegionNode> = m
+                .membership()
+                .voter_ids()
+                .filter_map(|id| Some((id, m.membership().get_node(&id)?.clone())))
+                .collect();
+            if logged.is_empty() {
+                cfg.members.iter().map(|m| (m.node_id, m.node.clone())).collect()
+            } else {
+                logged
+            }
+        };
+        let needed = if voters.contains_key(&cfg.node_id) {
+            vote_guard::peers_needed(voters.len())
+        } else {
+            0
+        };
+        if needed > 0 {
+            raft.runtime_config().elect(false);
+        }
         if fresh && !cfg.members.is_empty() {
             let members: BTreeMap<NodeId, RegionNode> =
                 cfg.members.iter().map(|m| (m.node_id, m.node.clone())).collect();
@@ -405,8 +433,23 @@ impl Replication {
                 leaderless_since: leaderless_since.clone(),
                 gather: gather_tx,
                 gathered,
+                vote_min_log: std::sync::atomic::AtomicU64::new(if needed == 0 { 0 } else { vote_guard::NO_VOTES }),
+                guard: parking_lot::Mutex::new(vote_guard::VoteGuardStatus {
+                    open: needed == 0,
+                    needed,
+                    answered: Vec::new(),
+                    catching_up_to: None,
+                }),
             }),
         };
+        if needed > 0 {
+            let peers: Vec<RegionNode> = voters
+                .iter()
+                .filter(|(id, _)| **id != cfg.node_id)
+                .map(|(_, n)| n.clone())
+                .collect();
+            tokio::spawn(vote_guard::run(Arc::downgrade(&r.inner), peers, needed, fresh));
+        }
         let acker = tokio::spawn(run_acker(Arc::downgrade(&r.inner), acks_rx));
         *r.inner.acker.lock() = Some(acker);
         Ok(r)
@@ -475,6 +518,37 @@ impl Replication {
             .take_while(|(k, _)| k.starts_with(b"k/"))
             .filter_map(|(_, v)| serde_json::from_slice(v).ok())
             .collect()
+    }
+
+    /// The outcome this region applied for a client request id, while the
+    /// log remembers it (see [`apply::DEDUP_KEEP_MILLIS`]).
+    pub fn remembered_outcome(&self, request_id: &str) -> Option<Outcome> {
+        let b = self
+            .inner
+            .store
+            .read()
+            .repl
+            .get(&apply::dedup_key(request_id))
+            .cloned()?;
+        serde_json::from_slice::<apply::DedupRecord>(&b).ok().map(|d| d.outcome)
+    }
+
+    /// Whether this node grants votes and campaigns as plain Raft does:
+    /// false after a start until the [`vote_guard`] has heard from enough
+    /// peers and this node has caught up with them.
+    pub fn may_vote(&self) -> bool {
+        self.vote_min_log() == 0
+    }
+
+    /// The last log index a candidate needs for this node's vote
+    /// ([`vote_guard::NO_VOTES`] while it grants none).
+    pub fn vote_min_log(&self) -> u64 {
+        self.inner.vote_min_log.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// What the restart vote guard has seen.
+    pub fn vote_guard(&self) -> vote_guard::VoteGuardStatus {
+        self.inner.guard.lock().clone()
     }
 
     pub fn applied(&self) -> Option<LogId> {
@@ -656,7 +730,17 @@ impl Replication {
                     ProposeError::Unavailable(format!("Multi-Region write timed out: {last_error}"))
                 });
             }
-            let target = self.reachability()?;
+            let target = match self.reachability() {
+                Ok(t) => t,
+                // An earlier attempt may have been made: the write is not
+                // known to have failed, whatever this region sees now.
+                Err(ProposeError::Unavailable(m)) if maybe_made => {
+                    return Err(ProposeError::Indeterminate(format!(
+                        "{m} An earlier attempt: {last_error}"
+                    )))
+                }
+                Err(e) => return Err(e),
+            };
             let attempt = match target {
                 None => {
                     // A leader without a quorum never commits: bound the

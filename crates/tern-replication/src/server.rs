@@ -29,6 +29,12 @@ pub(crate) enum ForwardReply {
 pub(crate) struct HelloReply {
     /// The incarnation this peer has applied for the asking node.
     pub incarnation: Option<String>,
+    /// This peer's current vote (for the asker's restart vote guard).
+    #[serde(default)]
+    pub vote: Option<openraft::Vote<NodeId>>,
+    /// The index this peer has applied up to.
+    #[serde(default)]
+    pub last_applied: Option<u64>,
 }
 
 /// Serves one region's peer port.
@@ -72,6 +78,13 @@ impl RaftPeer for PeerService {
 
     async fn vote(&self, req: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {
         let rpc: VoteRequest<NodeId> = decode(req)?;
+        let min_log = self.repl.vote_min_log();
+        if min_log > 0 && rpc.last_log_id.map_or(0, |l| l.index) < min_log {
+            // Answered as unreachable: the candidate counts no vote here.
+            return Err(Status::unavailable(
+                "this node restarted and votes only for candidates that have caught up with the group",
+            ));
+        }
         self.repl
             .heard_from(rpc.vote.leader_id().voted_for().unwrap_or_default());
         let r: Result<_, RaftError<NodeId>> = self.repl.raft().vote(rpc).await;
@@ -89,8 +102,11 @@ impl RaftPeer for PeerService {
     async fn hello(&self, req: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {
         let node_id: NodeId = decode(req)?;
         self.repl.heard_from(node_id);
+        let m = self.repl.raft().metrics().borrow().clone();
         encode(&HelloReply {
             incarnation: self.repl.incarnation_of(node_id),
+            vote: Some(m.vote),
+            last_applied: m.last_applied.map(|l| l.index),
         })
     }
 

@@ -191,10 +191,24 @@ impl StateMachine {
 impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
         let (meta, data) = {
-            let view = self.store.read();
-            let applied = read_applied(view.repl.get(APPLIED_KEY).cloned()).map_err(sm_read_err)?;
-            let membership = read_membership(view.repl.get(MEMBERSHIP_KEY).cloned()).map_err(sm_read_err)?;
-            let data = encode_pairs(view.repl.iter().filter(|(k, _)| !is_meta(k)).map(|(k, v)| (k, &**v)));
+            // Under the store's read lock only as long as a consistent view
+            // needs: a shallow copy (keys and shared values). Encoding, the
+            // slow part, runs after it is released, so a commit waiting for
+            // the write lock (and the reads queued behind it) never waits
+            // for a snapshot being encoded.
+            let (applied, membership, pairs) = {
+                let view = self.store.read();
+                let applied = read_applied(view.repl.get(APPLIED_KEY).cloned()).map_err(sm_read_err)?;
+                let membership = read_membership(view.repl.get(MEMBERSHIP_KEY).cloned()).map_err(sm_read_err)?;
+                let pairs: Vec<(Vec<u8>, Arc<Vec<u8>>)> = view
+                    .repl
+                    .iter()
+                    .filter(|(k, _)| !is_meta(k))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                (applied, membership, pairs)
+            };
+            let data = encode_pairs(pairs.iter().map(|(k, v)| (k, &**v)));
             let id = match applied {
                 Some(l) => format!("{}-{}-{}", l.leader_id, l.index, uuid::Uuid::new_v4().simple()),
                 None => format!("empty-{}", uuid::Uuid::new_v4().simple()),

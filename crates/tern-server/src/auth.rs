@@ -484,6 +484,12 @@ pub fn request_context(caller: Caller, parts: &http::request::Parts) -> RequestC
         .get(http::header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
+    // Kept as sent (a non-ASCII value as a string that fails validation);
+    // a write that uses it checks it.
+    ctx.idempotency_token = parts
+        .headers
+        .get(tern_service::caller::IDEMPOTENCY_TOKEN_HEADER)
+        .map(|v| v.to_str().unwrap_or("\u{fffd}").to_string());
     ctx
 }
 

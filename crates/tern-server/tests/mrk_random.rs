@@ -8,11 +8,16 @@
 //! - every region converges to the same replicated state (digest) at the
 //!   same applied log id;
 //!
+//! - no Multi-Region key is left with a rotation pending for ever;
+//!
 //! and it counts the interleavings it reached, failing if one stays at zero
 //! across the run: a partition between AddMaterial and activation, a
 //! snapshot install while a ReplicateKey into that region was pending,
-//! UpdatePrimaryRegion with the old primary cut off, and a retried
-//! timed-out write applied as a duplicate.
+//! UpdatePrimaryRegion with the old primary cut off, a retried
+//! timed-out write applied as a duplicate, a replica deleted, a primary
+//! scheduled for deletion, a deleted replica replicated again, a region
+//! removed (with a rotation pending on it) and added back, and a client
+//! retry under the same idempotency token that succeeded.
 //!
 //! `TERN_SEEDS=N` runs N seeds (default 12; CI runs 50; the reached-interleaving
 //! check needs at least 24); `TERN_SEED=S` runs
@@ -41,6 +46,49 @@ struct Interleavings {
     snapshot_install_with_pending_replica: u64,
     update_primary_with_old_primary_cut_off: u64,
     retried_timed_out_write: u64,
+    replica_deleted: u64,
+    primary_scheduled_for_deletion: u64,
+    replicated_again_after_deletion: u64,
+    region_removed_with_pending_rotation: u64,
+    region_added_back: u64,
+    client_retry_with_token_succeeded: u64,
+}
+
+/// Calls `call` (with an idempotency token when `token` is set), retrying
+/// a DependencyTimeoutException twice under the same token as tern's
+/// client does. Counts a success after a retry.
+async fn call_retrying<T, F, Fut>(token: Option<String>, retried_ok: &mut u64, mut call: F) -> Result<T, tonic::Status>
+where
+    F: FnMut(Option<String>) -> Fut,
+    Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+{
+    let mut attempt = 1;
+    loop {
+        match call(token.clone()).await {
+            Err(s)
+                if token.is_some()
+                    && attempt < 3
+                    && tern_client::error_kind(&s) == Some("DependencyTimeoutException") =>
+            {
+                attempt += 1;
+            }
+            Ok(r) => {
+                if attempt > 1 {
+                    *retried_ok += 1;
+                }
+                return Ok(r.into_inner());
+            }
+            Err(s) => return Err(s),
+        }
+    }
+}
+
+/// `message` as a request, with `token` in the idempotency header if set.
+fn request<T>(message: T, token: &Option<String>) -> tonic::Request<T> {
+    match token {
+        Some(t) => tern_client::idempotent(message, t),
+        None => tonic::Request::new(message),
+    }
 }
 
 struct Acked {
@@ -60,6 +108,12 @@ struct Model {
     /// Regions that were sent a replica while stopped or cut off.
     replica_pending_while_away: BTreeSet<String>,
     wrong_plaintexts: u64,
+    /// Replicas scheduled for deletion, not yet seen gone.
+    scheduled: BTreeSet<(String, String)>,
+    /// Replicas seen deleted.
+    deleted_replicas: BTreeSet<(String, String)>,
+    /// Keys whose primary was scheduled for deletion (the key goes away).
+    doomed: BTreeSet<String>,
 }
 
 fn pick<'a, T>(rng: &mut StdRng, v: &'a [T]) -> &'a T {
@@ -87,7 +141,8 @@ async fn run_seed(seed: u64, counts: &mut Interleavings) {
         let region = pick(&mut rng, &running).clone();
         let mut c = cluster.node(&region).admin().await;
         let keys: Vec<String> = m.keys.keys().cloned().collect();
-        let choice = rng.gen_range(0..100);
+        let choice = rng.gen_range(0..112);
+        let token = rng.gen_bool(0.5).then(tern_client::idempotency_token);
         if std::env::var("TERN_TRACE").is_ok() {
             eprintln!(
                 "seed {seed} step {step}: op {choice} in {region} (stopped {:?}, isolated {:?})",
@@ -96,14 +151,17 @@ async fn run_seed(seed: u64, counts: &mut Interleavings) {
         }
         match choice {
             0..=6 => {
-                if let Ok(r) = c
-                    .create_key(pb::CreateKeyRequest {
-                        multi_region: Some(true),
-                        ..Default::default()
-                    })
-                    .await
-                {
-                    let id = r.into_inner().key_metadata.unwrap().key_id;
+                let req = pb::CreateKeyRequest {
+                    multi_region: Some(true),
+                    ..Default::default()
+                };
+                let r = call_retrying(token, &mut counts.client_retry_with_token_succeeded, |t| {
+                    let (mut c, req) = (c.clone(), req.clone());
+                    async move { c.create_key(request(req, &t)).await }
+                })
+                .await;
+                if let Ok(r) = r {
+                    let id = r.key_metadata.unwrap().key_id;
                     m.keys.insert(id, vec![region.clone()]);
                 }
             }
@@ -114,15 +172,21 @@ async fn run_seed(seed: u64, counts: &mut Interleavings) {
                 if m.stopped.contains(&primary) {
                     continue;
                 }
-                let mut p = cluster.node(&primary).admin().await;
-                let r = p
-                    .replicate_key(pb::ReplicateKeyRequest {
-                        key_id: key.clone(),
-                        replica_region: target.clone(),
-                        ..Default::default()
-                    })
-                    .await;
+                let p = cluster.node(&primary).admin().await;
+                let req = pb::ReplicateKeyRequest {
+                    key_id: key.clone(),
+                    replica_region: target.clone(),
+                    ..Default::default()
+                };
+                let r = call_retrying(token, &mut counts.client_retry_with_token_succeeded, |t| {
+                    let (mut p, req) = (p.clone(), req.clone());
+                    async move { p.replicate_key(request(req, &t)).await }
+                })
+                .await;
                 if r.is_ok() {
+                    if m.deleted_replicas.remove(&(key.clone(), target.clone())) {
+                        counts.replicated_again_after_deletion += 1;
+                    }
                     if !reachable(&m, &target) {
                         m.replica_pending_while_away.insert(target.clone());
                     }
@@ -146,11 +210,14 @@ async fn run_seed(seed: u64, counts: &mut Interleavings) {
                 if m.stopped.contains(&primary) {
                     continue;
                 }
-                let mut p = cluster.node(&primary).admin().await;
+                let p = cluster.node(&primary).admin().await;
                 let cut_replica = m.keys[&key].iter().any(|r| !reachable(&m, r));
-                let r = p
-                    .rotate_key_on_demand(pb::RotateKeyOnDemandRequest { key_id: key.clone() })
-                    .await;
+                let req = pb::RotateKeyOnDemandRequest { key_id: key.clone() };
+                let r = call_retrying(token, &mut counts.client_retry_with_token_succeeded, |t| {
+                    let (mut p, req) = (p.clone(), req.clone());
+                    async move { p.rotate_key_on_demand(request(req, &t)).await }
+                })
+                .await;
                 if std::env::var("TERN_TRACE").is_ok() {
                     eprintln!(
                         "  RotateKeyOnDemand {key} in {primary} (a holder cut: {cut_replica}): {:?}",
@@ -263,6 +330,99 @@ async fn run_seed(seed: u64, counts: &mut Interleavings) {
                     );
                 }
             }
+            100..=103 if !keys.is_empty() => {
+                // ScheduleKeyDeletion: mostly of a replica, in its region;
+                // sometimes of the primary (the key then goes away once its
+                // replicas have).
+                let key = pick(&mut rng, &keys).clone();
+                let holders = m.keys[&key].clone();
+                let replica = holders.len() > 1 && rng.gen_bool(0.75);
+                let r = if replica {
+                    pick(&mut rng, &holders[1..]).clone()
+                } else {
+                    holders[0].clone()
+                };
+                if m.stopped.contains(&r) {
+                    continue;
+                }
+                let mut c = cluster.node(&r).admin().await;
+                let done = c
+                    .schedule_key_deletion(pb::ScheduleKeyDeletionRequest {
+                        key_id: key.clone(),
+                        pending_window_in_days: Some(7),
+                    })
+                    .await;
+                if done.is_ok() {
+                    if replica {
+                        m.scheduled.insert((key, r));
+                    } else {
+                        counts.primary_scheduled_for_deletion += 1;
+                        m.doomed.insert(key);
+                    }
+                }
+            }
+            104..=106 => {
+                // A week passes: due deletions run where they can.
+                cluster.clock.advance_days(8);
+                for r in REGIONS {
+                    if !m.stopped.contains(r) {
+                        let _ = cluster.node(r).kms().run_due_tasks().await;
+                    }
+                }
+                see_deletions(&cluster, &mut m, counts);
+            }
+            107..=108 if m.stopped.is_empty() => {
+                // A region leaves and comes back as a new node, with a
+                // rotation pending on it when one can be started.
+                cluster.plan.heal();
+                m.isolated = None;
+                let any = REGIONS.iter().find(|r| !m.stopped.contains(**r)).unwrap();
+                let primaries: BTreeSet<String> = cluster
+                    .repl(any)
+                    .mrks()
+                    .into_iter()
+                    .map(|k| k.primary.to_string())
+                    .collect();
+                let free: Vec<&str> = REGIONS.iter().copied().filter(|r| !primaries.contains(*r)).collect();
+                if free.is_empty() {
+                    continue;
+                }
+                let leaving = pick(&mut rng, &free).to_string();
+                let others: Vec<&str> = REGIONS.iter().copied().filter(|r| *r != leaving).collect();
+                let held: Vec<String> = keys
+                    .iter()
+                    .filter(|k| m.keys[*k][1..].contains(&leaving) && !m.doomed.contains(*k))
+                    .cloned()
+                    .collect();
+                let mut pending = false;
+                if !held.is_empty() {
+                    cluster.plan.isolate(&leaving, &others);
+                    let key = pick(&mut rng, &held).clone();
+                    let primary = m.keys[&key][0].clone();
+                    let mut p = cluster.node(&primary).admin().await;
+                    pending = p
+                        .rotate_key_on_demand(pb::RotateKeyOnDemandRequest { key_id: key })
+                        .await
+                        .is_ok();
+                }
+                let replaced = cluster.replace_region(&leaving).await;
+                cluster.plan.heal();
+                if replaced.is_ok() {
+                    counts.region_added_back += 1;
+                    if pending {
+                        counts.region_removed_with_pending_rotation += 1;
+                    }
+                    for holders in m.keys.values_mut() {
+                        holders.retain(|r| *r != leaving);
+                    }
+                    m.scheduled.retain(|(_, r)| *r != leaving);
+                    m.deleted_replicas.retain(|(_, r)| *r != leaving);
+                    m.replica_pending_while_away.remove(&leaving);
+                }
+                if std::env::var("TERN_TRACE").is_ok() {
+                    eprintln!("  {leaving} removed and added back (rotation pending: {pending}): {replaced:?}");
+                }
+            }
             _ => {
                 // Restart or stop/start a region (never two down at once).
                 let r = pick(&mut rng, &REGIONS).to_string();
@@ -293,6 +453,17 @@ async fn run_seed(seed: u64, counts: &mut Interleavings) {
         cluster.start_region(&r).await;
     }
     cluster.wait_leader().await;
+    cluster.wait_converged().await;
+    // Let every scheduled deletion complete (a replica's first, then a
+    // primary's whose replicas are gone).
+    for _ in 0..3 {
+        cluster.clock.advance_days(31);
+        for r in REGIONS {
+            let _ = cluster.node(r).kms().run_due_tasks().await;
+        }
+        cluster.wait_converged().await;
+    }
+    see_deletions(&cluster, &mut m, counts);
     let digest = cluster.wait_converged().await;
     for r in REGIONS {
         let metrics = cluster.repl(r).metrics();
@@ -309,7 +480,14 @@ async fn run_seed(seed: u64, counts: &mut Interleavings) {
         .into_iter()
         .map(|k| (k.key.to_string(), k.regions().map(|r| r.to_string()).collect()))
         .collect();
-    for a in &m.acked {
+    for k in cluster.repl(REGIONS[0]).mrks() {
+        assert!(
+            k.pending.is_none(),
+            "seed {seed}: {} keeps a rotation pending after the cluster healed",
+            k.key
+        );
+    }
+    for a in m.acked.iter().filter(|a| !m.doomed.contains(&a.key)) {
         let regions = holders
             .get(&a.key)
             .expect("an acknowledged key is in the replicated state");
@@ -346,6 +524,30 @@ async fn run_seed(seed: u64, counts: &mut Interleavings) {
     );
     for r in REGIONS {
         cluster.stop_region(r).await;
+    }
+}
+
+/// Moves replicas the replicated state no longer lists from "scheduled"
+/// to "deleted".
+fn see_deletions(cluster: &TestCluster, m: &mut Model, counts: &mut Interleavings) {
+    let Some(any) = REGIONS.iter().find(|r| !m.stopped.contains(**r)) else {
+        return;
+    };
+    let state: BTreeMap<String, Vec<String>> = cluster
+        .repl(any)
+        .mrks()
+        .into_iter()
+        .map(|k| (k.key.to_string(), k.regions().map(|r| r.to_string()).collect()))
+        .collect();
+    for (key, region) in m.scheduled.clone() {
+        if !state.get(&key).is_some_and(|rs| rs.contains(&region)) {
+            m.scheduled.remove(&(key.clone(), region.clone()));
+            counts.replica_deleted += 1;
+            if let Some(h) = m.keys.get_mut(&key) {
+                h.retain(|r| *r != region);
+            }
+            m.deleted_replicas.insert((key, region));
+        }
     }
 }
 
@@ -403,5 +605,11 @@ async fn random_multi_region_histories() {
             println!("UpdatePrimaryRegion with the old primary cut off was not reached in {ran} seeds (required from {RARE_SEEDS})");
         }
         assert!(counts.retried_timed_out_write > 0, "{counts:?}");
+        assert!(counts.replica_deleted > 0, "{counts:?}");
+        assert!(counts.primary_scheduled_for_deletion > 0, "{counts:?}");
+        assert!(counts.replicated_again_after_deletion > 0, "{counts:?}");
+        assert!(counts.region_added_back > 0, "{counts:?}");
+        assert!(counts.region_removed_with_pending_rotation > 0, "{counts:?}");
+        assert!(counts.client_retry_with_token_succeeded > 0, "{counts:?}");
     }
 }

@@ -1290,3 +1290,183 @@ async fn imported_multi_region_material_must_match_in_every_region() {
     );
     assert_eq!(decrypt(&mut eu, &ct.ciphertext_blob).await.plaintext, b"imported mrk");
 }
+
+/// The Multi-Region keys in `region`'s replicated state.
+fn multi_region_key_ids(cluster: &TestCluster, region: &str) -> Vec<String> {
+    cluster
+        .repl(region)
+        .mrks()
+        .into_iter()
+        .map(|k| k.key.to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_retried_write_with_its_idempotency_token_takes_effect_once() {
+    use tern_client::idempotent;
+    let cluster = TestCluster::start(&[US, EU, AP]).await;
+    let leader = cluster.wait_leader().await;
+    let key = mrk_everywhere(&cluster, US, &[EU, AP]).await;
+    let mut us = cluster.node(US).admin().await;
+
+    // RotateKeyOnDemand twice under one token: one rotation, two successes
+    // (the second would meet the first's rotation in progress).
+    let rotate = pb::RotateKeyOnDemandRequest { key_id: key.clone() };
+    for _ in 0..2 {
+        let r = ok(us.rotate_key_on_demand(idempotent(rotate.clone(), "rotate-1")).await);
+        assert_eq!(r.key_id, key);
+    }
+    let rotations = eventually(WAIT, "the rotation to complete", || {
+        let (mut us, key) = (us.clone(), key.clone());
+        async move {
+            let r = ok(us
+                .list_key_rotations(pb::ListKeyRotationsRequest {
+                    key_id: key,
+                    ..Default::default()
+                })
+                .await)
+            .rotations;
+            (!r.is_empty()).then_some(r)
+        }
+    })
+    .await;
+    assert_eq!(rotations.len(), 1, "{rotations:?}");
+
+    // The same token for another operation, or from another principal, is
+    // another request.
+    let before = multi_region_key_ids(&cluster, &leader).len();
+    let a = create_key_with_request(&mut us, idempotent(mrk_request(), "rotate-1")).await;
+    let b = create_key_with_request(&mut us, idempotent(mrk_request(), "rotate-1")).await;
+    assert_eq!(a, b, "a retried CreateKey names the key the first attempt made");
+    // Another principal (carol, another account) with the same token makes
+    // her own key.
+    let mut carol = cluster.node(US).carol().await;
+    let c = create_key_with_request(&mut carol, idempotent(mrk_request(), "rotate-1")).await;
+    assert_ne!(c, a);
+    let listed = multi_region_key_ids(&cluster, &leader);
+    assert_eq!(listed.len(), before + 2, "{listed:?}");
+
+    // A write whose answer is lost: the follower's forward reaches the
+    // leader, which commits it, but nothing comes back. The client learns
+    // only that it may or may not have been made, and retries.
+    let follower = [US, EU, AP].into_iter().find(|r| *r != leader).unwrap();
+    cluster.plan.set(
+        &leader,
+        follower,
+        tern_replication::fault::LinkFault {
+            cut: true,
+            ..Default::default()
+        },
+    );
+    let before = multi_region_key_ids(&cluster, &leader).len();
+    let mut f = cluster.node(follower).admin().await;
+    let (kind, message) = err(f.create_key(idempotent(mrk_request(), "lost-answer")).await);
+    assert_eq!(kind, "DependencyTimeoutException", "{message}");
+    assert!(
+        message.contains("retrying it with the same idempotency token is safe"),
+        "{message}"
+    );
+    eventually(WAIT, "the leader region to hold the first attempt's key", || async {
+        (multi_region_key_ids(&cluster, &leader).len() == before + 1).then_some(())
+    })
+    .await;
+    cluster.plan.heal();
+    let retried = eventually(WAIT, "the retry to succeed", || {
+        let mut f = f.clone();
+        async move {
+            f.create_key(idempotent(mrk_request(), "lost-answer"))
+                .await
+                .ok()
+                .map(|r| r.into_inner().key_metadata.unwrap().key_id)
+        }
+    })
+    .await;
+    let listed = multi_region_key_ids(&cluster, &leader);
+    assert_eq!(listed.len(), before + 1, "the retry made a second key: {listed:?}");
+    assert!(listed.contains(&retried));
+
+    // Without a token the answer says what to check instead.
+    cluster.plan.isolate(follower, &[US, EU, AP]);
+    let (_, message) = err(f.create_key(mrk_request()).await);
+    assert!(!message.contains("retrying it is safe"), "{message}");
+    cluster.plan.heal();
+
+    // A malformed token is refused before anything is proposed.
+    assert_kind(
+        us.rotate_key_on_demand(idempotent(rotate.clone(), "not a token!"))
+            .await,
+        "ValidationException",
+    );
+}
+
+async fn create_key_with_request(c: &mut tern_client::KmsClient, req: tonic::Request<pb::CreateKeyRequest>) -> String {
+    ok(c.create_key(req).await).key_metadata.unwrap().key_id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_restored_from_an_older_copy_does_not_vote_until_it_has_caught_up() {
+    let mut cluster = TestCluster::start(&[US, EU, AP]).await;
+    mrk_everywhere(&cluster, US, &[EU, AP]).await;
+    let old_leader = cluster.wait_leader().await;
+    let mut others = [US, EU, AP].into_iter().filter(|r| *r != old_leader);
+    let (restored, third) = (others.next().unwrap(), others.next().unwrap());
+    for r in [US, EU, AP] {
+        eventually(WAIT, "every region to vote again after its start", || async {
+            cluster.repl(r).may_vote().then_some(())
+        })
+        .await;
+    }
+
+    // An old copy of one follower's directory.
+    cluster.stop_region(restored).await;
+    let copy = cluster.copy_data(restored);
+    cluster.start_region(restored).await;
+    eventually(WAIT, "the follower to vote again after its restart", || async {
+        cluster.repl(restored).may_vote().then_some(())
+    })
+    .await;
+
+    // An election in which that follower votes: the old leader goes away.
+    cluster.stop_region(&old_leader).await;
+    cluster.wait_leader_among(&[restored, third]).await;
+    let granted = cluster.repl(restored).raft().metrics().borrow().vote;
+
+    // The follower comes back on the old copy, with only the old leader
+    // (which knows nothing of that election) to talk to.
+    cluster.stop_region(restored).await;
+    cluster.stop_region(third).await;
+    cluster.restore_data(restored, &copy);
+    cluster.start_region(&old_leader).await;
+    cluster.start_region(restored).await;
+    let before = cluster.repl(restored).raft().metrics().borrow().vote;
+    assert!(
+        before.leader_id() < granted.leader_id(),
+        "the copy is older: {before} < {granted}"
+    );
+    eventually(WAIT, "the old leader to answer the restored node", || async {
+        let g = cluster.repl(restored).vote_guard();
+        g.answered.contains(&old_leader).then_some(())
+    })
+    .await;
+    // One answer is not enough to know what it voted for: it must not vote.
+    let g = cluster.repl(restored).vote_guard();
+    assert!(!g.open && g.catching_up_to.is_none(), "{g:?}");
+    assert_eq!(
+        cluster.repl(restored).vote_min_log(),
+        tern_replication::vote_guard::NO_VOTES
+    );
+    assert_eq!(g.needed, 2);
+
+    // Once the region that saw its vote answers, it catches up first: its
+    // vote is never again below the one it granted.
+    cluster.start_region(third).await;
+    eventually(WAIT, "the restored node to vote again", || async {
+        cluster.repl(restored).may_vote().then_some(())
+    })
+    .await;
+    let after = cluster.repl(restored).raft().metrics().borrow().vote;
+    assert!(after.leader_id() >= granted.leader_id(), "{after} < {granted}");
+    cluster.wait_leader().await;
+    let mut c = cluster.node(restored).admin().await;
+    create_key_with(&mut c, mrk_request()).await;
+}

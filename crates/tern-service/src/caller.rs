@@ -75,6 +75,11 @@ pub struct RequestContext {
     pub user_agent: Option<String>,
     /// Whether the request arrived over TLS (`aws:SecureTransport`).
     pub secure_transport: bool,
+    /// The `x-tern-idempotency-token` header as sent (validated where a
+    /// write through the replication log uses it: [`idempotency_token`]).
+    ///
+    /// [`idempotency_token`]: RequestContext::idempotency_token
+    pub idempotency_token: Option<String>,
 }
 
 impl RequestContext {
@@ -84,6 +89,33 @@ impl RequestContext {
             source_ip: None,
             user_agent: None,
             secure_transport: false,
+            idempotency_token: None,
+        }
+    }
+
+    /// The request's idempotency token, if it sent one: 1 to
+    /// [`MAX_IDEMPOTENCY_TOKEN_CHARS`] characters from `[A-Za-z0-9_-]`.
+    pub fn idempotency_token(&self) -> Result<Option<&str>, &'static str> {
+        match self.idempotency_token.as_deref() {
+            None => Ok(None),
+            Some(t)
+                if !t.is_empty()
+                    && t.len() <= MAX_IDEMPOTENCY_TOKEN_CHARS
+                    && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') =>
+            {
+                Ok(Some(t))
+            }
+            Some(_) => Err(IDEMPOTENCY_TOKEN_RULE),
         }
     }
 }
+
+/// The header tern's own client and CLI send with every request (the same
+/// value across a request's retries). A Multi-Region write derives its
+/// replication request id from it, so a retry gets the first attempt's
+/// outcome instead of taking effect twice.
+pub const IDEMPOTENCY_TOKEN_HEADER: &str = "x-tern-idempotency-token";
+/// The longest idempotency token accepted.
+pub const MAX_IDEMPOTENCY_TOKEN_CHARS: usize = 64;
+const IDEMPOTENCY_TOKEN_RULE: &str =
+    "The x-tern-idempotency-token header must be 1 to 64 characters from [A-Za-z0-9_-].";

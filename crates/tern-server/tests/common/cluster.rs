@@ -46,6 +46,19 @@ where
     }
 }
 
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), &target).unwrap();
+        }
+    }
+}
+
 /// Binds a restarted region's peer address again; the previous listener's
 /// sockets may take a moment to go.
 async fn rebind(addr: SocketAddr) -> std::net::TcpListener {
@@ -176,6 +189,26 @@ impl TestCluster {
         std::fs::remove_dir_all(slot.dir.path().join("data").join("raft")).unwrap();
     }
 
+    /// A copy of a stopped region's whole data directory (store and Raft
+    /// state), to put back later with [`TestCluster::restore_data`].
+    pub fn copy_data(&self, region: &str) -> tempfile::TempDir {
+        let slot = &self.slots[self.slot_index(region)];
+        assert!(slot.node.is_none(), "{region} is running");
+        let copy = tempfile::Builder::new().prefix("tern-copy-").tempdir().unwrap();
+        copy_dir(&slot.dir.path().join("data"), &copy.path().join("data"));
+        copy
+    }
+
+    /// Replaces a stopped region's data directory with an earlier copy, as
+    /// an operator restoring a node from an old backup would.
+    pub fn restore_data(&self, region: &str, copy: &tempfile::TempDir) {
+        let slot = &self.slots[self.slot_index(region)];
+        assert!(slot.node.is_none(), "{region} is running");
+        let data = slot.dir.path().join("data");
+        std::fs::remove_dir_all(&data).unwrap();
+        copy_dir(&copy.path().join("data"), &data);
+    }
+
     /// [`TestCluster::start_region`], returning the start error.
     pub async fn try_start_region(&mut self, region: &str) -> Result<(), tern_server::NodeError> {
         let i = self.slot_index(region);
@@ -238,6 +271,28 @@ impl TestCluster {
         let existing: Vec<&str> = existing.iter().map(String::as_str).collect();
         let leader = self.wait_leader_among(&existing).await;
         self.repl(&leader).add_region(member).await.unwrap();
+    }
+
+    /// Removes a running `region` from the group through the leader, stops
+    /// it, and adds it back as a new node (new node id, empty directory), as
+    /// an operator rebuilding a lost region would. Errs if the removal is
+    /// refused (e.g. the region is a primary).
+    pub async fn replace_region(&mut self, region: &str) -> Result<(), String> {
+        let i = self.slot_index(region);
+        let node_id = self.slots[i].node_id;
+        let others: Vec<String> = self
+            .running()
+            .map(|n| n.region.clone())
+            .filter(|r| r != region)
+            .collect();
+        let others: Vec<&str> = others.iter().map(String::as_str).collect();
+        let leader = self.wait_leader_among(&others).await;
+        self.repl(&leader).remove_region(node_id).await?;
+        self.stop_region(region).await;
+        self.slots.remove(i);
+        self.members.retain(|m| m.node_id != node_id);
+        self.add_region(region).await;
+        Ok(())
     }
 
     /// Stops a region's node; its data directory stays.

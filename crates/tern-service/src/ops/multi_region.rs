@@ -52,14 +52,86 @@ fn parse_region(value: &str, field: &str) -> KmsResult<Region> {
     })
 }
 
-fn propose_error(e: ProposeError) -> KmsError {
+fn propose_error(e: ProposeError, with_token: bool) -> KmsError {
     match e {
         ProposeError::Unavailable(m) => KmsError::new(ErrorKind::DependencyTimeoutException, m),
+        ProposeError::Indeterminate(m) if with_token => KmsError::new(
+            ErrorKind::DependencyTimeoutException,
+            format!(
+                "{m}. The request may or may not have taken effect; retrying it with the same \
+                 idempotency token is safe: a retry gets the first attempt's outcome."
+            ),
+        ),
         ProposeError::Indeterminate(m) => KmsError::new(
             ErrorKind::DependencyTimeoutException,
-            format!("{m}. The request may or may not have taken effect; retrying it is safe."),
+            format!(
+                "{m}. The request may or may not have taken effect: check before retrying it \
+                 (DescribeKey, ListKeyRotations or ListKeys show whether it did), or send an \
+                 x-tern-idempotency-token header, with which a retry gets the first attempt's outcome."
+            ),
         ),
         ProposeError::Fatal(m) => KmsError::internal(m),
+    }
+}
+
+/// The replication request id of one Multi-Region write. With an
+/// idempotency token it is derived from the caller, the operation and the
+/// token, so a client's retry is the same request to the log (which replays
+/// the first outcome for [`tern_replication::apply::DEDUP_KEEP_MILLIS`]); without
+/// one it is fresh.
+fn request_id(ctx: &RequestContext, operation: &str) -> KmsResult<RequestId> {
+    let token = ctx
+        .idempotency_token()
+        .map_err(|m| KmsError::new(ErrorKind::ValidationException, m))?;
+    Ok(match token {
+        Some(t) => {
+            let digest = tern_core::sigv4::sha256_hex(format!("{}\n{operation}\n{t}", ctx.caller.arn).as_bytes());
+            RequestId {
+                id: format!("token/{}", &digest[..32]),
+                from_token: true,
+            }
+        }
+        None => RequestId {
+            id: uuid::Uuid::new_v4().to_string(),
+            from_token: false,
+        },
+    })
+}
+
+struct RequestId {
+    id: String,
+    from_token: bool,
+}
+
+impl RequestId {
+    /// The id a Multi-Region key created under this request gets: derived
+    /// from a token-made request id (a retried CreateKey names the same
+    /// key), random otherwise.
+    fn key_id(&self, random: KeyId) -> KeyId {
+        if !self.from_token {
+            return random;
+        }
+        let digest = tern_core::sigv4::sha256_hex(format!("key-id\n{}", self.id).as_bytes());
+        let mut raw = [0u8; 16];
+        for (i, b) in raw.iter_mut().enumerate() {
+            *b = u8::from_str_radix(&digest[2 * i..2 * i + 2], 16).unwrap_or(0);
+        }
+        KeyId::new_multi_region(raw)
+    }
+}
+
+fn outcome_result(outcome: Outcome) -> KmsResult<()> {
+    match outcome {
+        Outcome::Applied | Outcome::None => Ok(()),
+        Outcome::Rejected(r) => Err(KmsError::new(
+            ErrorKind::parse(&r.exception).unwrap_or(ErrorKind::KMSInternalException),
+            r.message,
+        )),
+        // Only the leader gathers acknowledgements; never a proposal's answer.
+        Outcome::Each(_) => Err(KmsError::new(
+            ErrorKind::KMSInternalException,
+            "unexpected gathered outcome for a single write",
+        )),
     }
 }
 
@@ -75,38 +147,49 @@ impl Kms {
         repl.timing().election_max * 5
     }
 
-    /// Audits the request, proposes `op` under a fresh request id (retried
-    /// with that id until the deadline) and returns once this region has
-    /// applied it.
+    /// Audits the request, proposes `op` under its request id (from the
+    /// idempotency token, or fresh; retried with that id until the
+    /// deadline) and returns once this region has applied it.
     pub(crate) async fn propose_mrk(&self, ctx: &RequestContext, ev: &AuditEvent, op: Op) -> KmsResult<()> {
         let repl = self.replication()?;
-        let request_id = uuid::Uuid::new_v4().to_string();
+        let id = request_id(ctx, ev.name)?;
         let mut pre = ev.clone();
-        pre.response = Some(json!({"replication": "proposed", "replicationRequestId": request_id}));
+        pre.response = Some(json!({"replication": "proposed", "replicationRequestId": id.id}));
         let record = crate::audit::api_call_record(&self.region, ctx, &pre, None, self.now());
         self.store.append_audit(record).await?;
         let cmd = Command {
-            request_id,
+            request_id: id.id,
             proposed_at: self.now(),
             op,
             service_made: false,
         };
-        match repl
+        let outcome = repl
             .propose(cmd, self.write_timeout(repl))
             .await
-            .map_err(propose_error)?
-        {
-            Outcome::Applied | Outcome::None => Ok(()),
-            Outcome::Rejected(r) => Err(KmsError::new(
-                ErrorKind::parse(&r.exception).unwrap_or(ErrorKind::KMSInternalException),
-                r.message,
-            )),
-            // Only the leader gathers acknowledgements; never a proposal's answer.
-            Outcome::Each(_) => Err(KmsError::new(
-                ErrorKind::KMSInternalException,
-                "unexpected gathered outcome for a single write",
-            )),
+            .map_err(|e| propose_error(e, id.from_token))?;
+        outcome_result(outcome)
+    }
+
+    /// Proposes a planned write; `None` is a retry whose first attempt
+    /// this region already applied (see [`Kms::first_outcome`]).
+    async fn carry_out(&self, ctx: &RequestContext, ev: &AuditEvent, op: Option<Op>) -> KmsResult<()> {
+        match op {
+            Some(op) => self.propose_mrk(ctx, ev, op).await,
+            None => Ok(()),
         }
+    }
+
+    /// The first outcome of this request, when it carries an idempotency
+    /// token whose write this region has already applied: a retry answers
+    /// it instead of planning again (which could fail only because the first
+    /// attempt took effect). Call after authorization.
+    fn first_outcome(&self, ctx: &RequestContext, ev: &AuditEvent) -> Option<KmsResult<()>> {
+        let repl = self.repl.as_ref()?;
+        let id = request_id(ctx, ev.name).ok()?;
+        if !id.from_token {
+            return None;
+        }
+        repl.remembered_outcome(&id.id).map(outcome_result)
     }
 
     /// Seals `material` of `key` to each of `regions`.
@@ -143,6 +226,11 @@ impl Kms {
         planned: KeyRecord,
     ) -> KmsResult<pb::CreateKeyResponse> {
         let mut ev = ev;
+        let mut planned = planned;
+        match request_id(ctx, ev.name) {
+            Ok(id) => planned.key_id = id.key_id(planned.key_id),
+            Err(e) => return self.complete(ctx, ev, Err(e)).await,
+        }
         ev.resource = Some((planned.arn(), planned.account.clone()));
         let r = async {
             let repl = self.replication()?;
@@ -272,7 +360,9 @@ impl Kms {
             if matches!(k.state, KeyState::PendingDeletion | KeyState::PendingReplicaDeletion) {
                 return Err(KmsError::invalid_state(format!("{} is {}.", k.arn(), k.state.phrase())));
             }
-            if mr.regions().any(|r| r == &replica) {
+            // A retry of a replication this region already applied.
+            let first = self.first_outcome(ctx, &ev).transpose()?;
+            if first.is_none() && mr.regions().any(|r| r == &replica) {
                 return Err(KmsError::new(
                     ErrorKind::AlreadyExistsException,
                     format!(
@@ -331,16 +421,16 @@ impl Kms {
             shown.description = props.description.clone();
             shown.tags = props.tags.clone();
             shown.created = self.now();
-            if let Some(v) = shown.multi_region.as_mut() {
+            if let Some(v) = shown.multi_region.as_mut().filter(|v| !v.replicas.contains(&replica)) {
                 v.replicas.push(replica.clone());
             }
-            Ok((op, shown, props))
+            Ok((first.is_none().then_some(op), shown, props))
         })();
         let (op, shown, props) = match planned {
             Ok(p) => p,
             Err(e) => return self.complete(ctx, ev, Err(e)).await,
         };
-        let r = self.propose_mrk(ctx, &ev, op).await.map(|_| pb::ReplicateKeyResponse {
+        let r = self.carry_out(ctx, &ev, op).await.map(|_| pb::ReplicateKeyResponse {
             replica_key_metadata: Some(key_metadata(&shown)),
             replica_policy: Some(props.policy.clone()),
             replica_tags: props
@@ -416,6 +506,9 @@ impl Kms {
         let planned = (|| {
             let repl = self.replication()?;
             let k = self.mrk_for(ctx, &req.key_id, Action::RotateKeyOnDemand, &mut ev)?;
+            if self.first_outcome(ctx, &ev).transpose()?.is_some() {
+                return Ok((k.key_id, None));
+            }
             check_state(&k, KeyOp::RotateKeyOnDemand)?;
             crate::ops::rotation::rotatable(&k)?;
             let mr = k.multi_region.as_ref().ok_or_else(|| not_multi_region(&k))?;
@@ -441,7 +534,7 @@ impl Kms {
             let sealed = self.seal_to(repl, &regions, &k.key_id, &id, &material)?;
             Ok((
                 k.key_id,
-                Op::AddMaterial {
+                Some(Op::AddMaterial {
                     key: k.key_id,
                     expected_primary: self.region.clone(),
                     expected_current: current,
@@ -453,12 +546,12 @@ impl Kms {
                     },
                     on_demand: true,
                     next_rotation: None,
-                },
+                }),
             ))
         })();
         let r = match planned {
-            Ok((key, op)) => self
-                .propose_mrk(ctx, &ev, op)
+            Ok((key, plan)) => self
+                .carry_out(ctx, &ev, plan)
                 .await
                 .map(|_| pb::RotateKeyOnDemandResponse {
                     key_id: key.to_string(),
@@ -621,7 +714,8 @@ impl Kms {
         match repl
             .propose(cmd, self.write_timeout(repl))
             .await
-            .map_err(propose_error)?
+            // Service-made commands are compare-and-set: retrying is safe.
+            .map_err(|e| propose_error(e, true))?
         {
             Outcome::Applied | Outcome::None => Ok(true),
             Outcome::Rejected(r) => {
