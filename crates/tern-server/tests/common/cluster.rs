@@ -145,7 +145,15 @@ impl TestCluster {
     }
 
     /// As [`TestCluster::start`], snapshotting every `snapshot_every` entries.
+    /// `TERN_TEST_LOG=<filter>` (e.g. `tern_replication=info`) prints the
+    /// nodes' logs.
     pub async fn start_with(regions: &[&str], snapshot_every: u64) -> TestCluster {
+        if let Ok(filter) = std::env::var("TERN_TEST_LOG") {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+                .with_test_writer()
+                .try_init();
+        }
         let mut slots = Vec::new();
         let mut members = Vec::new();
         for (i, r) in regions.iter().enumerate() {
@@ -280,13 +288,25 @@ impl TestCluster {
     pub async fn replace_region(&mut self, region: &str) -> Result<(), String> {
         let i = self.slot_index(region);
         let node_id = self.slots[i].node_id;
+        // The leader as the other regions see it: one of them, or the
+        // leaving region itself (it steps down once the change commits).
         let others: Vec<String> = self
             .running()
             .map(|n| n.region.clone())
             .filter(|r| r != region)
             .collect();
-        let others: Vec<&str> = others.iter().map(String::as_str).collect();
-        let leader = self.wait_leader_among(&others).await;
+        let leader = eventually(
+            Duration::from_secs(20),
+            "a leader the other regions agree on",
+            || async {
+                let seen: Vec<Option<String>> = others.iter().map(|r| self.repl(r).metrics().leader_region).collect();
+                let first = seen.first()?.clone()?;
+                seen.iter()
+                    .all(|l| l.as_deref() == Some(first.as_str()))
+                    .then_some(first)
+            },
+        )
+        .await;
         self.repl(&leader).remove_region(node_id).await?;
         self.stop_region(region).await;
         self.slots.remove(i);
