@@ -677,7 +677,11 @@ impl Kms {
     }
 
     /// A Multi-Region copy whose waiting period ended: a replica leaves the
-    /// key's Regions, a primary without replicas deletes the key.
+    /// key's Regions, a primary without replicas deletes the key. A copy
+    /// scheduled as a replica that became the primary meanwhile (an
+    /// UpdatePrimaryRegion proposed before the deletion was scheduled and
+    /// applied after) waits as a primary does: PendingReplicaDeletion until
+    /// its replicas are gone, then its own waiting period.
     pub(crate) async fn delete_multi_region_copy(&self, k: &KeyRecord, now: UnixMillis) -> KmsResult<bool> {
         let repl = self.replication()?;
         let Some(mr) = k.multi_region.as_ref() else {
@@ -685,6 +689,18 @@ impl Kms {
         };
         let op = if mr.is_primary(&self.region) {
             if !mr.replicas.is_empty() {
+                let id = k.key_id;
+                self.store
+                    .transact(move |txn| {
+                        let Some(k) = txn.key(&id).filter(|k| k.state == KeyState::PendingDeletion) else {
+                            return;
+                        };
+                        let mut next = (*k).clone();
+                        next.state = KeyState::PendingReplicaDeletion;
+                        next.deletion_date = None;
+                        txn.put_key(next);
+                    })
+                    .await?;
                 return Ok(false);
             }
             Op::DeleteKey {
