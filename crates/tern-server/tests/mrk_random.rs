@@ -198,12 +198,7 @@ async fn run_seed(seed: u64, counts: &mut Interleavings) {
             }
             7..=24 if !keys.is_empty() => {
                 // Often a replica deleted earlier, into its region again.
-                let again: Vec<(String, String)> = m
-                    .deleted_replicas
-                    .iter()
-                    .filter(|(k, _)| m.keys.contains_key(k) && !m.doomed.contains(k))
-                    .cloned()
-                    .collect();
+                let again = deleted_replicas_of_live_keys(&m);
                 let (key, target) = if !again.is_empty() && rng.gen_bool(0.6) {
                     pick(&mut rng, &again).clone()
                 } else {
@@ -230,13 +225,7 @@ async fn run_seed(seed: u64, counts: &mut Interleavings) {
                 )
                 .await;
                 if r.is_ok() {
-                    if m.deleted_replicas.remove(&(key.clone(), target.clone())) {
-                        counts.replicated_again_after_deletion += 1;
-                    }
-                    if !reachable(&m, &target) {
-                        m.replica_pending_while_away.insert(target.clone());
-                    }
-                    m.keys.get_mut(&key).unwrap().push(target);
+                    replicated(&mut m, counts, key, target);
                 }
             }
             25..=34 if !keys.is_empty() => {
@@ -438,12 +427,9 @@ async fn run_seed(seed: u64, counts: &mut Interleavings) {
                 }
                 see_deletions(&cluster, &mut m, counts);
                 // Often a replica just deleted is replicated again at once.
-                let again: Vec<(String, String)> = m
-                    .deleted_replicas
-                    .iter()
-                    .filter(|(k, _)| m.keys.contains_key(k) && !m.doomed.contains(k))
+                let again: Vec<(String, String)> = deleted_replicas_of_live_keys(&m)
+                    .into_iter()
                     .filter(|(k, _)| !m.stopped.contains(&m.keys[k][0]))
-                    .cloned()
                     .collect();
                 if !again.is_empty() {
                     let (key, target) = pick(&mut rng, &again).clone();
@@ -456,12 +442,7 @@ async fn run_seed(seed: u64, counts: &mut Interleavings) {
                         })
                         .await;
                     if r.is_ok() {
-                        m.deleted_replicas.remove(&(key.clone(), target.clone()));
-                        counts.replicated_again_after_deletion += 1;
-                        if !reachable(&m, &target) {
-                            m.replica_pending_while_away.insert(target.clone());
-                        }
-                        m.keys.get_mut(&key).unwrap().push(target);
+                        replicated(&mut m, counts, key, target);
                     }
                 }
             }
@@ -661,6 +642,26 @@ async fn run_seed(seed: u64, counts: &mut Interleavings) {
     for r in REGIONS {
         cluster.stop_region(r).await;
     }
+}
+
+/// Replicas seen deleted whose key lives on: candidates to replicate again.
+fn deleted_replicas_of_live_keys(m: &Model) -> Vec<(String, String)> {
+    m.deleted_replicas
+        .iter()
+        .filter(|(k, _)| m.keys.contains_key(k) && !m.doomed.contains(k))
+        .cloned()
+        .collect()
+}
+
+/// Records an acknowledged ReplicateKey of `key` into `target`.
+fn replicated(m: &mut Model, counts: &mut Interleavings, key: String, target: String) {
+    if m.deleted_replicas.remove(&(key.clone(), target.clone())) {
+        counts.replicated_again_after_deletion += 1;
+    }
+    if !reachable(m, &target) {
+        m.replica_pending_while_away.insert(target.clone());
+    }
+    m.keys.get_mut(&key).unwrap().push(target);
 }
 
 /// Moves replicas the replicated state no longer lists from "scheduled"
