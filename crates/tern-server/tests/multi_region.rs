@@ -1470,3 +1470,36 @@ async fn a_node_restored_from_an_older_copy_does_not_vote_until_it_has_caught_up
     let mut c = cluster.node(restored).admin().await;
     create_key_with(&mut c, mrk_request()).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_replica_scheduled_for_deletion_that_becomes_the_primary_waits_for_its_replicas() {
+    let cluster = TestCluster::start(&[US, EU, AP]).await;
+    let key = mrk_everywhere(&cluster, US, &[EU, AP]).await;
+    // eu-west-1 is cut off: the others make it the primary in the log
+    // (UpdatePrimaryRegion is accepted in any holder region) while it,
+    // not knowing, schedules its copy's deletion as a replica's.
+    cluster.plan.isolate(EU, &[US, AP]);
+    cluster.wait_leader_among(&[US, AP]).await;
+    let mut ap = cluster.node(AP).admin().await;
+    ok(ap
+        .update_primary_region(pb::UpdatePrimaryRegionRequest {
+            key_id: key.clone(),
+            primary_region: EU.to_string(),
+        })
+        .await);
+    let mut eu = cluster.node(EU).admin().await;
+    assert_eq!(schedule_deletion(&mut eu, &key).await.key_state, "PendingDeletion");
+    cluster.plan.heal();
+    eventually(WAIT, "eu-west-1 to apply that it is the primary", || async {
+        cluster
+            .repl(EU)
+            .mrk(&key.parse().unwrap())
+            .is_some_and(|k| k.primary.as_str() == EU)
+            .then_some(())
+    })
+    .await;
+    // Its waiting period ends: as a primary with replicas it waits for them.
+    cluster.node(EU).advance_days(8);
+    cluster.node(EU).run_due_tasks().await;
+    assert_eq!(describe(&mut eu, &key).await.key_state, "PendingReplicaDeletion");
+}
