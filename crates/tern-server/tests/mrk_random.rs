@@ -30,7 +30,7 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use common::cluster::{eventually, TestCluster};
+use common::cluster::{eventually, within, TestCluster};
 use common::*;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -83,15 +83,14 @@ where
                     // every running region knows a leader again (bounded).
                     heal.0.plan.heal();
                     *heal.1 = None;
-                    let deadline = Instant::now() + Duration::from_secs(10);
-                    while Instant::now() < deadline
-                        && !heal
-                            .0
+                    let cluster = &*heal.0;
+                    within(Duration::from_secs(10), || async {
+                        cluster
                             .running()
                             .all(|n| n.node.replication().unwrap().metrics().leader_region.is_some())
-                    {
-                        tokio::time::sleep(Duration::from_millis(20)).await;
-                    }
+                            .then_some(())
+                    })
+                    .await;
                 }
             }
             Ok(r) => {
@@ -605,19 +604,17 @@ async fn run_seed(seed: u64, counts: &mut Interleavings) {
         for r in regions {
             let mut c = cluster.node(r).admin().await;
             let key = a.key.clone();
-            let deadline = Instant::now() + Duration::from_secs(20);
-            loop {
-                let md = describe(&mut c, &key).await;
-                if md.key_state == "Enabled" {
-                    break;
-                }
-                assert!(
-                    Instant::now() < deadline,
+            let enabled = within(Duration::from_secs(20), || {
+                let (mut c, key) = (c.clone(), key.clone());
+                async move { (describe(&mut c, &key).await.key_state == "Enabled").then_some(()) }
+            })
+            .await;
+            if enabled.is_none() {
+                panic!(
                     "seed {seed}: {key} is {} in {r} 20 s after the cluster healed; replicated record: {:?}",
-                    md.key_state,
+                    describe(&mut c, &key).await.key_state,
                     cluster.repl(r).mrk(&key.parse().unwrap())
                 );
-                tokio::time::sleep(Duration::from_millis(50)).await;
             }
             let d = c.decrypt(decrypt_req(&a.ciphertext)).await;
             let d = d.unwrap_or_else(|e| panic!("seed {seed}: acked ciphertext of {} fails in {r}: {e:?}", a.key));
