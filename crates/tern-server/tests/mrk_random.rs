@@ -83,7 +83,7 @@ where
                     // every running region knows a leader again (bounded).
                     heal.0.plan.heal();
                     *heal.1 = None;
-                    let cluster = &*heal.0;
+                    let cluster = heal.0;
                     within(Duration::from_secs(10), || async {
                         cluster
                             .running()
