@@ -386,6 +386,7 @@ async fn start_node(dir: &std::path::Path) -> Result<tern_server::Node> {
         clock: Arc::new(tern_service::SystemClock),
         scheduler_interval: None,
         min_free_bytes: tern_server::DEFAULT_MIN_FREE_BYTES,
+        limits: tern_server::Limits::default(),
         client_tls: None,
         cluster: None,
     })

@@ -51,11 +51,7 @@ pub async fn start_cluster(delay: Duration, snapshot_every: u64) -> Result<Clust
         let key = tern_core::seal::SealingKey::from_seed(rand_key());
         members.push(Member {
             node_id: i as u64 + 1,
-            node: RegionNode {
-                region: r.to_string(),
-                addr: l.local_addr()?.to_string(),
-                sealing_key: key.public().to_hex(),
-            },
+            node: RegionNode::new(r, l.local_addr()?.to_string(), &key)?,
         });
         listeners.push(l);
         sealing.push(key);
@@ -74,6 +70,7 @@ pub async fn start_cluster(delay: Duration, snapshot_every: u64) -> Result<Clust
             clock: Arc::new(tern_service::SystemClock),
             scheduler_interval: None,
             min_free_bytes: tern_server::DEFAULT_MIN_FREE_BYTES,
+            limits: tern_server::Limits::default(),
             client_tls: None,
             cluster: Some(ClusterOptions {
                 node_id: i as u64 + 1,

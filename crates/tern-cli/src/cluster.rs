@@ -370,6 +370,7 @@ pub async fn serve(config: &Path, peer_overrides: &[String]) -> Result<()> {
         clock: Arc::new(SystemClock),
         scheduler_interval: Some(Duration::from_millis(cfg.scheduler_interval_ms.max(10))),
         min_free_bytes: cfg.min_free_mib << 20,
+        limits: cfg.limits.clone(),
         client_tls: cfg.client_tls()?,
         cluster: cfg.cluster.as_ref().map(ClusterOptions::from_config).transpose()?,
     })
@@ -484,11 +485,7 @@ pub fn plan_local_cluster(
         let sealing_key = sealing_key_at(&base.join(format!("{region}.sealing-key")))?;
         members.push(tern_replication::Member {
             node_id: i as u64 + 1,
-            node: tern_replication::RegionNode {
-                region: region.to_string(),
-                addr: peer_addr.to_string(),
-                sealing_key: sealing_key.public().to_hex(),
-            },
+            node: tern_replication::RegionNode::new(region.as_str(), peer_addr.to_string(), &sealing_key)?,
         });
         out.push(LocalRegion {
             region: region.clone(),
@@ -522,6 +519,7 @@ impl LocalRegion {
             clock: Arc::new(SystemClock),
             scheduler_interval: Some(Duration::from_secs(1)),
             min_free_bytes: tern_server::DEFAULT_MIN_FREE_BYTES,
+            limits: tern_server::Limits::default(),
             client_tls: None,
             cluster: Some(ClusterOptions {
                 node_id: self.node_id,
@@ -589,6 +587,9 @@ pub fn init(args: InitArgs) -> Result<()> {
             region: region.clone(),
             peer_addr: format!("{}:{}", place.host, place.peer_port),
             sealing_public_key: key.public().to_hex(),
+            signing_public_key: tern_core::sign::CommandSigningKey::derive(key)
+                .ok()
+                .map(|k| k.public().to_hex()),
         })
         .collect();
     let ca = cluster_ca_at(&layout.ca())?;

@@ -29,6 +29,9 @@ pub enum CryptoError {
     Authentication,
     #[error("malformed wrapped material")]
     MalformedWrapped,
+    /// AES-GCM refused to encrypt (only for inputs over ~64 GiB).
+    #[error("the input is too large to encrypt")]
+    TooLarge,
 }
 
 /// Key material, zeroized on drop: 32 bytes for a symmetric key, the raw
@@ -113,7 +116,7 @@ impl DataCipher {
         context: &EncryptionContext,
         nonce: [u8; NONCE_LEN],
         plaintext: &[u8],
-    ) -> Vec<u8> {
+    ) -> Result<Vec<u8>, CryptoError> {
         let mut out = Vec::with_capacity(blob::OVERHEAD_BYTES + plaintext.len());
         blob::write_header(&mut out, key_id, material_id);
         let mut aad = Vec::with_capacity(blob::HEADER_LEN + 64);
@@ -126,9 +129,9 @@ impl DataCipher {
         let tag = self
             .0
             .encrypt_in_place_detached(Nonce::from_slice(&nonce), &aad, &mut out[body_start..])
-            .unwrap_or_default();
+            .map_err(|_| CryptoError::TooLarge)?;
         out.extend_from_slice(&tag);
-        out
+        Ok(out)
     }
 
     /// Decrypts a parsed blob under `context`.
@@ -169,7 +172,7 @@ pub fn wrap_material(
     material_id: &KeyMaterialId,
     material: &Material,
     nonce: [u8; NONCE_LEN],
-) -> Vec<u8> {
+) -> Result<Vec<u8>, CryptoError> {
     let cipher = Aes256Gcm::new((&root.0).into());
     let mut out = Vec::with_capacity(NONCE_LEN + material.len() + TAG_LEN);
     out.extend_from_slice(&nonce);
@@ -180,9 +183,9 @@ pub fn wrap_material(
             &wrap_aad(key_id, material_id),
             &mut out[NONCE_LEN..],
         )
-        .unwrap_or_default();
+        .map_err(|_| CryptoError::TooLarge)?;
     out.extend_from_slice(&tag);
-    out
+    Ok(out)
 }
 
 /// Unwraps material wrapped by [`wrap_material`].
@@ -231,7 +234,7 @@ mod tests {
         let c = DataCipher::new(&m).unwrap();
         let key = KeyId::new_single_region([1; 16]);
         let mid = KeyMaterialId::from_bytes([2; 32]);
-        let blob_bytes = c.seal_blob(&key, &mid, &ctx(&[("a", "1")]), [5; 12], b"hello");
+        let blob_bytes = c.seal_blob(&key, &mid, &ctx(&[("a", "1")]), [5; 12], b"hello").unwrap();
         assert_eq!(blob_bytes.len(), 5 + blob::OVERHEAD_BYTES);
         let b = blob::parse(&blob_bytes).unwrap();
         assert_eq!(&c.open_blob(&b, &ctx(&[("a", "1")])).unwrap()[..], b"hello");
@@ -253,7 +256,7 @@ mod tests {
         let key = KeyId::new_single_region([1; 16]);
         let mid = KeyMaterialId::from_bytes([2; 32]);
         let m = Material::from_bytes([7; 32]);
-        let w = wrap_material(&root, &key, &mid, &m, [0; 12]);
+        let w = wrap_material(&root, &key, &mid, &m, [0; 12]).unwrap();
         assert_eq!(unwrap_material(&root, &key, &mid, &w).unwrap(), m);
         let other = KeyMaterialId::from_bytes([4; 32]);
         assert!(unwrap_material(&root, &key, &other, &w).is_err());

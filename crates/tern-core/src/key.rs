@@ -27,8 +27,10 @@ pub const MAX_TAG_KEY_CHARS: usize = 128;
 pub const MAX_TAG_VALUE_CHARS: usize = 256;
 /// Aliases that may point at one key.
 pub const MAX_ALIASES_PER_KEY: usize = 50;
-/// Keys one region holds.
-pub const MAX_KEYS_PER_REGION: usize = 100_000;
+/// Keys one account may hold in one region unless configured otherwise:
+/// AWS's default quota (deleted keys free their room; keys pending
+/// deletion count).
+pub const DEFAULT_KEYS_PER_ACCOUNT: usize = 100_000;
 
 macro_rules! aws_enum {
     ($(#[$m:meta])* $name:ident { $($variant:ident = $s:literal),+ $(,)? }) => {

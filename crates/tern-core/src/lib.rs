@@ -16,5 +16,6 @@ pub mod ids;
 pub mod key;
 pub mod material;
 pub mod seal;
+pub mod sign;
 pub mod sigv4;
 pub mod time;

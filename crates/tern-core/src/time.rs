@@ -22,14 +22,17 @@ impl UnixMillis {
         self.0 as f64 / 1000.0
     }
     /// ISO-8601 UTC with a `Z`, second precision (CloudTrail's `eventTime`).
+    /// A time outside what ISO-8601 years can show (beyond ±9999) reads as
+    /// the epoch's start rather than an empty string.
     pub fn to_rfc3339(self) -> String {
+        const OUT_OF_RANGE: &str = "1970-01-01T00:00:00Z";
         let secs = self.0.div_euclid(1000);
         match time::OffsetDateTime::from_unix_timestamp(secs) {
             Ok(t) => {
                 let f = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
-                t.format(&f).unwrap_or_default()
+                t.format(&f).unwrap_or_else(|_| OUT_OF_RANGE.to_string())
             }
-            Err(_) => String::new(),
+            Err(_) => OUT_OF_RANGE.to_string(),
         }
     }
 }

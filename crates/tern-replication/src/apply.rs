@@ -35,6 +35,7 @@ use tern_core::seal::{open_material, SealingKey};
 use tern_core::time::UnixMillis;
 use tern_store::Txn;
 
+use crate::authority::{authorize, refusal_record, Signers};
 use crate::command::{
     Command, MrkRecord, Op, Outcome, PendingMaterial, RegionProps, ReplicaStatus, SharedMaterial, SharedRotation,
 };
@@ -158,17 +159,19 @@ fn decode<T: for<'de> Deserialize<'de>>(what: &str, b: &[u8]) -> Result<T, Apply
     serde_json::from_slice(b).map_err(|e| format!("corrupt replicated {what}: {e}"))
 }
 
-fn encode<T: Serialize>(v: &T) -> Vec<u8> {
-    // Every replicated type is plain data; encoding cannot fail.
-    serde_json::to_vec(v).unwrap_or_default()
+/// Encodes a replicated value. Fails closed: an error aborts the whole
+/// apply transaction (never empty bytes in the replicated state).
+pub(crate) fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>, ApplyError> {
+    serde_json::to_vec(v).map_err(|e| format!("encoding a replicated value: {e}"))
 }
 
 pub(crate) fn get_mrk(txn: &Txn<'_>, id: &KeyId) -> Result<Option<MrkRecord>, ApplyError> {
     txn.repl(&mrk_key(id)).map(|b| decode("key", &b)).transpose()
 }
 
-fn put_mrk(txn: &mut Txn<'_>, r: &MrkRecord) {
-    txn.put_repl(mrk_key(&r.key), encode(r));
+fn put_mrk(txn: &mut Txn<'_>, r: &MrkRecord) -> Result<(), ApplyError> {
+    txn.put_repl(mrk_key(&r.key), encode(r)?);
+    Ok(())
 }
 
 pub(crate) fn read_applied(repl: Option<Arc<Vec<u8>>>) -> Result<Option<LogId<NodeId>>, ApplyError> {
@@ -202,7 +205,7 @@ impl Applier {
                 EntryPayload::Membership(m) => {
                     let stored = StoredMembership::new(Some(e.log_id), m.clone());
                     let regions = member_regions(&stored);
-                    txn.put_repl(MEMBERSHIP_KEY.to_vec(), encode(&stored));
+                    txn.put_repl(MEMBERSHIP_KEY.to_vec(), encode(&stored)?);
                     self.drop_departed_regions(txn, &regions, &mut acks)?;
                     Outcome::None
                 }
@@ -210,7 +213,7 @@ impl Applier {
             outcomes.push(outcome);
         }
         if let Some(last) = entries.last() {
-            txn.put_repl(APPLIED_KEY.to_vec(), encode(&Some(last.log_id)));
+            txn.put_repl(APPLIED_KEY.to_vec(), encode(&Some(last.log_id))?);
         }
         Ok((outcomes, acks.into_iter().collect()))
     }
@@ -248,6 +251,18 @@ impl Applier {
         cmd: &Command,
         acks: &mut BTreeSet<Ack>,
     ) -> Result<Outcome, ApplyError> {
+        // Signed by its author, and its author may make it (authority.rs).
+        let signers = Signers::of(&read_membership(txn.repl(MEMBERSHIP_KEY))?);
+        let before = match cmd.op.key() {
+            Some(k) => get_mrk(txn, k)?,
+            None => None,
+        };
+        if let Err(why) = authorize(cmd, before.as_ref(), &signers) {
+            tracing::warn!(region = %self.region, command = %cmd, author = ?cmd.author, why = %why,
+                "refused a replicated command: its author may not make it (a compromised or misconfigured region?)");
+            txn.audit(refusal_record(&self.region, cmd, &why)?);
+            return Ok(Outcome::reject("AccessDeniedException", why));
+        }
         if cmd.service_made {
             // Idempotent by construction: applied every time, remembered never.
             return self.apply_op(txn, cmd, acks);
@@ -265,14 +280,14 @@ impl Applier {
                 outcome: outcome.clone(),
                 index,
                 at: cmd.proposed_at,
-            }),
+            })?,
         );
         txn.put_repl(
             dedup_order_key(index, pos),
             encode(&DedupOrder {
                 request_id: cmd.request_id.clone(),
                 at: cmd.proposed_at,
-            }),
+            })?,
         );
         prune_dedup(txn, index, cmd.proposed_at)?;
         Ok(outcome)
@@ -282,7 +297,7 @@ impl Applier {
         let now = cmd.proposed_at;
         let key = match (&cmd.op, cmd.op.key()) {
             (Op::RegisterIncarnation { node_id, incarnation }, _) => {
-                txn.put_repl(incarnation_key(*node_id), encode(incarnation));
+                txn.put_repl(incarnation_key(*node_id), encode(incarnation)?);
                 return Ok(Outcome::Applied);
             }
             (Op::SetLeaving { region, leaving }, _) => {
@@ -298,13 +313,14 @@ impl Applier {
                         ));
                     }
                 }
-                txn.put_repl(leaving_key(region), encode(&true));
+                txn.put_repl(leaving_key(region), encode(&true)?);
                 return Ok(Outcome::Applied);
             }
             (_, Some(k)) => *k,
             (_, None) => return Ok(Outcome::reject("ValidationException", "command names no key")),
         };
         let existing = get_mrk(txn, &key)?;
+        let before = existing.clone();
         let not_found = || Outcome::reject("NotFoundException", format!("Key '{key}' does not exist"));
         let mut rec = match (&cmd.op, existing) {
             (
@@ -351,7 +367,7 @@ impl Applier {
                     rotation: SharedRotation::default(),
                     imported_material: None,
                 };
-                txn.put_repl(props_key(key, primary), encode(props));
+                txn.put_repl(props_key(key, primary), encode(props)?);
                 rec
             }
             (_, None) => return Ok(not_found()),
@@ -403,7 +419,7 @@ impl Applier {
                             }
                         }
                         rec.replicas.push((replica.clone(), ReplicaStatus::Creating));
-                        txn.put_repl(props_key(&key, replica), encode(props));
+                        txn.put_repl(props_key(&key, replica), encode(props)?);
                     }
                     Op::SetImportedMaterial { material, .. } => {
                         if rec.origin != Origin::External {
@@ -577,7 +593,24 @@ impl Applier {
                 rec.rotation.next_rotation = *next_rotation;
             }
         }
-        put_mrk(txn, &rec);
+        if let Err(broken) = checked(&rec, before.as_ref(), &cmd.op) {
+            // A bug in a transition: refused the same way in every region,
+            // with nothing written (the props this command put go again).
+            tracing::error!(key = %key, op = cmd.op.name(), broken = %broken,
+                "a replicated command would break an invariant of its key and was refused (a bug; report it)");
+            match &cmd.op {
+                Op::CreateKey { primary, .. } => txn.delete_repl(props_key(&key, primary)),
+                Op::ReplicateKey { replica, .. } if before.as_ref().is_some_and(|b| !b.holds(replica)) => {
+                    txn.delete_repl(props_key(&key, replica))
+                }
+                _ => {}
+            }
+            return Ok(Outcome::reject(
+                "KMSInternalException",
+                format!("The request would leave {key} inconsistent ({broken}); nothing was changed."),
+            ));
+        }
+        put_mrk(txn, &rec)?;
         self.reconcile(txn, &key, Some(&rec), now, acks)?;
         Ok(Outcome::Applied)
     }
@@ -610,7 +643,7 @@ impl Applier {
                 remove_region(&mut rec, r);
                 txn.delete_repl(props_key(&id, r));
             }
-            put_mrk(txn, &rec);
+            put_mrk(txn, &rec)?;
             self.reconcile(txn, &id, Some(&rec), rec.created, acks)?;
         }
         Ok(())
@@ -758,11 +791,18 @@ impl Applier {
         };
         let mut nonce = [0u8; 12];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
+        let wrapped = match crypto::wrap_material(&self.root, key, &m.id, &material, nonce) {
+            Ok(w) => w,
+            Err(e) => {
+                tracing::error!(key = %key, material = %m.id, error = %e, "material could not be wrapped for this region");
+                return None;
+            }
+        };
         Some(MaterialRecord {
             id: m.id,
             created: m.created,
             rotation_type: m.rotation_type,
-            wrapped: crypto::wrap_material(&self.root, key, &m.id, &material, nonce),
+            wrapped,
         })
     }
 }
@@ -791,6 +831,22 @@ fn remove_region(rec: &mut MrkRecord, region: &Region) {
         p.acks.remove(region);
     }
     activate_if_complete(rec);
+}
+
+/// The record's invariants, and those of the change from `before`
+/// ([`MrkRecord::check_invariants`], [`MrkRecord::check_transition`]).
+/// The chaos suite's deliberately broken build skips them, so that its
+/// self-test shows that the chaos checker itself catches an early activation.
+fn checked(rec: &MrkRecord, before: Option<&MrkRecord>, op: &Op) -> Result<(), String> {
+    if cfg!(feature = "chaos-broken-early-activation") {
+        return Ok(());
+    }
+    let acking = match op {
+        Op::MaterialApplied { region, .. } => Some(region),
+        _ => None,
+    };
+    rec.check_invariants()?;
+    rec.check_transition(before, acking)
 }
 
 /// Makes the pending material current once every region holding the key
@@ -832,14 +888,16 @@ mod tests {
                 outcome: Outcome::Applied,
                 index,
                 at: UnixMillis(at),
-            }),
+            })
+            .unwrap(),
         );
         txn.put_repl(
             dedup_order_key(index, 0),
             encode(&DedupOrder {
                 request_id: id,
                 at: UnixMillis(at),
-            }),
+            })
+            .unwrap(),
         );
     }
 
@@ -881,6 +939,67 @@ mod tests {
         assert_eq!(left.2, 5, "entries 16..=20 are young in time");
         assert!(!left.3);
         assert_eq!(left.4, vec![dedup_order_key(16, 0)]);
+        store.shutdown();
+    }
+
+    /// A command whose result would break an invariant of its key is
+    /// refused (KMSInternalException, the same in every region) and the
+    /// record stays as it was.
+    #[tokio::test]
+    async fn a_command_whose_result_breaks_an_invariant_is_refused_and_writes_nothing() {
+        use crate::command::tests::{record, region};
+        let dir = tempfile::tempdir().unwrap();
+        let store = tern_store::Store::open(&tern_store::StoreConfig::new(dir.path())).unwrap();
+        let applier = Applier {
+            region: region("us-east-1"),
+            sealing: Arc::new(SealingKey::from_seed([7; 32])),
+            root: Arc::new(RootKey::from_bytes([1; 32])),
+            duplicates: Arc::default(),
+        };
+        // A record already broken (its pending material is not sealed to a
+        // holder), as a buggy transition would leave it.
+        let mut broken = record();
+        broken
+            .pending
+            .as_mut()
+            .unwrap()
+            .material
+            .sealed
+            .remove(&region("eu-west-1"));
+        let key = broken.key;
+        let stored = broken.clone();
+        let (outcome, _) = store
+            .transact(move |txn| {
+                put_mrk(txn, &stored).unwrap();
+                let cmd = Command {
+                    request_id: "req-1".into(),
+                    proposed_at: UnixMillis(1),
+                    op: Op::SetRotation {
+                        key,
+                        expected_primary: region("us-east-1"),
+                        enabled: true,
+                        period_days: Some(90),
+                        next_rotation: None,
+                    },
+                    service_made: false,
+                    author: None,
+                    signature: None,
+                };
+                let mut acks = BTreeSet::new();
+                let outcome = applier.apply_command(txn, 7, &cmd, &mut acks).unwrap();
+                (outcome, get_mrk(txn, &key).unwrap())
+            })
+            .await
+            .unwrap();
+        let (outcome, after) = outcome;
+        match outcome {
+            Outcome::Rejected(r) => {
+                assert_eq!(r.exception, "KMSInternalException");
+                assert!(r.message.contains("not sealed to eu-west-1"), "{}", r.message);
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+        assert_eq!(after, Some(broken), "the record must stay as it was");
         store.shutdown();
     }
 }

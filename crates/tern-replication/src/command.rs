@@ -33,6 +33,79 @@ pub struct Command {
     /// entries, which keep their dedup behaviour.
     #[serde(default, skip_serializing_if = "is_false")]
     pub service_made: bool,
+    /// The region that made and signed the command (`None`: unsigned; only
+    /// a gathered-acks container, whose acks are each signed, or a command
+    /// of a cluster formed before commands were signed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<Region>,
+    /// The author's Ed25519 signature over the command without this member
+    /// ([`Command::sign`]).
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_b64")]
+    pub signature: Option<Vec<u8>>,
+}
+
+mod opt_b64 {
+    use base64::Engine as _;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(b) => s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(b)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|s| {
+                base64::engine::general_purpose::STANDARD
+                    .decode(s.as_bytes())
+                    .map_err(serde::de::Error::custom)
+            })
+            .transpose()
+    }
+}
+
+/// Why a command's signature does not hold.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SignatureError {
+    #[error("the command is not signed")]
+    Unsigned,
+    #[error("the command names no author")]
+    NoAuthor,
+    #[error("the signature does not verify under {0}'s command-signing key")]
+    Invalid(Region),
+    #[error("the command could not be encoded for its signature: {0}")]
+    Encoding(String),
+}
+
+impl Command {
+    /// The bytes a signature covers: the command's JSON without its signature.
+    fn signed_bytes(&self) -> Result<Vec<u8>, SignatureError> {
+        let mut c = self.clone();
+        c.signature = None;
+        serde_json::to_vec(&c).map_err(|e| SignatureError::Encoding(e.to_string()))
+    }
+
+    /// Names `author` as the command's maker and signs it with its key.
+    pub fn sign(&mut self, author: &Region, key: &tern_core::sign::CommandSigningKey) -> Result<(), SignatureError> {
+        self.author = Some(author.clone());
+        self.signature = None;
+        let bytes = self.signed_bytes()?;
+        self.signature = Some(key.sign(&bytes));
+        Ok(())
+    }
+
+    /// Checks the signature under the author's public key.
+    pub fn verify(&self, key: &tern_core::sign::CommandPublicKey) -> Result<(), SignatureError> {
+        let author = self.author.as_ref().ok_or(SignatureError::NoAuthor)?;
+        let sig = self.signature.as_deref().ok_or(SignatureError::Unsigned)?;
+        if key.verify(&self.signed_bytes()?, sig) {
+            Ok(())
+        } else {
+            Err(SignatureError::Invalid(author.clone()))
+        }
+    }
 }
 
 fn is_false(b: &bool) -> bool {
@@ -407,5 +480,193 @@ impl MrkRecord {
         } else if let Some(e) = self.replicas.iter_mut().find(|(x, _)| x == r) {
             e.1 = s;
         }
+    }
+}
+
+/// Invariants of a Multi-Region key's replicated record, checked before
+/// every record is written (a result that breaks one is refused, the same
+/// in every region). Each returns what is broken.
+impl MrkRecord {
+    /// What must hold of any record:
+    /// - the primary is not also a replica, and no replica is listed twice;
+    /// - pending acks come only from regions that hold the key;
+    /// - every material, active or pending, is sealed to every holder;
+    /// - material ids are unique.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        let mut seen = BTreeSet::new();
+        for (r, _) in &self.replicas {
+            if *r == self.primary {
+                return Err(format!("the primary Region {r} is also listed as a replica"));
+            }
+            if !seen.insert(r) {
+                return Err(format!("the replica Region {r} is listed twice"));
+            }
+        }
+        if let Some(p) = &self.pending {
+            if let Some(a) = p.acks.iter().find(|a| !self.holds(a)) {
+                return Err(format!("an acknowledgement from {a}, which does not hold the key"));
+            }
+        }
+        let mut ids = BTreeSet::new();
+        let pending = self.pending.as_ref().map(|p| &p.material);
+        for m in self.materials.iter().chain(pending) {
+            if !ids.insert(m.id) {
+                return Err(format!("material {} is listed twice", m.id));
+            }
+            if let Some(r) = self.regions().find(|r| !m.sealed.contains_key(*r)) {
+                return Err(format!("material {} is not sealed to {r}, which holds the key", m.id));
+            }
+        }
+        Ok(())
+    }
+
+    /// What must hold of a change from `before` to `self`: the current
+    /// material changes only by activating `before`'s pending material, once
+    /// every holder has acknowledged it (`acking`: the region whose
+    /// acknowledgement of that material is being applied, if any).
+    pub fn check_transition(&self, before: Option<&MrkRecord>, acking: Option<&Region>) -> Result<(), String> {
+        let Some(before) = before else {
+            return Ok(());
+        };
+        let (was, now) = (before.current().map(|m| m.id), self.current().map(|m| m.id));
+        if was == now {
+            return Ok(());
+        }
+        let Some(p) = before.pending.as_ref().filter(|p| Some(p.material.id) == now) else {
+            return Err(format!(
+                "the current material changed from {was:?} to {now:?}, which was not the pending material"
+            ));
+        };
+        match self.regions().find(|r| !p.acks.contains(*r) && Some(*r) != acking) {
+            Some(r) => Err(format!(
+                "material {} became current before {r} acknowledged it",
+                p.material.id
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use tern_core::key::{KeySpec, KeyUsage, Origin};
+
+    pub(crate) fn region(r: &str) -> Region {
+        Region::parse(r).unwrap()
+    }
+
+    fn material(n: u8, holders: &[&str]) -> SharedMaterial {
+        SharedMaterial {
+            id: KeyMaterialId::from_bytes([n; 32]),
+            created: UnixMillis(0),
+            rotation_type: None,
+            sealed: holders.iter().map(|r| (region(r), vec![n])).collect(),
+        }
+    }
+
+    /// us-east-1 primary, eu-west-1 replica, material 1 current, material 2
+    /// pending and acked by us-east-1.
+    pub(crate) fn record() -> MrkRecord {
+        let holders = ["us-east-1", "eu-west-1"];
+        MrkRecord {
+            key: KeyId::new_multi_region([9; 16]),
+            account: AccountId::parse("111122223333").unwrap(),
+            created: UnixMillis(0),
+            spec: KeySpec::SymmetricDefault,
+            usage: KeyUsage::EncryptDecrypt,
+            origin: Origin::AwsKms,
+            primary: region("us-east-1"),
+            primary_status: ReplicaStatus::Ready,
+            replicas: vec![(region("eu-west-1"), ReplicaStatus::Ready)],
+            materials: vec![material(1, &holders)],
+            pending: Some(PendingMaterial {
+                material: material(2, &holders),
+                acks: [region("us-east-1")].into(),
+                next_rotation: None,
+            }),
+            rotation: SharedRotation::default(),
+            imported_material: None,
+        }
+    }
+
+    #[test]
+    fn each_broken_invariant_is_caught() {
+        assert_eq!(record().check_invariants(), Ok(()));
+        type Breaks = Box<dyn Fn(&mut MrkRecord)>;
+        let broken: Vec<(&str, Breaks)> = vec![
+            (
+                "also listed as a replica",
+                Box::new(|r| r.replicas.push((region("us-east-1"), ReplicaStatus::Ready))),
+            ),
+            (
+                "listed twice",
+                Box::new(|r| r.replicas.push((region("eu-west-1"), ReplicaStatus::Ready))),
+            ),
+            (
+                "does not hold the key",
+                Box::new(|r| {
+                    r.pending.as_mut().unwrap().acks.insert(region("ap-northeast-2"));
+                }),
+            ),
+            (
+                "is not sealed to eu-west-1",
+                Box::new(|r| {
+                    r.materials[0].sealed.remove(&region("eu-west-1"));
+                }),
+            ),
+            (
+                "is not sealed to eu-west-1",
+                Box::new(|r| {
+                    r.pending.as_mut().unwrap().material.sealed.remove(&region("eu-west-1"));
+                }),
+            ),
+            (
+                "material",
+                Box::new(|r| {
+                    let m = r.materials[0].clone();
+                    r.materials.push(m);
+                }),
+            ),
+        ];
+        for (what, breaks) in broken {
+            let mut r = record();
+            breaks(&mut r);
+            let e = r.check_invariants().unwrap_err();
+            assert!(e.contains(what), "{what}: {e}");
+        }
+    }
+
+    fn activated(r: &MrkRecord) -> MrkRecord {
+        let mut next = r.clone();
+        let p = next.pending.take().unwrap();
+        next.materials.push(p.material);
+        next
+    }
+
+    #[test]
+    fn the_current_material_changes_only_by_an_activation_every_holder_acked() {
+        let before = record();
+        // eu-west-1's ack is the one being applied: a complete activation.
+        let after = activated(&before);
+        assert_eq!(
+            after.check_transition(Some(&before), Some(&region("eu-west-1"))),
+            Ok(())
+        );
+        // The deliberately broken transition (the chaos self-test's early
+        // activation): current before eu-west-1 acked.
+        let e = after.check_transition(Some(&before), None).unwrap_err();
+        assert!(e.contains("before eu-west-1 acknowledged"), "{e}");
+        // A material that was never pending becomes current.
+        let mut forged = before.clone();
+        forged.materials.push(material(3, &["us-east-1", "eu-west-1"]));
+        let e = forged.check_transition(Some(&before), None).unwrap_err();
+        assert!(e.contains("not the pending material"), "{e}");
+        // Creation and changes that keep the current material pass.
+        assert_eq!(before.check_transition(None, None), Ok(()));
+        let mut same = before.clone();
+        same.rotation.enabled = true;
+        assert_eq!(same.check_transition(Some(&before), None), Ok(()));
     }
 }

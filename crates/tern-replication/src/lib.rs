@@ -19,12 +19,15 @@
 #![allow(clippy::result_large_err)]
 
 pub mod apply;
+mod authority;
 pub mod command;
 pub mod fault;
 pub mod log_store;
 pub mod network;
 pub mod server;
 pub mod state_machine;
+#[cfg(test)]
+mod storage_suite;
 pub mod tls;
 pub mod types;
 pub mod vote_guard;
@@ -130,7 +133,7 @@ const MAX_ACKS_PER_ENTRY: usize = 64;
 /// synced and applied in every region).
 async fn run_gatherer(
     raft: Raft,
-    mut rx: mpsc::UnboundedReceiver<GatherJob>,
+    mut rx: mpsc::Receiver<GatherJob>,
     window: Duration,
     gathered: Arc<std::sync::atomic::AtomicU64>,
 ) {
@@ -162,6 +165,8 @@ async fn run_gatherer(
                     .unwrap_or(tern_core::time::UnixMillis(0)),
                 op: Op::Acks(cmds),
                 service_made: true,
+                author: None,
+                signature: None,
             };
             match raft.client_write(gathered).await {
                 Ok(r) => {
@@ -182,6 +187,13 @@ async fn run_gatherer(
         });
     }
 }
+
+/// Acknowledgements waiting for the leader's gatherer. When full, an ack is
+/// written in an entry of its own (nothing waits unbounded).
+pub const GATHER_QUEUE: usize = 4096;
+
+/// Ack proposals one acker pass runs at once.
+pub const ACKS_IN_FLIGHT: usize = 64;
 
 /// Election timeouts without a leader and without contact with a majority
 /// after which a region counts itself cut off (measured with two: a
@@ -282,6 +294,8 @@ struct Inner {
     retries_after_timeout: std::sync::atomic::AtomicU64,
     incarnation: String,
     sealing_public: SealingPublicKey,
+    /// This region's command-signing key (derived from its sealing seed).
+    signing: tern_core::sign::CommandSigningKey,
     acker: parking_lot::Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// When this node started.
     started: Instant,
@@ -289,7 +303,7 @@ struct Inner {
     /// one), kept by a task watching the Raft metrics.
     leaderless_since: Arc<parking_lot::Mutex<Option<Instant>>>,
     /// Acknowledgements to gather into one entry (while this region leads).
-    gather: mpsc::UnboundedSender<GatherJob>,
+    gather: mpsc::Sender<GatherJob>,
     /// Acknowledgements this region (as leader) put in shared entries.
     gathered: Arc<std::sync::atomic::AtomicU64>,
     /// The last log index a candidate needs for this node's vote
@@ -320,11 +334,16 @@ impl Replication {
     /// Opens the log, starts the Raft node, and on a fresh data directory
     /// forms the group from `members`.
     pub async fn start(cfg: ReplicationConfig, store: Store) -> Result<Replication, String> {
-        let log = LogStore::open(&cfg.dir.join("log"))?;
+        // This region's storage crash points (tests only: nothing outside
+        // the process can arm them; an empty plan costs one atomic load).
+        let crash = Some(fault::CrashSite::new(cfg.plan.clone(), cfg.region.as_str()));
+        let signing = tern_core::sign::CommandSigningKey::derive(&cfg.sealing).map_err(|e| e.to_string())?;
+        let log = LogStore::open_with_crash_site(&cfg.dir.join("log"), crash.clone())?;
         let fresh = log.is_fresh()?;
         let incarnation = log.incarnation()?;
         let (applied_tx, applied_rx) = watch::channel(None);
-        let (acks_tx, acks_rx) = mpsc::unbounded_channel();
+        let (acks_tx, acks_rx) = mpsc::channel(state_machine::ACK_QUEUE);
+        let sweep_requested = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let installs = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let duplicates = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let sm = StateMachine {
@@ -341,8 +360,19 @@ impl Replication {
             snapshot_path: cfg.dir.join("snapshot.json"),
             applied: Arc::new(applied_tx),
             acks: acks_tx,
+            sweep_requested: sweep_requested.clone(),
             installs: installs.clone(),
+            crash,
         };
+        {
+            use openraft::storage::RaftLogStorage;
+            let state = log
+                .clone()
+                .get_log_state()
+                .await
+                .map_err(|e| format!("raft log: {e}"))?;
+            sm.snapshot_store_if_ahead(state.last_log_id, state.last_purged_log_id)?;
+        }
         let t = cfg.timing;
         let raft_config = Config {
             cluster_name: "tern-mrk".into(),
@@ -410,7 +440,7 @@ impl Replication {
         }
         let leaderless_since = Arc::new(parking_lot::Mutex::new(None));
         tokio::spawn(watch_leader(raft.metrics(), leaderless_since.clone()));
-        let (gather_tx, gather_rx) = mpsc::unbounded_channel();
+        let (gather_tx, gather_rx) = mpsc::channel(GATHER_QUEUE);
         let gathered = Arc::new(std::sync::atomic::AtomicU64::new(0));
         tokio::spawn(run_gatherer(raft.clone(), gather_rx, t.ack_window, gathered.clone()));
         let r = Replication {
@@ -428,6 +458,7 @@ impl Replication {
                 retries_after_timeout: std::sync::atomic::AtomicU64::new(0),
                 incarnation,
                 sealing_public: cfg.sealing.public(),
+                signing,
                 acker: parking_lot::Mutex::new(None),
                 started: Instant::now(),
                 leaderless_since: leaderless_since.clone(),
@@ -450,7 +481,7 @@ impl Replication {
                 .collect();
             tokio::spawn(vote_guard::run(Arc::downgrade(&r.inner), peers, needed, fresh));
         }
-        let acker = tokio::spawn(run_acker(Arc::downgrade(&r.inner), acks_rx));
+        let acker = tokio::spawn(run_acker(Arc::downgrade(&r.inner), acks_rx, sweep_requested));
         *r.inner.acker.lock() = Some(acker);
         Ok(r)
     }
@@ -718,7 +749,11 @@ impl Replication {
     /// Proposes `cmd` and returns its outcome once this region has applied
     /// it. Forwards to the leader; retries lost attempts with the same
     /// request id until `timeout`.
-    pub async fn propose(&self, cmd: Command, timeout: Duration) -> Result<Outcome, ProposeError> {
+    pub async fn propose(&self, mut cmd: Command, timeout: Duration) -> Result<Outcome, ProposeError> {
+        // This region speaks for itself only: every command it makes is
+        // signed with its key (each region checks it on apply).
+        cmd.sign(&self.inner.region, &self.inner.signing)
+            .map_err(|e| ProposeError::Fatal(e.to_string()))?;
         let deadline = Instant::now() + timeout;
         let mut last_error = String::from("no attempt made");
         let mut maybe_made = false;
@@ -795,7 +830,8 @@ impl Replication {
     pub(crate) async fn leader_write(&self, cmd: Command) -> WriteResult {
         if cmd.op.is_ack() {
             let (tx, rx) = tokio::sync::oneshot::channel();
-            if self.inner.gather.send((cmd.clone(), tx)).is_ok() {
+            // A full gatherer (GATHER_QUEUE): the ack goes in an entry of its own.
+            if self.inner.gather.try_send((cmd.clone(), tx)).is_ok() {
                 if let Ok(r) = rx.await {
                     return r;
                 }
@@ -878,6 +914,8 @@ impl Replication {
                 leaving,
             },
             service_made: false,
+            author: None,
+            signature: None,
         };
         match self.propose(cmd, self.inner.timing.election_max * 5).await {
             Ok(Outcome::Applied | Outcome::None) => Ok(()),
@@ -1019,6 +1057,8 @@ fn ack_command(r: &Replication, ack: &Ack, now: tern_core::time::UnixMillis) -> 
                 incarnation: r.inner.incarnation.clone(),
             },
             service_made: true,
+            author: None,
+            signature: None,
         },
         Ack::MaterialApplied { key, material } => Command {
             request_id: format!("ack-material/{key}/{material}/{region}"),
@@ -1029,6 +1069,8 @@ fn ack_command(r: &Replication, ack: &Ack, now: tern_core::time::UnixMillis) -> 
                 region: region.clone(),
             },
             service_made: true,
+            author: None,
+            signature: None,
         },
         Ack::ReplicaReady { key } => Command {
             request_id: format!("ack-ready/{key}/{region}"),
@@ -1038,20 +1080,27 @@ fn ack_command(r: &Replication, ack: &Ack, now: tern_core::time::UnixMillis) -> 
                 region: region.clone(),
             },
             service_made: true,
+            author: None,
+            signature: None,
         },
     }
 }
 
 fn now_millis() -> tern_core::time::UnixMillis {
+    // (A clock before 1970 reads as the epoch.)
     let d = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
+        .unwrap_or(Duration::ZERO);
     tern_core::time::UnixMillis(d.as_millis() as i64)
 }
 
 /// Proposes the acks this region owes. Acks that fail are found again by a
 /// sweep of the applied state, which also runs once at start.
-async fn run_acker(inner: std::sync::Weak<Inner>, mut rx: mpsc::UnboundedReceiver<Vec<Ack>>) {
+async fn run_acker(
+    inner: std::sync::Weak<Inner>,
+    mut rx: mpsc::Receiver<Vec<Ack>>,
+    sweep_requested: Arc<std::sync::atomic::AtomicBool>,
+) {
     let mut sweep = true;
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     loop {
@@ -1068,6 +1117,11 @@ async fn run_acker(inner: std::sync::Weak<Inner>, mut rx: mpsc::UnboundedReceive
         while let Ok(more) = rx.try_recv() {
             acks.extend(more);
         }
+        // The state machine found the queue full and dropped a batch: every
+        // ack this region owes is recomputed from the applied state.
+        if sweep_requested.swap(false, std::sync::atomic::Ordering::AcqRel) {
+            sweep = true;
+        }
         if sweep {
             acks.extend(r.owed_acks());
             sweep = false;
@@ -1078,6 +1132,13 @@ async fn run_acker(inner: std::sync::Weak<Inner>, mut rx: mpsc::UnboundedReceive
         let timeout = r.inner.timing.election_max * 4;
         let mut tasks = tokio::task::JoinSet::new();
         for ack in acks {
+            // At most ACKS_IN_FLIGHT proposals at once (a snapshot install
+            // can owe an ack for every key).
+            while tasks.len() >= ACKS_IN_FLIGHT {
+                if !matches!(tasks.join_next().await, Some(Ok(Ok(_)))) {
+                    sweep = true;
+                }
+            }
             let cmd = ack_command(&r, &ack, now_millis());
             let r = r.clone();
             tasks.spawn(async move { r.propose(cmd, timeout).await });

@@ -15,6 +15,7 @@ use rocksdb::{
 };
 use tokio::sync::watch;
 
+use crate::fault::CrashSite;
 use crate::types::{Entry, LogId, StorageError, TypeConfig, Vote};
 
 const CF_LOG: &str = "log";
@@ -131,14 +132,19 @@ impl Tail {
 /// queue closes and the drop waits for the thread, so the database is
 /// closed by the time the store is gone (never while the process exits).
 struct Writer {
-    tx: parking_lot::Mutex<Option<std::sync::mpsc::Sender<Job>>>,
+    tx: parking_lot::Mutex<Option<tokio::sync::mpsc::Sender<Job>>>,
     handle: parking_lot::Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
+/// Batches queued for the writer thread. When full, openraft's storage call
+/// waits for room: backpressure, not an unbounded queue.
+pub const WRITER_QUEUE: usize = 1024;
+
 impl Writer {
-    fn send(&self, job: Job) -> Result<(), ()> {
-        match self.tx.lock().as_ref() {
-            Some(tx) => tx.send(job).map_err(|_| ()),
+    async fn send(&self, job: Job) -> Result<(), ()> {
+        let tx = self.tx.lock().clone();
+        match tx {
+            Some(tx) => tx.send(job).await.map_err(|_| ()),
             None => Err(()),
         }
     }
@@ -234,6 +240,12 @@ fn synced() -> WriteOptions {
 
 impl LogStore {
     pub fn open(path: &Path) -> Result<LogStore, String> {
+        Self::open_with_crash_site(path, None)
+    }
+
+    /// [`LogStore::open`] with a test crash point in front of every batch
+    /// the writer writes (see [`crate::fault::CrashPoint::LogWrite`]).
+    pub fn open_with_crash_site(path: &Path, crash: Option<CrashSite>) -> Result<LogStore, String> {
         std::fs::create_dir_all(path).map_err(|e| e.to_string())?;
         let mut o = Options::default();
         o.create_if_missing(true);
@@ -249,7 +261,7 @@ impl LogStore {
             })
         };
         let db = Arc::new(tern_store::open_waiting_for_lock(&o, path, cfs).map_err(|e| e.to_string())?);
-        let (tx, rx) = std::sync::mpsc::channel::<Job>();
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Job>(WRITER_QUEUE);
         let tail = Arc::new(Tail::default());
         let handle = {
             let (db, tail) = (db.clone(), tail.clone());
@@ -257,10 +269,14 @@ impl LogStore {
                 .name("tern-raft-log".into())
                 .spawn(move || {
                     let opts = synced();
-                    while let Ok((batch, done, appends)) = rx.recv() {
+                    while let Some((batch, done, appends)) = rx.blocking_recv() {
                         #[cfg(test)]
                         tests::writer_gate();
-                        let r = db.write_opt(batch, &opts).map_err(|e| e.to_string());
+                        let r = if crash.as_ref().is_some_and(|c| c.log_write_dies()) {
+                            Err("the node died at an injected crash point".to_string())
+                        } else {
+                            db.write_opt(batch, &opts).map_err(|e| e.to_string())
+                        };
                         if let (Ok(()), Some(a)) = (&r, appends) {
                             tail.written(a);
                         }
@@ -316,6 +332,7 @@ impl LogStore {
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.writer
             .send((batch, Done::Reply(tx), None))
+            .await
             .map_err(|_| io_err(Msg("raft log writer stopped".into())))?;
         rx.await
             .map_err(|_| io_err(Msg("raft log writer stopped".into())))?
@@ -419,7 +436,11 @@ impl RaftLogReader<TypeConfig> for LogStore {
         }
         // Whatever follows is in the tail (entries the writer may not have
         // written yet among them).
-        let next = out.last().map_or(start, |e| e.log_id.index.saturating_add(1));
+        // (With nothing read from RocksDB, the tail's first entry follows:
+        // a range may start before the first entry held.)
+        let next = out
+            .last()
+            .map_or(start.max(tail_start), |e| e.log_id.index.saturating_add(1));
         if range.contains(&next) {
             out.extend(self.tail.read_from(next, |i| range.contains(&i)));
         }
@@ -461,6 +482,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let b = self.meta_batch(COMMITTED, &committed)?;
         self.writer
             .send((b, Done::Nothing, None))
+            .await
             .map_err(|_| io_err(Msg("raft log writer stopped".into())))?;
         self.committed.send_if_modified(|c| {
             if committed > *c {
@@ -509,6 +531,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         // callback, after the sync.
         self.writer
             .send((batch, Done::Flushed(callback), last.map(|last| Appends { last, epoch })))
+            .await
             .map_err(|_| io_err(Msg("raft log writer stopped".into())))
     }
 
@@ -669,7 +692,7 @@ mod tests {
                     super::index_key(1),
                     serde_json::to_vec(&blank(1)).unwrap(),
                 );
-                log.writer.send((b, super::Done::Reply(tx), None)).unwrap();
+                log.writer.send((b, super::Done::Reply(tx), None)).await.unwrap();
                 rx.await.unwrap().unwrap();
                 GATED.store(true, std::sync::atomic::Ordering::Release);
                 let entries: Vec<_> = (2..=5).map(blank).collect();
@@ -684,6 +707,7 @@ mod tests {
                 let epoch = log.tail.appended(&entries);
                 log.writer
                     .send((batch, super::Done::Nothing, Some(super::Appends { last: 5, epoch })))
+                    .await
                     .unwrap();
                 // A follower learns the leader committed 5 before its own
                 // writer wrote 2..5.

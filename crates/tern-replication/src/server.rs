@@ -8,7 +8,7 @@ use tern_proto::raft_pb::raft_peer_server::{RaftPeer, RaftPeerServer};
 use tern_proto::raft_pb::RaftPayload;
 use tonic::{Request, Response, Status};
 
-use crate::command::{Command, Outcome};
+use crate::command::{Command, Op, Outcome};
 use crate::types::{LogId, NodeId, TypeConfig};
 use crate::Replication;
 
@@ -111,7 +111,28 @@ impl RaftPeer for PeerService {
     }
 
     async fn forward(&self, req: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {
+        // First line (every region checks again on apply): a peer forwards
+        // only commands its own region made, never a gathered-acks entry.
+        let caller = req
+            .peer_certs()
+            .and_then(|certs| certs.first().and_then(|c| crate::tls::peer_region_of(c.as_ref())));
         let cmd: Command = decode(req)?;
+        if let Op::Acks(_) = cmd.op {
+            return Err(Status::permission_denied(
+                "a gathered-acks entry is made by the leader, not forwarded",
+            ));
+        }
+        match (caller.as_deref(), cmd.author.as_ref()) {
+            (Some(c), Some(a)) if c == a.as_str() => {}
+            (caller, author) => {
+                tracing::warn!(?caller, ?author, command = %cmd,
+                    "refused a forwarded command whose author is not the calling region's certificate");
+                return Err(Status::permission_denied(format!(
+                    "a peer forwards only commands its own region signed (certificate names {caller:?}, command's author {:?})",
+                    author.map(|a| a.as_str())
+                )));
+            }
+        }
         let reply = match self.repl.leader_write(cmd).await {
             Ok((log_id, outcome)) => ForwardReply::Done { log_id, outcome },
             Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_))) => ForwardReply::NotLeader,

@@ -21,8 +21,11 @@ use tern_core::ids::KeyId;
 use tern_store::Store;
 use tokio::sync::{mpsc, watch};
 
-use crate::apply::{get_mrk, mrk_ids, read_applied, read_membership, Ack, Applier, APPLIED_KEY, MEMBERSHIP_KEY};
+use crate::apply::{
+    encode, get_mrk, mrk_ids, read_applied, read_membership, Ack, Applier, APPLIED_KEY, MEMBERSHIP_KEY,
+};
 use crate::command::Outcome;
+use crate::fault::CrashSite;
 use crate::types::{Entry, LogId, Membership, NodeId, RegionNode, SnapshotData, StorageError, TypeConfig};
 
 /// The state machine handle openraft owns; clones share everything.
@@ -32,14 +35,26 @@ pub struct StateMachine {
     pub(crate) applier: Applier,
     pub(crate) snapshot_path: PathBuf,
     pub(crate) applied: Arc<watch::Sender<Option<LogId>>>,
-    pub(crate) acks: mpsc::UnboundedSender<Vec<Ack>>,
+    /// Acks this region owes, to the acker ([`ACK_QUEUE`] batches).
+    pub(crate) acks: mpsc::Sender<Vec<Ack>>,
+    /// Set when a batch was dropped on a full queue: the acker then
+    /// recomputes every ack owed from the applied state (nothing is lost).
+    pub(crate) sweep_requested: Arc<std::sync::atomic::AtomicBool>,
     /// Snapshots installed (a metric and a test observable).
     pub(crate) installs: Arc<std::sync::atomic::AtomicU64>,
     /// The last log id of the snapshot file on disk; held while a snapshot
     /// file is written, so a build and an install never interleave and an
     /// older snapshot never replaces a newer one.
     pub(crate) on_disk: Arc<parking_lot::Mutex<Option<LogId>>>,
+    /// Test crash points (see [`crate::fault::CrashPoint`]); `None` in production.
+    pub(crate) crash: Option<CrashSite>,
 }
+
+/// Batches of acks queued from the state machine to the acker. When full,
+/// the batch is dropped and the acker is asked to sweep (recompute every
+/// ack the region owes from the applied state): memory stays bounded and
+/// no ack is lost.
+pub const ACK_QUEUE: usize = 1024;
 
 /// The last log id of the snapshot file at `path`, if there is a readable one.
 pub(crate) fn snapshot_on_disk(path: &std::path::Path) -> Option<LogId> {
@@ -145,22 +160,45 @@ impl StateMachine {
             .snapshot_path
             .with_extension(format!("{}.tmp", uuid::Uuid::new_v4().simple()));
         let dir = self.snapshot_path.parent().map(|p| p.to_path_buf());
+        let mut killed = false;
         let r = (|| -> std::io::Result<()> {
             let mut f = std::fs::File::create(&tmp)?;
             f.write_all(&bytes)?;
             f.sync_all()?;
+            if self.crash.as_ref().is_some_and(|c| c.snapshot_rename_dies()) {
+                // A kill here leaves the temporary file behind.
+                killed = true;
+                return Err(std::io::Error::other("the node died at an injected crash point"));
+            }
             std::fs::rename(&tmp, &self.snapshot_path)?;
             if let Some(d) = dir {
                 std::fs::File::open(d)?.sync_all()?;
             }
             Ok(())
         })();
-        if r.is_err() {
+        if r.is_err() && !killed {
             let _ = std::fs::remove_file(&tmp);
         }
         r.map_err(|e| sm_write_err(format!("snapshot file: {e}")))?;
         *on_disk = file.meta.last_log_id;
         Ok(true)
+    }
+
+    /// Hands acks to the acker; on a full queue, asks it to sweep instead.
+    fn queue_acks(&self, acks: Vec<Ack>) {
+        if let Err(mpsc::error::TrySendError::Full(_)) = self.acks.try_send(acks) {
+            self.sweep_requested.store(true, std::sync::atomic::Ordering::Release);
+            tracing::warn!(region = %self.applier.region, queue = ACK_QUEUE,
+                "the ack queue is full: the acker will recompute the acks this region owes");
+        }
+    }
+
+    /// Fails once the node died at a test crash point: a dead node writes nothing.
+    fn alive(&self) -> Result<(), StorageError> {
+        match &self.crash {
+            Some(c) if c.is_dead() => Err(sm_write_err("the node died at an injected crash point")),
+            _ => Ok(()),
+        }
     }
 
     fn read_snapshot_file(&self) -> Result<Option<SnapshotFile>, StorageError> {
@@ -188,8 +226,9 @@ impl StateMachine {
     }
 }
 
-impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
-    async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
+impl StateMachine {
+    /// The replicated family as a snapshot file, at the applied log id.
+    fn snapshot_of_store(&self) -> Result<SnapshotFile, StorageError> {
         let (meta, data) = {
             // Under the store's read lock only as long as a consistent view
             // needs: a shallow copy (keys and shared values). Encoding, the
@@ -222,10 +261,60 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
                 data,
             )
         };
-        let file = SnapshotFile {
-            meta: meta.clone(),
-            data,
-        };
+        Ok(SnapshotFile { meta, data })
+    }
+
+    /// Before Raft starts: when the store has applied past the snapshot
+    /// file, and the log either is purged past that snapshot or does not
+    /// reach the applied id, writes the store's state as the snapshot file.
+    /// A node killed while installing a snapshot (the store written and the
+    /// log purged, the file not yet renamed) is left so; openraft would then
+    /// find the log purged past the older snapshot and refuse to start, on
+    /// every start. Also removes temporary snapshot files a kill left.
+    pub(crate) fn snapshot_store_if_ahead(
+        &self,
+        log_last: Option<LogId>,
+        log_purged: Option<LogId>,
+    ) -> Result<bool, String> {
+        if let (Some(dir), Some(name)) = (self.snapshot_path.parent(), self.snapshot_path.file_stem()) {
+            let prefix = format!("{}.", name.to_string_lossy());
+            for e in std::fs::read_dir(dir)
+                .map_err(|e| format!("{}: {e}", dir.display()))?
+                .flatten()
+            {
+                let n = e.file_name().to_string_lossy().to_string();
+                if n.starts_with(&prefix) && n.ends_with(".tmp") {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
+        let applied = read_applied(self.store.read().repl.get(APPLIED_KEY).cloned())?;
+        let on_disk = *self.on_disk.lock();
+        // openraft starts only if the log is purged no further than the
+        // snapshot, and it purges up to the applied id when the log does
+        // not reach it.
+        let purged_past_snapshot = log_purged > on_disk;
+        if applied <= on_disk || (!purged_past_snapshot && applied <= log_last) {
+            return Ok(false);
+        }
+        let file = self.snapshot_of_store().map_err(|e| e.to_string())?;
+        self.write_snapshot_file(&file).map_err(|e| e.to_string())?;
+        tracing::warn!(
+            region = %self.applier.region,
+            applied = ?applied,
+            snapshot = ?on_disk,
+            log = ?log_last,
+            purged = ?log_purged,
+            "the store was ahead of the snapshot file and the log (a kill during a snapshot install): wrote the store's state as the snapshot"
+        );
+        Ok(true)
+    }
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
+    async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
+        let file = self.snapshot_of_store()?;
+        let meta = file.meta.clone();
         if !self.write_snapshot_file(&file)? {
             // A newer snapshot was installed meanwhile: it is the current one.
             if let Some(current) = self.read_snapshot_file()? {
@@ -261,6 +350,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         if entries.is_empty() {
             return Ok(Vec::new());
         }
+        self.alive()?;
         let applier = self.applier.clone();
         let (result, _) = self
             .store
@@ -276,7 +366,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let (outcomes, acks) = result.map_err(sm_write_err)?;
         self.publish_applied();
         if !acks.is_empty() {
-            let _ = self.acks.send(acks);
+            self.queue_acks(acks);
         }
         Ok(outcomes)
     }
@@ -294,6 +384,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         meta: &SnapshotMeta<NodeId, RegionNode>,
         snapshot: Box<SnapshotData>,
     ) -> Result<(), StorageError> {
+        self.alive()?;
         let data = snapshot.into_inner();
         let pairs = decode_pairs(&data).map_err(sm_read_err)?;
         // Regional Multi-Region copies as they are now: any whose key the
@@ -316,11 +407,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                     for (k, v) in pairs {
                         txn.put_repl(k, v);
                     }
-                    txn.put_repl(APPLIED_KEY.to_vec(), serde_json::to_vec(&last).unwrap_or_default());
-                    txn.put_repl(
-                        MEMBERSHIP_KEY.to_vec(),
-                        serde_json::to_vec(&membership).unwrap_or_default(),
-                    );
+                    txn.put_repl(APPLIED_KEY.to_vec(), encode(&last)?);
+                    txn.put_repl(MEMBERSHIP_KEY.to_vec(), encode(&membership)?);
                     let mut acks = BTreeSet::new();
                     let ids = mrk_ids(txn);
                     for id in &ids {
@@ -351,7 +439,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         self.installs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.publish_applied();
         if !acks.is_empty() {
-            let _ = self.acks.send(acks.into_iter().collect());
+            self.queue_acks(acks.into_iter().collect());
         }
         tracing::info!(region = %self.applier.region, snapshot = %meta.snapshot_id, "installed a snapshot");
         Ok(())
@@ -366,12 +454,13 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn machine(dir: &std::path::Path) -> StateMachine {
+    /// A state machine on a fresh store under `dir` (no crash points).
+    pub(crate) fn machine(dir: &std::path::Path) -> StateMachine {
         let store = Store::open(&tern_store::StoreConfig::new(dir.join("store"))).unwrap();
-        let (acks, _) = mpsc::unbounded_channel();
+        let (acks, _) = mpsc::channel(ACK_QUEUE);
         let snapshot_path = dir.join("snapshot.json");
         StateMachine {
             store,
@@ -385,8 +474,29 @@ mod tests {
             snapshot_path,
             applied: Arc::new(watch::channel(None).0),
             acks,
+            sweep_requested: Arc::default(),
             installs: Arc::default(),
+            crash: None,
         }
+    }
+
+    /// A full ack queue never blocks the apply and never grows: the batch
+    /// is dropped and the acker is asked to recompute what is owed.
+    #[test]
+    fn a_full_ack_queue_drops_the_batch_and_asks_for_a_sweep() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sm = machine(dir.path());
+        let (tx, mut rx) = mpsc::channel(1);
+        sm.acks = tx;
+        let ack = |n: u8| crate::apply::Ack::ReplicaReady {
+            key: KeyId::new_multi_region([n; 16]),
+        };
+        sm.queue_acks(vec![ack(1)]);
+        assert!(!sm.sweep_requested.load(std::sync::atomic::Ordering::Acquire));
+        sm.queue_acks(vec![ack(2)]);
+        assert!(sm.sweep_requested.load(std::sync::atomic::Ordering::Acquire));
+        assert_eq!(rx.try_recv().unwrap(), vec![ack(1)]);
+        assert!(rx.try_recv().is_err(), "the second batch was dropped, not queued");
     }
 
     fn file_at(index: u64) -> SnapshotFile {

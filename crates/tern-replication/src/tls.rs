@@ -27,6 +27,45 @@ pub fn peer_dns_name(region: &str) -> String {
     format!("{region}.peer.tern.internal")
 }
 
+/// The DNS name naming one node of a region (`node-<id>.<region>.peer.tern.internal`),
+/// beside the region's own name in that node's certificate: the form still
+/// works when a region has several nodes.
+pub fn node_dns_name(region: &str, node_id: u64) -> String {
+    format!("node-{node_id}.{}", peer_dns_name(region))
+}
+
+const PEER_SUFFIX: &str = ".peer.tern.internal";
+
+/// The region a peer certificate (DER) names: the label before
+/// `.peer.tern.internal` in its DNS subject alternative names. `None` when
+/// it names none, or more than one region. The certificate is one the
+/// cluster CA issued (the TLS handshake verified it), so reading its
+/// dNSName entries (context tag 2) is enough; no general X.509 parser.
+pub fn peer_region_of(der: &[u8]) -> Option<String> {
+    let mut found: Option<String> = None;
+    let mut i = 0;
+    while i + 2 <= der.len() {
+        let (tag, len) = (der[i], der[i + 1] as usize);
+        if tag == 0x82 && len < 0x80 && i + 2 + len <= der.len() {
+            if let Ok(name) = std::str::from_utf8(&der[i + 2..i + 2 + len]) {
+                if let Some(rest) = name.strip_suffix(PEER_SUFFIX) {
+                    let region = rest.rsplit('.').next().unwrap_or(rest);
+                    if !region.is_empty() {
+                        match &found {
+                            Some(r) if r != region => return None,
+                            _ => found = Some(region.to_string()),
+                        }
+                    }
+                    i += 2 + len;
+                    continue;
+                }
+            }
+        }
+        i += 1;
+    }
+    found
+}
+
 /// How long `tern init`'s certificates are valid.
 const CA_VALIDITY_DAYS: i64 = 3650;
 const PEER_VALIDITY_DAYS: i64 = 825;
@@ -178,6 +217,19 @@ impl ClusterCa {
         })
     }
 
+    /// A certificate for node `node_id` of `region`: it names the region
+    /// (what peers check when they dial it) and the node.
+    pub fn issue_node(&self, region: &str, node_id: u64) -> Result<PeerTls, TlsError> {
+        let usages = vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
+        let names = vec![peer_dns_name(region), node_dns_name(region, node_id)];
+        let (cert_pem, key_pem) = self.leaf(names, usages)?;
+        Ok(PeerTls {
+            ca_pem: self.cert_pem.clone(),
+            cert_pem,
+            key_pem,
+        })
+    }
+
     /// A server certificate for a region's client port, for `names` (DNS
     /// names or IP addresses; the first is the common name): clients verify
     /// it with the cluster CA (`--ca-bundle cluster-ca.pem`). Returns the
@@ -203,5 +255,45 @@ impl ClusterCa {
         let key = KeyPair::generate().map_err(TlsError::new)?;
         let cert = params.signed_by(&key, &self.issuer).map_err(TlsError::new)?;
         Ok((cert.pem(), Zeroizing::new(key.serialize_pem())))
+    }
+}
+
+/// The DER of the first certificate in `pem`.
+pub fn pem_to_der(pem: &str) -> Option<Vec<u8>> {
+    use base64::Engine as _;
+    let body: String = pem
+        .lines()
+        .skip_while(|l| !l.starts_with("-----BEGIN CERTIFICATE"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("-----END"))
+        .collect();
+    base64::engine::general_purpose::STANDARD.decode(body.trim()).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_certificate_names_its_region_and_node() {
+        let ca = ClusterCa::generate().unwrap();
+        let der = |t: &PeerTls| pem_to_der(t.cert_pem()).unwrap();
+        let node = ca.issue_node("ap-northeast-2", 7).unwrap();
+        assert_eq!(peer_region_of(&der(&node)).as_deref(), Some("ap-northeast-2"));
+        assert!(node.cert_pem().contains("CERTIFICATE"));
+        let region = ca.issue("eu-west-1").unwrap();
+        assert_eq!(peer_region_of(&der(&region)).as_deref(), Some("eu-west-1"));
+        // A client-port certificate names no region.
+        let (endpoint, _) = ca.issue_endpoint(vec!["localhost".into()]).unwrap();
+        assert_eq!(peer_region_of(&pem_to_der(&endpoint).unwrap()), None);
+        // Two regions in one certificate: ambiguous, so none.
+        let (both, _) = ca
+            .leaf(
+                vec![peer_dns_name("us-east-1"), peer_dns_name("eu-west-1")],
+                vec![ExtendedKeyUsagePurpose::ClientAuth],
+            )
+            .unwrap();
+        assert_eq!(peer_region_of(&pem_to_der(&both).unwrap()), None);
     }
 }

@@ -19,6 +19,27 @@ pub struct RegionNode {
     pub addr: String,
     /// The region's sealing public key (64 hex digits).
     pub sealing_key: String,
+    /// The region's command-signing public key (Ed25519, 64 hex digits;
+    /// empty in a membership formed before commands were signed).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub signing_key: String,
+}
+
+impl RegionNode {
+    /// The membership entry of `region` at peer address `addr`, with both
+    /// public keys derived from its sealing key.
+    pub fn new(
+        region: &str,
+        addr: String,
+        sealing: &tern_core::seal::SealingKey,
+    ) -> Result<RegionNode, tern_core::sign::SignError> {
+        Ok(RegionNode {
+            region: region.to_string(),
+            addr,
+            sealing_key: sealing.public().to_hex(),
+            signing_key: tern_core::sign::CommandSigningKey::derive(sealing)?.public().to_hex(),
+        })
+    }
 }
 
 impl fmt::Display for RegionNode {

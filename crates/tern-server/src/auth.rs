@@ -544,6 +544,59 @@ struct Shared {
     clock: Clock,
     /// gRPC services (`/<name>/`) let through unauthenticated.
     unauthenticated: Vec<String>,
+    budget: BodyBudget,
+}
+
+/// One node-wide budget of body bytes held by requests whose signature is
+/// not checked yet: a request takes its bytes as they arrive and gives them
+/// back once it is authenticated (or refused). Over budget, a request waits
+/// at most `wait` for room and then gets ThrottlingException; a body that
+/// does not arrive within `read_timeout` gets ValidationException. So what
+/// unauthenticated peers can make a node hold is bounded, and never queued
+/// without bound.
+#[derive(Clone)]
+pub struct BodyBudget {
+    bytes: Arc<tokio::sync::Semaphore>,
+    total: usize,
+    wait: std::time::Duration,
+    read_timeout: std::time::Duration,
+}
+
+impl fmt::Debug for BodyBudget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BodyBudget")
+            .field("total", &self.total)
+            .field("available", &self.available())
+            .field("wait", &self.wait)
+            .field("read_timeout", &self.read_timeout)
+            .finish()
+    }
+}
+
+impl BodyBudget {
+    /// `total` bytes at once (at least two maximal bodies), a request waiting
+    /// at most `wait` for room, and a body due within `read_timeout`.
+    pub fn new(total: usize, wait: std::time::Duration, read_timeout: std::time::Duration) -> Self {
+        let total = total.clamp(2 * MAX_BODY_BYTES, tokio::sync::Semaphore::MAX_PERMITS);
+        BodyBudget {
+            bytes: Arc::new(tokio::sync::Semaphore::new(total)),
+            total,
+            wait,
+            read_timeout,
+        }
+    }
+
+    /// Bytes of the budget free now.
+    pub fn available(&self) -> usize {
+        self.bytes.available_permits()
+    }
+}
+
+impl Default for BodyBudget {
+    fn default() -> Self {
+        let l = crate::Limits::default();
+        l.body_budget()
+    }
 }
 
 impl SigV4AuthLayer {
@@ -561,6 +614,7 @@ impl SigV4AuthLayer {
                 region: region.into(),
                 clock: Arc::new(system_clock),
                 unauthenticated: Vec::new(),
+                budget: BodyBudget::default(),
             }),
         }
     }
@@ -578,12 +632,18 @@ impl SigV4AuthLayer {
         self.map_shared(|s| s.unauthenticated.push(prefix))
     }
 
+    /// Uses `budget` for not-yet-authenticated request bodies.
+    pub fn with_body_budget(self, budget: BodyBudget) -> Self {
+        self.map_shared(|s| s.budget = budget)
+    }
+
     fn map_shared(self, f: impl FnOnce(&mut Shared)) -> Self {
         let mut shared = Shared {
             registry: self.shared.registry.clone(),
             region: self.shared.region.clone(),
             clock: self.shared.clock.clone(),
             unauthenticated: self.shared.unauthenticated.clone(),
+            budget: self.shared.budget.clone(),
         };
         f(&mut shared);
         SigV4AuthLayer {
@@ -639,11 +699,24 @@ fn error_response(e: &KmsError, grpc: bool) -> http::Response<BoxBody> {
     }
 }
 
-/// Reads a request body of at most `MAX_BODY_BYTES`; `None` when it is
-/// larger. A larger body is still read and discarded (up to
-/// `DRAIN_LIMIT_BYTES`, for at most `DRAIN_TIMEOUT`) so that an HTTP/1.1
-/// client still writing it receives the error instead of a reset connection.
-async fn read_bounded<B>(body: B) -> Result<Option<Bytes>, BoxError>
+/// What reading a request body came to.
+enum BodyRead {
+    /// The body, and its bytes of the unauthenticated budget (given back
+    /// when dropped).
+    Whole(Bytes, Option<tokio::sync::OwnedSemaphorePermit>),
+    TooLarge,
+    /// No room in the budget within its wait.
+    Throttled,
+    /// The body did not arrive within the read timeout.
+    TimedOut,
+}
+
+/// Reads a request body of at most `MAX_BODY_BYTES`, taking its bytes from
+/// `budget` as they arrive. A larger body is still read and discarded (up
+/// to `DRAIN_LIMIT_BYTES`, for at most `DRAIN_TIMEOUT`, holding no budget)
+/// so that an HTTP/1.1 client still writing it receives the error instead
+/// of a reset connection.
+async fn read_bounded<B>(body: B, budget: &BodyBudget) -> Result<BodyRead, BoxError>
 where
     B: Body<Data = Bytes>,
     B::Error: Into<BoxError>,
@@ -652,15 +725,41 @@ where
     let mut body = std::pin::pin!(body);
     let mut buf = bytes::BytesMut::new();
     let mut seen = 0usize;
+    let mut held: Option<tokio::sync::OwnedSemaphorePermit> = None;
+    let mut throttled = false;
     let read = async {
-        while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(Into::<BoxError>::into)?;
-            if let Ok(data) = frame.into_data() {
+        loop {
+            // (The frame's error type need not be Send: it is converted
+            // before the next await.)
+            let data = match body.frame().await {
+                None => break,
+                Some(frame) => frame.map_err(Into::<BoxError>::into)?.into_data().ok(),
+            };
+            if let Some(data) = data {
                 seen = seen.saturating_add(data.len());
                 if seen <= MAX_BODY_BYTES {
+                    if !too_large_already && !data.is_empty() {
+                        let n = u32::try_from(data.len()).unwrap_or(u32::MAX);
+                        let room = budget.bytes.clone().acquire_many_owned(n);
+                        match tokio::time::timeout(budget.wait, room).await {
+                            Ok(Ok(p)) => match held.as_mut() {
+                                Some(h) => h.merge(p),
+                                None => held = Some(p),
+                            },
+                            _ => {
+                                throttled = true;
+                                return Ok(());
+                            }
+                        }
+                    }
                     buf.extend_from_slice(&data);
-                } else if seen > DRAIN_LIMIT_BYTES {
-                    break;
+                } else {
+                    // Over the maximum: what was buffered is dropped at once.
+                    held = None;
+                    buf = bytes::BytesMut::new();
+                    if seen > DRAIN_LIMIT_BYTES {
+                        break;
+                    }
                 }
             }
         }
@@ -668,10 +767,26 @@ where
     };
     if too_large_already {
         let _ = tokio::time::timeout(DRAIN_TIMEOUT, read).await;
-        return Ok(None);
+        return Ok(BodyRead::TooLarge);
     }
-    read.await?;
-    Ok((seen <= MAX_BODY_BYTES).then(|| buf.freeze()))
+    match tokio::time::timeout(budget.read_timeout, read).await {
+        Err(_) => return Ok(BodyRead::TimedOut),
+        Ok(r) => r?,
+    }
+    if throttled {
+        tracing::warn!(
+            budget_bytes = budget.total,
+            wait_ms = budget.wait.as_millis() as u64,
+            "the budget for unauthenticated request bodies is used up: a request was throttled \
+             (many large or slow requests at once; raise [limits] unauthenticated_body_bytes if this is real load)"
+        );
+        return Ok(BodyRead::Throttled);
+    }
+    Ok(if seen <= MAX_BODY_BYTES {
+        BodyRead::Whole(buf.freeze(), held)
+    } else {
+        BodyRead::TooLarge
+    })
 }
 
 /// How much of an oversized body is read (and discarded) before answering.
@@ -719,9 +834,24 @@ where
                 return inner.call(http::Request::from_parts(parts, body)).await;
             }
 
-            let body = match read_bounded(body).await {
-                Ok(Some(bytes)) => bytes,
-                Ok(None) => return Ok(error_response(&too_large(), grpc)),
+            let (body, _budget_held) = match read_bounded(body, &shared.budget).await {
+                Ok(BodyRead::Whole(bytes, held)) => (bytes, held),
+                Ok(BodyRead::TooLarge) => return Ok(error_response(&too_large(), grpc)),
+                Ok(BodyRead::Throttled) => {
+                    return Ok(error_response(
+                        &KmsError::new(ErrorKind::ThrottlingException, "Rate exceeded"),
+                        grpc,
+                    ))
+                }
+                Ok(BodyRead::TimedOut) => {
+                    return Ok(error_response(
+                        &KmsError::validation(format!(
+                            "The request body was not received within {} ms.",
+                            shared.budget.read_timeout.as_millis()
+                        )),
+                        grpc,
+                    ))
+                }
                 Err(e) => {
                     tracing::debug!(error = %e, "cannot read a request body");
                     return Ok(error_response(
@@ -746,6 +876,8 @@ where
                 (shared.clock)(),
                 if grpc { &[] } else { JSON_MUST_SIGN },
             );
+            // Authenticated or refused: the body's budget goes back.
+            drop(_budget_held);
             match verified {
                 Ok(caller) => {
                     let ctx = request_context(caller, &parts);
@@ -1364,5 +1496,88 @@ mod tests {
         let resp = tower::ServiceExt::oneshot(svc, req).await.unwrap();
         assert_eq!(resp.headers()["x-amzn-errortype"], "UnrecognizedClientException");
         assert_eq!(seen.lock().unwrap().len(), 1);
+    }
+
+    /// A body that sends `n` bytes and then stalls for ever.
+    struct Stalling(Option<Bytes>);
+
+    impl Body for Stalling {
+        type Data = Bytes;
+        type Error = Infallible;
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _cx: &mut Context<'_>,
+        ) -> Poll<Option<Result<http_body::Frame<Bytes>, Infallible>>> {
+            match self.0.take() {
+                Some(b) => Poll::Ready(Some(Ok(http_body::Frame::data(b)))),
+                None => Poll::Pending,
+            }
+        }
+    }
+
+    /// Stalled bodies hold the unauthenticated budget only until they time
+    /// out: while two of them fill it, a third request waits its bounded
+    /// time and is throttled; once they time out (ValidationException)
+    /// their bytes go back and a signed request passes.
+    #[tokio::test]
+    async fn stalled_bodies_hold_the_budget_only_until_they_time_out() {
+        let budget = BodyBudget::new(
+            0, // raised to its minimum, two maximal bodies
+            std::time::Duration::from_millis(200),
+            std::time::Duration::from_millis(1500),
+        );
+        assert_eq!(budget.available(), 2 * MAX_BODY_BYTES);
+        let seen = Seen::default();
+        let svc = layer()
+            .with_body_budget(budget.clone())
+            .layer(recording_service(seen.clone()));
+        let stalled = |svc: SigV4AuthService<_>| {
+            let body = Stalling(Some(Bytes::from(vec![0u8; MAX_BODY_BYTES])));
+            let mut req = http::Request::builder()
+                .method("POST")
+                .uri(format!("http://{HOST_}{PATH}"))
+                .header(http::header::CONTENT_TYPE, "application/grpc")
+                .body(body)
+                .unwrap();
+            *req.headers_mut() = sign(AKID, SECRET, REGION, HOST_, T, b"never");
+            tokio::spawn(tower::ServiceExt::oneshot(svc, req))
+        };
+        let (a, b) = (stalled(svc.clone()), stalled(svc.clone()));
+        let started = std::time::Instant::now();
+        // Wait (on the condition) until both hold their bytes.
+        while budget.available() > 0 {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(5),
+                "budget never filled"
+            );
+            tokio::task::yield_now().await;
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        let resp = tower::ServiceExt::oneshot(
+            svc.clone(),
+            request(sign(AKID, SECRET, REGION, HOST_, T, BODY), Bytes::from_static(BODY)),
+        )
+        .await
+        .unwrap();
+        assert_eq!(resp.headers()["x-amzn-errortype"], "ThrottlingException");
+        for stalled in [a, b] {
+            let resp = stalled.await.unwrap().unwrap();
+            assert_eq!(resp.headers()["x-amzn-errortype"], "ValidationException");
+        }
+        assert!(started.elapsed() >= std::time::Duration::from_millis(1500));
+        assert_eq!(
+            budget.available(),
+            2 * MAX_BODY_BYTES,
+            "the stalled bodies gave their bytes back"
+        );
+        let resp = tower::ServiceExt::oneshot(
+            svc,
+            request(sign(AKID, SECRET, REGION, HOST_, T, BODY), Bytes::from_static(BODY)),
+        )
+        .await
+        .unwrap();
+        assert!(resp.headers().get("x-amzn-errortype").is_none());
+        assert_eq!(seen.lock().unwrap().len(), 1);
+        assert_eq!(budget.available(), 2 * MAX_BODY_BYTES);
     }
 }

@@ -24,6 +24,7 @@
 //! region = "us-east-1"
 //! peer_addr = "127.0.0.1:7170"
 //! sealing_public_key = "<64 hex>"
+//! signing_public_key = "<64 hex>"   # command-signing key, derived from the sealing seed
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -78,6 +79,9 @@ pub struct NodeConfig {
     pub tls_key_file: Option<PathBuf>,
     #[serde(default)]
     pub cluster: Option<ClusterConfig>,
+    /// Named limits (`[limits]`); every one has a default.
+    #[serde(default)]
+    pub limits: crate::Limits,
 }
 
 /// This region's place in the Multi-Region cluster.
@@ -111,6 +115,11 @@ pub struct MemberConfig {
     pub region: Region,
     pub peer_addr: String,
     pub sealing_public_key: String,
+    /// The region's command-signing public key (64 hex digits; `tern init`
+    /// writes it). Without it the region's replicated commands are taken
+    /// unsigned, as from a cluster formed before commands were signed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signing_public_key: Option<String>,
 }
 
 fn default_max_rtt_ms() -> u64 {

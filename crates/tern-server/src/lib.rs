@@ -15,9 +15,11 @@ pub mod config;
 pub mod grpc;
 pub mod grpc_error;
 pub mod json_api;
+pub mod limits;
 pub mod node;
 mod operations;
 pub mod telemetry;
 
+pub use limits::Limits;
 pub use node::{ClusterOptions, Node, NodeError, NodeOptions};
 pub use tern_store::DEFAULT_MIN_FREE_BYTES;

@@ -80,6 +80,7 @@ pub struct NodeOptions {
     pub client_tls: Option<crate::client_tls::ClientTls>,
     /// `None`: a standalone region without Multi-Region keys.
     pub cluster: Option<ClusterOptions>,
+    pub limits: crate::Limits,
 }
 
 impl ClusterOptions {
@@ -94,6 +95,7 @@ impl ClusterOptions {
                     region: m.region.to_string(),
                     addr: m.peer_addr.clone(),
                     sealing_key: m.sealing_public_key.clone(),
+                    signing_key: m.signing_public_key.clone().unwrap_or_default(),
                 },
             })
             .collect();
@@ -140,7 +142,8 @@ impl Node {
             store.clone(),
             opts.root_key.clone(),
             opts.clock.clone(),
-        );
+        )
+        .with_keys_per_account(opts.limits.keys_per_account);
         let mut peer_server = None;
         let mut peer_addr = None;
         let mut leader_watch = None;
@@ -197,6 +200,7 @@ impl Node {
         let clock = opts.clock.clone();
         let auth = SigV4AuthLayer::new(opts.principals.clone(), opts.region.as_str())
             .with_clock(Arc::new(move || clock.now()))
+            .with_body_budget(opts.limits.body_budget())
             .allow_unauthenticated(HEALTH_SERVICE);
         let principals = auth.principals();
         // grpc.health.v1 for load balancers and `tern health`: SERVING once

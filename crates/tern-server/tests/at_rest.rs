@@ -43,6 +43,7 @@ async fn no_plaintext_or_material_in_any_file() {
         clock: Arc::new(tern_service::SystemClock),
         scheduler_interval: None,
         min_free_bytes: tern_server::DEFAULT_MIN_FREE_BYTES,
+        limits: tern_server::Limits::default(),
         client_tls: None,
         cluster: None,
     })

@@ -16,8 +16,10 @@
 //! UpdatePrimaryRegion with the old primary cut off, a retried
 //! timed-out write applied as a duplicate, a replica deleted, a primary
 //! scheduled for deletion, a deleted replica replicated again, a region
-//! removed (with a rotation pending on it) and added back, and a client
-//! retry under the same idempotency token that succeeded.
+//! removed (with a rotation pending on it) and added back, a client
+//! retry under the same idempotency token that succeeded, and a region
+//! restarted after its node died at a storage crash point (before a Raft
+//! log batch; between a snapshot file's sync and its rename).
 //!
 //! `TERN_SEEDS=N` runs N seeds (default 12; CI runs 50; the reached-interleaving
 //! check needs at least 24); `TERN_SEED=S` runs
@@ -35,7 +37,7 @@ use common::*;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tern_proto::pb;
-use tern_replication::fault::LinkFault;
+use tern_replication::fault::{CrashPoint, LinkFault};
 
 const REGIONS: [&str; 3] = ["us-east-1", "eu-west-1", "ap-northeast-2"];
 const OPS_PER_SEED: usize = 40;
@@ -52,6 +54,8 @@ struct Interleavings {
     region_removed_with_pending_rotation: u64,
     region_added_back: u64,
     client_retry_with_token_succeeded: u64,
+    restarted_after_crash_at_log_write: u64,
+    restarted_after_crash_at_snapshot_rename: u64,
 }
 
 /// Calls `call` (with an idempotency token when `token` is set), retrying
@@ -367,6 +371,68 @@ async fn run_seed(seed: u64, counts: &mut Interleavings) {
                             ..Default::default()
                         },
                     );
+                }
+            }
+            94..=97 if m.stopped.is_empty() => {
+                // A region's node dies at a storage crash point: before a
+                // Raft log batch, or between a snapshot file's sync and its
+                // rename. Multi-Region writes in the other regions run
+                // until it fires; the region then starts again on what its
+                // directory holds.
+                cluster.plan.heal();
+                m.isolated = None;
+                let victim = pick(&mut rng, &REGIONS).to_string();
+                let point = if rng.gen_bool(0.5) {
+                    CrashPoint::LogWrite {
+                        skip: rng.gen_range(0..4),
+                    }
+                } else {
+                    CrashPoint::SnapshotRename
+                };
+                cluster.plan.arm_crash(&victim, point);
+                let writers: Vec<&str> = REGIONS.iter().copied().filter(|r| *r != victim).collect();
+                let deadline = Instant::now() + Duration::from_secs(3);
+                for _ in 0..12 {
+                    if cluster.plan.crashed(&victim) || Instant::now() > deadline {
+                        break;
+                    }
+                    let w = pick(&mut rng, &writers).to_string();
+                    let mut c = cluster.node(&w).admin().await;
+                    let created = c
+                        .create_key(pb::CreateKeyRequest {
+                            multi_region: Some(true),
+                            ..Default::default()
+                        })
+                        .await;
+                    if let Ok(r) = created {
+                        let id = r.into_inner().key_metadata.unwrap().key_id;
+                        m.keys.insert(id.clone(), vec![w.clone()]);
+                        // Often into the dying region, so it has work to apply.
+                        if rng.gen_bool(0.5)
+                            && c.replicate_key(pb::ReplicateKeyRequest {
+                                key_id: id.clone(),
+                                replica_region: victim.clone(),
+                                ..Default::default()
+                            })
+                            .await
+                            .is_ok()
+                        {
+                            replicated(&mut m, counts, id, victim.clone());
+                        }
+                    }
+                }
+                let fired = cluster.plan.crashed(&victim);
+                if std::env::var("TERN_TRACE").is_ok() {
+                    eprintln!("  crash point {point:?} in {victim}: fired {fired}");
+                }
+                if fired {
+                    cluster.restart_crashed(&victim).await;
+                    match point {
+                        CrashPoint::LogWrite { .. } => counts.restarted_after_crash_at_log_write += 1,
+                        CrashPoint::SnapshotRename => counts.restarted_after_crash_at_snapshot_rename += 1,
+                    }
+                } else {
+                    cluster.plan.revive(&victim);
                 }
             }
             98..=103 if !keys.is_empty() => {
@@ -745,5 +811,7 @@ async fn random_multi_region_histories() {
         assert!(counts.region_added_back > 0, "{counts:?}");
         assert!(counts.region_removed_with_pending_rotation > 0, "{counts:?}");
         assert!(counts.client_retry_with_token_succeeded > 0, "{counts:?}");
+        assert!(counts.restarted_after_crash_at_log_write > 0, "{counts:?}");
+        assert!(counts.restarted_after_crash_at_snapshot_rename > 0, "{counts:?}");
     }
 }

@@ -2570,3 +2570,46 @@ async fn every_call_is_audited_and_no_record_holds_plaintext() {
     }
     n.shutdown().await;
 }
+
+/// The key quota is per account per region (AWS's): one account at its
+/// quota cannot create more, another account is not affected, keys pending
+/// deletion count, and a deleted key frees its room.
+#[tokio::test]
+async fn the_key_quota_is_per_account() {
+    let node = TestNode::start_with_limits(
+        REGION,
+        tern_server::Limits {
+            keys_per_account: 3,
+            ..Default::default()
+        },
+    )
+    .await;
+    let mut admin = node.admin().await;
+    let mut keys = Vec::new();
+    for _ in 0..3 {
+        keys.push(create_key(&mut admin).await.key_id);
+    }
+    let m = assert_kind(
+        admin.create_key(pb::CreateKeyRequest::default()).await,
+        "LimitExceededException",
+    );
+    assert!(m.contains("(3) for this account"), "{m}");
+    // Another account has its own room.
+    let mut carol = node.carol().await;
+    for _ in 0..3 {
+        create_key(&mut carol).await;
+    }
+    assert_kind(
+        carol.create_key(pb::CreateKeyRequest::default()).await,
+        "LimitExceededException",
+    );
+    // Pending deletion still counts; once deleted, the room is free again.
+    schedule_deletion(&mut admin, &keys[0], Some(7)).await;
+    assert_kind(
+        admin.create_key(pb::CreateKeyRequest::default()).await,
+        "LimitExceededException",
+    );
+    node.advance_days(8);
+    node.kms().run_due_tasks().await.unwrap();
+    create_key(&mut admin).await;
+}

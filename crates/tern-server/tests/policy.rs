@@ -706,3 +706,53 @@ policies = ['{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"
     );
     n.shutdown().await;
 }
+
+/// AWS's quota of 500 grants per grantee per key: the 501st grant for one
+/// grantee is refused (LimitExceededException), other grantees still get
+/// theirs, and a grant retired frees its room. Authorization reads only
+/// the caller's own grants: Bob's grants give Alice nothing.
+#[tokio::test]
+async fn grants_per_grantee_per_key_are_bounded_and_only_the_callers_count() {
+    let node = TestNode::start(REGION).await;
+    let mut admin = node.admin().await;
+    let key = create_key(&mut admin).await.key_id;
+    let grant = |grantee: &str, n: usize| pb::CreateGrantRequest {
+        key_id: key.clone(),
+        grantee_principal: grantee.into(),
+        operations: vec!["Encrypt".into()],
+        name: Some(format!("g{n}")),
+        ..Default::default()
+    };
+    let mut first = None;
+    for n in 0..500 {
+        let g = admin.create_grant(grant(BOB_ARN, n)).await.unwrap().into_inner();
+        first.get_or_insert(g.grant_id);
+    }
+    let m = assert_kind(admin.create_grant(grant(BOB_ARN, 500)).await, "LimitExceededException");
+    assert!(m.contains("(500) for the grantee principal"), "{m}");
+    // Name idempotency still answers an existing grant at the quota.
+    assert!(admin.create_grant(grant(BOB_ARN, 7)).await.is_ok());
+    // Another grantee is not affected; Bob's 500 grants give Nobody (who
+    // has no identity policy) nothing until Nobody has a grant of its own.
+    const NOBODY_ARN: &str = "arn:aws:iam::111122223333:user/nobody";
+    let mut nobody = node.client(Credentials::new(NOBODY_AKID, NOBODY_SECRET)).await;
+    let enc = pb::EncryptRequest {
+        key_id: key.clone(),
+        plaintext: b"x".to_vec(),
+        ..Default::default()
+    };
+    assert_kind(nobody.encrypt(enc.clone()).await, "AccessDeniedException");
+    admin.create_grant(grant(NOBODY_ARN, 0)).await.unwrap();
+    nobody.encrypt(enc).await.unwrap();
+    // Retiring one makes room for one more.
+    admin
+        .revoke_grant(pb::RevokeGrantRequest {
+            key_id: key.clone(),
+            grant_id: first.unwrap(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    admin.create_grant(grant(BOB_ARN, 501)).await.unwrap();
+    assert_kind(admin.create_grant(grant(BOB_ARN, 502)).await, "LimitExceededException");
+}

@@ -7,7 +7,7 @@ use tern_core::ids::{AccountId, Region};
 use tern_core::time::UnixMillis;
 
 use crate::caller::RequestContext;
-use crate::error::KmsError;
+use crate::error::{KmsError, KmsResult};
 
 /// What an operation tells the audit log about itself.
 #[derive(Debug, Clone)]
@@ -84,7 +84,7 @@ pub fn api_call_record(
     ev: &AuditEvent,
     error: Option<&KmsError>,
     now: UnixMillis,
-) -> Vec<u8> {
+) -> KmsResult<Vec<u8>> {
     let c = &ctx.caller;
     let user_identity = serde_json::json!({
         "type": c.kind.as_str(),
@@ -125,13 +125,42 @@ pub fn api_call_record(
         recipient_account_id: recipient.as_str(),
         event_category: "Management",
     };
-    serde_json::to_vec(&r).unwrap_or_default()
+    encode_record(&r)
+}
+
+/// A record's JSON bytes. Fails closed: a record that cannot be encoded
+/// fails the request (never empty bytes in the audit chain).
+fn encode_record<T: Serialize>(r: &T) -> KmsResult<Vec<u8>> {
+    serde_json::to_vec(r).map_err(|e| KmsError::internal(format!("the audit record could not be encoded: {e}")))
+}
+
+/// Adds `record` to the transaction's audit records, or aborts the
+/// transaction when the record could not be made: nothing is written
+/// unaudited.
+pub fn audit_or_abort(txn: &mut tern_store::Txn<'_>, record: KmsResult<Vec<u8>>) -> KmsResult<()> {
+    match record {
+        Ok(bytes) => {
+            txn.audit(bytes);
+            Ok(())
+        }
+        Err(e) => {
+            txn.abort();
+            tracing::error!(error = %e.message, "an audit record could not be encoded: the change was not made (a bug; report it)");
+            Err(e)
+        }
+    }
 }
 
 /// The JSON bytes of a record for something the service did by itself
 /// (automatic rotation, completed deletion).
-pub fn service_event_record(region: &Region, name: &str, arn: &str, account: &AccountId, now: UnixMillis) -> Vec<u8> {
-    serde_json::to_vec(&serde_json::json!({
+pub fn service_event_record(
+    region: &Region,
+    name: &str,
+    arn: &str,
+    account: &AccountId,
+    now: UnixMillis,
+) -> KmsResult<Vec<u8>> {
+    encode_record(&serde_json::json!({
         "eventVersion": "1.08",
         "userIdentity": { "accountId": account.as_str(), "invokedBy": "kms.amazonaws.com" },
         "eventTime": now.to_rfc3339(),
@@ -151,5 +180,4 @@ pub fn service_event_record(region: &Region, name: &str, arn: &str, account: &Ac
         "serviceEventDetails": { "keyId": arn },
         "eventCategory": "Management",
     }))
-    .unwrap_or_default()
 }

@@ -366,7 +366,7 @@ impl Access<'_> {
                 format!("because kms:{action} is not allowed on a KMS key in another AWS account"),
             ));
         }
-        let grants = view.grants_of(&key.key_id);
+        let grants = view.grants_for(&key.key_id, &self.ctx.caller.arn);
         let aliases = view.alias_names_of(&key.key_id);
         let found = KeyFacts {
             request: &facts,

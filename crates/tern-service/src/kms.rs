@@ -14,7 +14,7 @@ use tern_core::material::KeyHandle;
 use tern_core::time::UnixMillis;
 use tern_store::{Store, Txn};
 
-use crate::audit::{api_call_record, AuditEvent};
+use crate::audit::{api_call_record, audit_or_abort, AuditEvent};
 use crate::authz::{Access, Action, PolicyCache, RequestFacts, StateRule, Target};
 use crate::caller::RequestContext;
 use crate::clock::Clock;
@@ -33,6 +33,8 @@ pub struct Kms {
     pub(crate) policies: Arc<PolicyCache>,
     /// The Multi-Region group, when this node is part of a cluster.
     pub(crate) repl: Option<tern_replication::Replication>,
+    /// Keys one account may hold in this region (AWS's quota).
+    pub(crate) keys_per_account: usize,
 }
 
 impl std::fmt::Debug for Kms {
@@ -53,10 +55,17 @@ impl Kms {
             handles: RwLock::new(HashMap::new()),
             policies: Arc::default(),
             repl: None,
+            keys_per_account: tern_core::key::DEFAULT_KEYS_PER_ACCOUNT,
         }
     }
 
     /// Makes this region part of a Multi-Region cluster.
+    /// Sets the keys one account may hold in this region.
+    pub fn with_keys_per_account(mut self, quota: usize) -> Self {
+        self.keys_per_account = quota;
+        self
+    }
+
     pub fn with_replication(mut self, repl: tern_replication::Replication) -> Self {
         self.repl = Some(repl);
         self
@@ -90,7 +99,7 @@ impl Kms {
     /// Audits a computed result durably, then returns it. If the audit
     /// record cannot be made durable the request fails closed.
     pub(crate) async fn complete<R>(&self, ctx: &RequestContext, ev: AuditEvent, result: KmsResult<R>) -> KmsResult<R> {
-        let record = api_call_record(&self.region, ctx, &ev, result.as_ref().err(), self.clock.now());
+        let record = api_call_record(&self.region, ctx, &ev, result.as_ref().err(), self.clock.now())?;
         self.store.append_audit(record).await?;
         result
     }
@@ -114,7 +123,7 @@ impl Kms {
                 if r.is_err() {
                     txn.abort();
                 }
-                txn.audit(api_call_record(&region, &ctx, &ev, r.as_ref().err(), now));
+                audit_or_abort(txn, api_call_record(&region, &ctx, &ev, r.as_ref().err(), now))?;
                 r
             })
             .await?;
@@ -210,18 +219,15 @@ pub(crate) fn fresh_material(
     key: &KeyId,
     now: UnixMillis,
     rotation_type: Option<RotationType>,
-) -> MaterialRecord {
-    let mut rng = rand::rngs::OsRng;
+) -> KmsResult<MaterialRecord> {
     let (id, material) = fresh_raw_material();
-    let mut nonce = [0u8; 12];
-    rng.fill_bytes(&mut nonce);
-    let wrapped = crypto::wrap_material(root, key, &id, &material, nonce);
-    MaterialRecord {
+    let wrapped = wrap(root, key, &id, &material)?;
+    Ok(MaterialRecord {
         id,
         created: now,
         rotation_type,
         wrapped,
-    }
+    })
 }
 
 /// Fresh material of `spec` with a random material id, wrapped under `root`.
@@ -236,15 +242,16 @@ pub(crate) async fn fresh_material_for(
         id,
         created: now,
         rotation_type: None,
-        wrapped: wrap(root, key, &id, &material),
+        wrapped: wrap(root, key, &id, &material)?,
     })
 }
 
 /// `material` wrapped under `root` with a fresh nonce.
-pub(crate) fn wrap(root: &RootKey, key: &KeyId, id: &KeyMaterialId, material: &Material) -> Vec<u8> {
+pub(crate) fn wrap(root: &RootKey, key: &KeyId, id: &KeyMaterialId, material: &Material) -> KmsResult<Vec<u8>> {
     let mut nonce = [0u8; 12];
     rand::rngs::OsRng.fill_bytes(&mut nonce);
     crypto::wrap_material(root, key, id, material, nonce)
+        .map_err(|e| KmsError::internal(format!("wrapping key material: {e}")))
 }
 
 /// [`fresh_raw_material_for`], off the async workers for RSA (generating an

@@ -16,7 +16,8 @@ use crate::error::{ErrorKind, KmsError, KmsResult};
 pub(crate) trait KeyLookup {
     fn key(&self, id: &KeyId) -> Option<Arc<KeyRecord>>;
     fn alias(&self, account: &AccountId, name: &AliasName) -> Option<Arc<AliasRecord>>;
-    fn grants_of(&self, key: &KeyId) -> Vec<Arc<GrantRecord>>;
+    /// The grants on `key` for `grantee` (the caller), by index.
+    fn grants_for(&self, key: &KeyId, grantee: &str) -> Vec<Arc<GrantRecord>>;
     /// Names of the aliases pointing at `key`.
     fn alias_names_of(&self, key: &KeyId) -> Vec<String>;
 }
@@ -28,8 +29,8 @@ impl KeyLookup for Published {
     fn alias(&self, account: &AccountId, name: &AliasName) -> Option<Arc<AliasRecord>> {
         self.aliases.get(&(account.clone(), name.clone())).cloned()
     }
-    fn grants_of(&self, key: &KeyId) -> Vec<Arc<GrantRecord>> {
-        Published::grants_of(self, key).cloned().collect()
+    fn grants_for(&self, key: &KeyId, grantee: &str) -> Vec<Arc<GrantRecord>> {
+        Published::grants_for(self, key, grantee).cloned().collect()
     }
     fn alias_names_of(&self, key: &KeyId) -> Vec<String> {
         Published::aliases_of(self, key).map(|a| a.name.to_string()).collect()
@@ -43,8 +44,8 @@ impl KeyLookup for Txn<'_> {
     fn alias(&self, account: &AccountId, name: &AliasName) -> Option<Arc<AliasRecord>> {
         Txn::alias(self, account, name)
     }
-    fn grants_of(&self, key: &KeyId) -> Vec<Arc<GrantRecord>> {
-        Txn::grants_of(self, key)
+    fn grants_for(&self, key: &KeyId, grantee: &str) -> Vec<Arc<GrantRecord>> {
+        Txn::grants_for(self, key, grantee)
     }
     fn alias_names_of(&self, key: &KeyId) -> Vec<String> {
         Txn::aliases_of(self, key).iter().map(|a| a.name.to_string()).collect()

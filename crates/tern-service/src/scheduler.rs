@@ -10,7 +10,7 @@ use tern_core::key::{KeyRecord, KeyState, RotationType};
 use tern_core::time::UnixMillis;
 use tokio_util::sync::CancellationToken;
 
-use crate::audit::service_event_record;
+use crate::audit::{audit_or_abort, service_event_record};
 use crate::error::KmsResult;
 use crate::kms::{fresh_material, Kms};
 
@@ -95,20 +95,25 @@ impl Kms {
                         return false;
                     };
                     let mut next = (*k).clone();
-                    next.materials
-                        .push(fresh_material(&root, &id, now, Some(RotationType::Automatic)));
+                    let Ok(material) = fresh_material(&root, &id, now, Some(RotationType::Automatic)) else {
+                        tracing::error!(key = %id, "automatic rotation: new material could not be wrapped; retried at the next run");
+                        return false;
+                    };
+                    next.materials.push(material);
                     let period = next
                         .rotation
                         .period_days
                         .unwrap_or(tern_core::key::DEFAULT_ROTATION_PERIOD_DAYS);
                     next.rotation.next_rotation = Some(next_rotation_after(k.rotation.next_rotation, period, now));
-                    txn.audit(service_event_record(
+                    if audit_or_abort(txn, service_event_record(
                         &region,
                         "RotateKey",
                         &next.arn(),
                         &next.account,
                         now,
-                    ));
+                    )).is_err() {
+                        return false;
+                    }
                     txn.put_key(next);
                     true
                 })
@@ -129,7 +134,14 @@ impl Kms {
                     for g in txn.grants_of(&id) {
                         txn.delete_grant(&id, &g.grant_id);
                     }
-                    txn.audit(service_event_record(&region, "DeleteKey", &k.arn(), &k.account, now));
+                    if audit_or_abort(
+                        txn,
+                        service_event_record(&region, "DeleteKey", &k.arn(), &k.account, now),
+                    )
+                    .is_err()
+                    {
+                        return false;
+                    }
                     txn.delete_key(&id);
                     true
                 })
@@ -166,13 +178,14 @@ impl Kms {
                     };
                     let mut next = (*k).clone();
                     crate::ops::import::drop_imported_material(&mut next);
-                    txn.audit(service_event_record(
-                        &region,
-                        "DeleteExpiredKeyMaterial",
-                        &next.arn(),
-                        &next.account,
-                        now,
-                    ));
+                    if audit_or_abort(
+                        txn,
+                        service_event_record(&region, "DeleteExpiredKeyMaterial", &next.arn(), &next.account, now),
+                    )
+                    .is_err()
+                    {
+                        return false;
+                    }
                     txn.put_key(next);
                     true
                 })

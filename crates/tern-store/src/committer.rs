@@ -148,12 +148,16 @@ impl<'a> Txn<'a> {
         self.local.keys.insert(*id, None);
     }
 
-    /// Keys in the region, pending ones included.
-    pub fn key_count(&self) -> usize {
-        let mut n = self.published.keys.len() as isize;
-        for (id, v) in self.group.keys.iter().chain(self.local.keys.iter()) {
-            let before = self.published.keys.contains_key(id);
-            n += match (before, v.is_some()) {
+    /// Keys `account` holds in the region, pending changes included (a key
+    /// changed in both the group and this transaction counts once).
+    pub fn key_count_of(&self, account: &AccountId) -> usize {
+        let mut n = self.published.key_count_of(account) as isize;
+        let changed: std::collections::BTreeSet<&KeyId> =
+            self.group.keys.keys().chain(self.local.keys.keys()).collect();
+        for id in changed {
+            let before = self.published.keys.get(id).is_some_and(|k| k.account == *account);
+            let after = self.key(id).is_some_and(|k| k.account == *account);
+            n += match (before, after) {
                 (false, true) => 1,
                 (true, false) => -1,
                 _ => 0,
@@ -210,6 +214,25 @@ impl<'a> Txn<'a> {
             }
         }
         ids.into_iter().filter_map(|id| self.grant(key, id)).collect()
+    }
+
+    /// Grants on `key` whose grantee is `grantee`, pending changes included
+    /// (read through the grantee index, never the key's whole list).
+    pub fn grants_for(&self, key: &KeyId, grantee: &str) -> Vec<Arc<GrantRecord>> {
+        let mut ids: std::collections::BTreeSet<&str> = self
+            .published
+            .grants_for(key, grantee)
+            .map(|g| g.grant_id.as_str())
+            .collect();
+        for ((k, id), v) in self.group.grants.iter().chain(self.local.grants.iter()) {
+            if k == key && v.as_ref().is_some_and(|g| g.grantee_principal == grantee) {
+                ids.insert(id);
+            }
+        }
+        ids.into_iter()
+            .filter_map(|id| self.grant(key, id))
+            .filter(|g| g.grantee_principal == grantee)
+            .collect()
     }
 
     /// Aliases pointing at `key`, pending changes included.

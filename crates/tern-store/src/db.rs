@@ -128,7 +128,7 @@ fn load(db: &DB) -> Result<Published, StoreError> {
     for item in db.iterator_cf(cf, IteratorMode::Start) {
         let (_, v) = item.map_err(read_err)?;
         let r: KeyRecord = serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt(format!("key record: {e}")))?;
-        p.keys.insert(r.key_id, Arc::new(r));
+        p.put_key(r.key_id, Arc::new(r));
     }
     let cf = db
         .cf_handle(CF_ALIASES)
@@ -144,7 +144,7 @@ fn load(db: &DB) -> Result<Published, StoreError> {
     for item in db.iterator_cf(cf, IteratorMode::Start) {
         let (_, v) = item.map_err(read_err)?;
         let g: GrantRecord = serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt(format!("grant: {e}")))?;
-        p.grants.insert(g.key(), Arc::new(g));
+        p.put_grant(g.key(), Arc::new(g));
     }
     let cf = db
         .cf_handle(CF_REPL)

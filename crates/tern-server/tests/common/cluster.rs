@@ -105,11 +105,7 @@ impl RegionSlot {
         let sealing = SealingKey::from_seed(random32());
         let member = Member {
             node_id,
-            node: RegionNode {
-                region: region.to_string(),
-                addr: peer_addr.to_string(),
-                sealing_key: sealing.public().to_hex(),
-            },
+            node: RegionNode::new(region, peer_addr.to_string(), &sealing).unwrap(),
         };
         let slot = RegionSlot {
             region: region.to_string(),
@@ -252,6 +248,7 @@ impl TestCluster {
             clock: clock.clone(),
             scheduler_interval: None,
             min_free_bytes: tern_server::DEFAULT_MIN_FREE_BYTES,
+            limits: tern_server::Limits::default(),
             client_tls: None,
             cluster: Some(ClusterOptions {
                 node_id: slot.node_id,
@@ -324,6 +321,16 @@ impl TestCluster {
         self.members.retain(|m| m.node_id != node_id);
         self.add_region(region).await;
         Ok(())
+    }
+
+    /// Starts again, on its directory, a region whose node died at a crash
+    /// point of the fault plan ([`tern_replication::fault::CrashPoint`]),
+    /// as a process killed there and started again would be.
+    pub async fn restart_crashed(&mut self, region: &str) {
+        assert!(self.plan.crashed(region), "{region} has not crashed");
+        self.stop_region(region).await;
+        self.plan.revive(region);
+        self.start_region(region).await;
     }
 
     /// Stops a region's node; its data directory stays.

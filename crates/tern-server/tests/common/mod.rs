@@ -136,11 +136,33 @@ impl TestNode {
         Self::start_full(region, Arc::new(FakeClock::new(START)), principals, None).await
     }
 
+    /// Starts a node of `region` with these limits.
+    pub async fn start_with_limits(region: &str, limits: tern_server::Limits) -> TestNode {
+        Self::start_limited(
+            region,
+            Arc::new(FakeClock::new(START)),
+            &principals_toml(),
+            None,
+            limits,
+        )
+        .await
+    }
+
     async fn start_full(
         region: &str,
         clock: Arc<FakeClock>,
         principals: &str,
         client_tls: Option<tern_server::client_tls::ClientTls>,
+    ) -> TestNode {
+        Self::start_limited(region, clock, principals, client_tls, tern_server::Limits::default()).await
+    }
+
+    async fn start_limited(
+        region: &str,
+        clock: Arc<FakeClock>,
+        principals: &str,
+        client_tls: Option<tern_server::client_tls::ClientTls>,
+        limits: tern_server::Limits,
     ) -> TestNode {
         let dir = tempfile::Builder::new().prefix("tern-test-").tempdir().unwrap();
         let mut root = [0u8; 32];
@@ -156,6 +178,7 @@ impl TestNode {
             min_free_bytes: tern_server::DEFAULT_MIN_FREE_BYTES,
             client_tls,
             cluster: None,
+            limits,
         })
         .await
         .unwrap();

@@ -175,7 +175,9 @@ impl Kms {
         no_context_for_asymmetric(key, context)?;
         let (id, h) = self.current_handle(key)?;
         let out = match h.symmetric() {
-            Some(cipher) => cipher.seal_blob(&key.key_id, &id, context, random_bytes(), plaintext),
+            Some(cipher) => cipher
+                .seal_blob(&key.key_id, &id, context, random_bytes(), plaintext)
+                .map_err(|e| KmsError::internal(format!("encrypting: {e}")))?,
             None => h.oaep_encrypt(alg, plaintext).map_err(oaep_error)?,
         };
         Ok((out, id))

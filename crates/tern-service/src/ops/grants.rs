@@ -31,6 +31,9 @@ use crate::validate;
 
 /// Grants one key may carry.
 pub const MAX_GRANTS_PER_KEY: usize = 50_000;
+
+/// AWS's quota of grants for one grantee principal on one KMS key.
+pub const MAX_GRANTS_PER_GRANTEE_PER_KEY: usize = 500;
 /// Pairs an encryption context constraint may hold.
 pub const MAX_CONSTRAINT_PAIRS: usize = 8;
 const TOKEN_PREFIX: &str = "tern-grant-v1:";
@@ -251,11 +254,11 @@ impl Kms {
             };
             let state = StateRule::Op(KeyOp::Cryptographic);
             let key = access.key(&*txn, region, target, Action::CreateGrant, state, facts, Some(&mut *ev))?;
-            let grants = txn.grants_of(&key.key_id);
+            let grantees = txn.grants_for(&key.key_id, &req.grantee_principal);
             let operations: Vec<String> = ops.iter().map(|o| o.as_str().to_string()).collect();
             // Name idempotency: the same grant again answers the existing one.
             if let Some(n) = &req.name {
-                if let Some(g) = grants.iter().find(|g| {
+                if let Some(g) = grantees.iter().find(|g| {
                     g.name.as_deref() == Some(n.as_str())
                         && g.grantee_principal == req.grantee_principal
                         && g.retiring_principal == req.retiring_principal
@@ -270,7 +273,17 @@ impl Kms {
                     });
                 }
             }
-            if grants.len() >= MAX_GRANTS_PER_KEY {
+            if grantees.len() >= MAX_GRANTS_PER_GRANTEE_PER_KEY {
+                return Err(KmsError::new(
+                    ErrorKind::LimitExceededException,
+                    format!(
+                        "The maximum number of grants ({MAX_GRANTS_PER_GRANTEE_PER_KEY}) for the grantee principal {} on {} has been reached.",
+                        req.grantee_principal,
+                        key.arn()
+                    ),
+                ));
+            }
+            if txn.grants_of(&key.key_id).len() >= MAX_GRANTS_PER_KEY {
                 return Err(KmsError::new(
                     ErrorKind::LimitExceededException,
                     format!(

@@ -265,7 +265,7 @@ impl Kms {
                 let (alg, spec, private, public) = pair?;
                 let id: [u8; 32] = random_bytes();
                 let token = token_for(&k.key_id, &id);
-                let wrapped_private = wrap(&root, &k.key_id, &km::wrapping_key_material_id(&token), &private);
+                let wrapped_private = wrap(&root, &k.key_id, &km::wrapping_key_material_id(&token), &private)?;
                 let expires = now.plus_millis(IMPORT_PARAMETERS_VALID_MILLIS);
                 k.import.get_or_insert_with(Default::default).pending = Some(ImportParameters {
                     token: token.clone(),
@@ -361,7 +361,7 @@ impl Kms {
                         id,
                         created,
                         rotation_type: None,
-                        wrapped: wrap(&root, &k.key_id, &id, &material),
+                        wrapped: wrap(&root, &k.key_id, &id, &material)?,
                     }];
                     if k.state == KeyState::PendingImport {
                         k.state = KeyState::Enabled;

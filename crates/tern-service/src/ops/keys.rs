@@ -5,7 +5,7 @@ use serde_json::json;
 use tern_core::ids::{AccountId, KeyId};
 use tern_core::key::{
     ImportState, KeyManager, KeyOp, KeyRecord, KeySpec, KeyState, KeyUsage, Origin, RotationConfig,
-    DEFAULT_PENDING_WINDOW_DAYS, MAX_KEYS_PER_REGION, MAX_PENDING_WINDOW_DAYS, MIN_PENDING_WINDOW_DAYS,
+    DEFAULT_PENDING_WINDOW_DAYS, MAX_PENDING_WINDOW_DAYS, MIN_PENDING_WINDOW_DAYS,
 };
 use tern_proto::pb;
 
@@ -196,22 +196,16 @@ impl Kms {
                 Err(e) => return self.complete(ctx, ev, Err(e)).await,
             }
         }
+        let quota = self.keys_per_account;
         if record.key_id.is_multi_region() {
-            if self.store.read().keys.len() >= MAX_KEYS_PER_REGION {
-                let e = KmsError::new(
-                    ErrorKind::LimitExceededException,
-                    format!("The maximum number of KMS keys ({MAX_KEYS_PER_REGION}) in this Region has been reached."),
-                );
-                return self.complete(ctx, ev, Err(e)).await;
+            if self.store.read().key_count_of(&record.account) >= quota {
+                return self.complete(ctx, ev, Err(key_quota_reached(quota))).await;
             }
             return self.create_multi_region_key(ctx, ev, record).await;
         }
         self.mutate(ctx, ev, move |txn, ev, _now| {
-            if txn.key_count() >= MAX_KEYS_PER_REGION {
-                return Err(KmsError::new(
-                    ErrorKind::LimitExceededException,
-                    format!("The maximum number of KMS keys ({MAX_KEYS_PER_REGION}) in this Region has been reached."),
-                ));
+            if txn.key_count_of(&record.account) >= quota {
+                return Err(key_quota_reached(quota));
             }
             ev.resource = Some((record.arn(), record.account.clone()));
             ev.response = Some(json!({"keyMetadata": {"keyId": record.key_id.to_string(), "arn": record.arn()}}));
@@ -468,4 +462,12 @@ impl Kms {
         )
         .await
     }
+}
+
+/// CreateKey over the account's key quota in this region.
+fn key_quota_reached(quota: usize) -> KmsError {
+    KmsError::new(
+        ErrorKind::LimitExceededException,
+        format!("The maximum number of KMS keys ({quota}) for this account in this Region has been reached."),
+    )
 }

@@ -155,13 +155,15 @@ impl Kms {
         let id = request_id(ctx, ev.name)?;
         let mut pre = ev.clone();
         pre.response = Some(json!({"replication": "proposed", "replicationRequestId": id.id}));
-        let record = crate::audit::api_call_record(&self.region, ctx, &pre, None, self.now());
+        let record = crate::audit::api_call_record(&self.region, ctx, &pre, None, self.now())?;
         self.store.append_audit(record).await?;
         let cmd = Command {
             request_id: id.id,
             proposed_at: self.now(),
             op,
             service_made: false,
+            author: None,
+            signature: None,
         };
         let outcome = repl
             .propose(cmd, self.write_timeout(repl))
@@ -671,6 +673,8 @@ impl Kms {
                 next_rotation: Some(next),
             },
             service_made: true,
+            author: None,
+            signature: None,
         };
         self.propose_due_task(repl, cmd, "automatic Multi-Region rotation")
             .await
@@ -718,6 +722,8 @@ impl Kms {
             proposed_at: now,
             op,
             service_made: true,
+            author: None,
+            signature: None,
         };
         self.propose_due_task(repl, cmd, "Multi-Region deletion").await
     }

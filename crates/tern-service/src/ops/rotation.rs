@@ -225,7 +225,7 @@ impl Kms {
                 rotatable(k)?;
                 check_on_demand_allowed(k, now)?;
                 k.materials
-                    .push(fresh_material(&root, &k.key_id, now, Some(RotationType::OnDemand)));
+                    .push(fresh_material(&root, &k.key_id, now, Some(RotationType::OnDemand))?);
                 k.rotation.on_demand_count += 1;
                 k.rotation.on_demand_started = Some(now);
                 Ok(pb::RotateKeyOnDemandResponse {
