@@ -169,7 +169,7 @@ pub(crate) fn get_mrk(txn: &Txn<'_>, id: &KeyId) -> Result<Option<MrkRecord>, Ap
     txn.repl(&mrk_key(id)).map(|b| decode("key", &b)).transpose()
 }
 
-fn put_mrk(txn: &mut Txn<'_>, r: &MrkRecord) -> Result<(), ApplyError> {
+pub(crate) fn put_mrk(txn: &mut Txn<'_>, r: &MrkRecord) -> Result<(), ApplyError> {
     txn.put_repl(mrk_key(&r.key), encode(r)?);
     Ok(())
 }
@@ -218,7 +218,7 @@ impl Applier {
         Ok((outcomes, acks.into_iter().collect()))
     }
 
-    fn apply_command(
+    pub(crate) fn apply_command(
         &self,
         txn: &mut Txn<'_>,
         index: u64,

@@ -1556,3 +1556,156 @@ async fn a_replica_scheduled_for_deletion_that_becomes_the_primary_waits_for_its
     cluster.node(EU).run_due_tasks().await;
     assert_eq!(describe(&mut eu, &key).await.key_state, "PendingReplicaDeletion");
 }
+
+/// What a compromised region (here ap-northeast-2, with its real peer
+/// certificate and signing key) can try, for each forged kind of command:
+/// 1. in its own name through the peer port: the leader appends it, and
+///    every region refuses it on apply (AccessDeniedException, audited);
+/// 2. in us-east-1's name through the peer port: refused there
+///    (PermissionDenied: its certificate names another region);
+/// 3. in its own name, appended directly by the leader's Raft (as a
+///    compromised leader would): refused on apply everywhere.
+///
+/// Both keys stay as they were in every region, and the key still rotates
+/// through its primary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_compromised_region_cannot_forge_commands_for_another() {
+    use tern_replication::command::{Command, Op};
+    let cluster = TestCluster::start(&[US, EU, AP]).await;
+    let key = mrk_everywhere(&cluster, US, &[EU, AP]).await;
+    // A key Seoul does not hold.
+    let mut us = cluster.node(US).admin().await;
+    let other = create_key_with(&mut us, mrk_request()).await.key_id;
+    replicate(&mut us, &other, EU).await;
+    wait_state(&cluster, EU, &other, "Enabled").await;
+    cluster.wait_converged().await;
+    let (kid, oid): (tern_core::ids::KeyId, tern_core::ids::KeyId) = (key.parse().unwrap(), other.parse().unwrap());
+    let before: Vec<_> = [US, EU, AP]
+        .iter()
+        .map(|r| (cluster.repl(r).mrk(&kid), cluster.repl(r).mrk(&oid)))
+        .collect();
+    let current = before[0].0.as_ref().unwrap().current().unwrap().clone();
+    let pending = tern_replication::command::SealedMaterial {
+        id: tern_core::ids::KeyMaterialId::from_bytes([42; 32]),
+        created: tern_core::time::UnixMillis(0),
+        rotation_type: None,
+        sealed: current.sealed.clone(),
+    };
+    let region = |r: &str| tern_core::ids::Region::parse(r).unwrap();
+    let forged_ops: Vec<(&str, Op)> = vec![
+        (
+            "AddMaterial for a key whose primary is us-east-1",
+            Op::AddMaterial {
+                key: kid,
+                expected_primary: region(US),
+                expected_current: current.id,
+                material: pending,
+                on_demand: true,
+                next_rotation: None,
+            },
+        ),
+        (
+            "an acknowledgement for eu-west-1",
+            Op::ReplicaReady {
+                key: oid,
+                region: region(EU),
+            },
+        ),
+        (
+            "UpdatePrimary of a key it does not hold",
+            Op::UpdatePrimary {
+                key: oid,
+                expected_primary: region(US),
+                new_primary: region(AP),
+            },
+        ),
+        (
+            "SetRotation of a key whose primary is us-east-1",
+            Op::SetRotation {
+                key: kid,
+                expected_primary: region(US),
+                enabled: true,
+                period_days: Some(90),
+                next_rotation: None,
+            },
+        ),
+    ];
+    let seoul = tern_core::sign::CommandSigningKey::derive(cluster.sealing_key(AP)).unwrap();
+    let leader = cluster.wait_leader().await;
+    let leader_addr = cluster.slots.iter().find(|s| s.region == leader).unwrap().peer_addr;
+    let channel = tonic::transport::Endpoint::from_shared(format!("https://{leader_addr}"))
+        .unwrap()
+        .tls_config(cluster.peer_tls(AP).client_config(&leader))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut peer = tern_proto::raft_pb::raft_peer_client::RaftPeerClient::new(channel);
+    let command = |op: Op, author: &str| {
+        let mut c = Command {
+            request_id: uuid::Uuid::new_v4().to_string(),
+            proposed_at: tern_core::time::UnixMillis(START.0),
+            op,
+            service_made: false,
+            author: None,
+            signature: None,
+        };
+        c.sign(&region(author), &seoul).unwrap();
+        c
+    };
+    let mut refusals_each = 0;
+    for (what, op) in forged_ops {
+        // 1. In its own name, through the peer port.
+        let cmd = command(op.clone(), AP);
+        let reply = peer
+            .forward(tern_proto::raft_pb::RaftPayload {
+                data: serde_json::to_vec(&cmd).unwrap(),
+            })
+            .await
+            .unwrap_or_else(|s| panic!("{what}: forward refused at the port: {s:?}"));
+        let reply: serde_json::Value = serde_json::from_slice(&reply.into_inner().data).unwrap();
+        let exception = &reply["Done"]["outcome"]["Rejected"]["exception"];
+        assert_eq!(exception, "AccessDeniedException", "{what}: {reply}");
+        refusals_each += 1;
+        // 2. In us-east-1's name, through the peer port.
+        let cmd = command(op.clone(), US);
+        let s = peer
+            .forward(tern_proto::raft_pb::RaftPayload {
+                data: serde_json::to_vec(&cmd).unwrap(),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(s.code(), tonic::Code::PermissionDenied, "{what}: {s:?}");
+        // 3. Appended directly by the leader's Raft.
+        let cmd = command(op, AP);
+        let r = cluster.repl(&leader).raft().client_write(cmd).await.unwrap();
+        assert!(
+            matches!(&r.data, tern_replication::command::Outcome::Rejected(x) if x.exception == "AccessDeniedException"),
+            "{what}: {:?}",
+            r.data
+        );
+        refusals_each += 1;
+    }
+    cluster.wait_converged().await;
+    for (i, r) in [US, EU, AP].iter().enumerate() {
+        assert_eq!(
+            (cluster.repl(r).mrk(&kid), cluster.repl(r).mrk(&oid)),
+            before[i],
+            "a forged command changed a key in {r}"
+        );
+        let n = cluster
+            .node(r)
+            .audit_records()
+            .iter()
+            .filter(|e| e["eventName"] == "RefuseReplicatedCommand")
+            .count();
+        assert_eq!(n, refusals_each, "{r} audits every refusal");
+    }
+    // The primary still rotates the key, and every region follows.
+    ok(us
+        .rotate_key_on_demand(pb::RotateKeyOnDemandRequest { key_id: key.clone() })
+        .await);
+    let ct = encrypt(&mut us, &key, b"still ours").await;
+    let mut ap = cluster.node(AP).admin().await;
+    assert_eq!(decrypt(&mut ap, &ct.ciphertext_blob).await.plaintext, b"still ours");
+}

@@ -112,7 +112,7 @@ impl RegionSlot {
             node_id,
             root: RootKey::from_bytes(random32()),
             sealing,
-            tls: test_ca().issue(region).unwrap(),
+            tls: test_ca().issue_node(region, node_id).unwrap(),
             dir: tempfile::Builder::new().prefix("tern-cluster-").tempdir().unwrap(),
             peer_addr,
             node: None,
@@ -339,6 +339,16 @@ impl TestCluster {
         if let Some(n) = self.slots[i].node.take() {
             n.node.shutdown().await;
         }
+    }
+
+    /// A region's peer certificate and key (as a compromised region holds them).
+    pub fn peer_tls(&self, region: &str) -> &tern_replication::PeerTls {
+        &self.slots[self.slot_index(region)].tls
+    }
+
+    /// A region's sealing key (its command-signing key derives from it).
+    pub fn sealing_key(&self, region: &str) -> &SealingKey {
+        &self.slots[self.slot_index(region)].sealing
     }
 
     pub fn node(&self, region: &str) -> &TestNode {
