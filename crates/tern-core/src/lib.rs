@@ -12,6 +12,7 @@ pub mod b64;
 pub mod blob;
 pub mod context;
 pub mod crypto;
+pub mod error;
 pub mod ids;
 pub mod key;
 pub mod material;

@@ -16,8 +16,20 @@ pub const MAX_CLOCK_SKEW_MILLIS: i64 = 5 * 60 * 1000;
 pub enum SigError {
     #[error("Authorization header is missing")]
     Missing,
-    #[error("Authorization header is malformed: {0}")]
-    Malformed(&'static str),
+    #[error("Authorization header is malformed: unsupported algorithm")]
+    UnsupportedAlgorithm,
+    #[error("Authorization header is malformed: missing Credential")]
+    MissingCredential,
+    #[error("Authorization header is malformed: missing SignedHeaders")]
+    MissingSignedHeaders,
+    #[error("Authorization header is malformed: missing Signature")]
+    MissingSignature,
+    #[error("Authorization header is malformed: bad Credential scope")]
+    BadCredentialScope,
+    #[error("Authorization header is malformed: bad Signature")]
+    BadSignature,
+    #[error("Authorization header is malformed: bad SignedHeaders")]
+    BadSignedHeaders,
 }
 
 /// The parts of an `Authorization: AWS4-HMAC-SHA256 ...` header.
@@ -181,7 +193,7 @@ pub fn authorization_header(access_key_id: &str, scope: &str, signed_headers: &[
 pub fn parse_authorization(value: &str) -> Result<Authorization, SigError> {
     let rest = value
         .strip_prefix(ALGORITHM)
-        .ok_or(SigError::Malformed("unsupported algorithm"))?
+        .ok_or(SigError::UnsupportedAlgorithm)?
         .trim_start();
     let (mut credential, mut signed, mut sig) = (None, None, None);
     for part in rest.split(',') {
@@ -194,24 +206,24 @@ pub fn parse_authorization(value: &str) -> Result<Authorization, SigError> {
             sig = Some(v);
         }
     }
-    let credential = credential.ok_or(SigError::Malformed("missing Credential"))?;
-    let signed = signed.ok_or(SigError::Malformed("missing SignedHeaders"))?;
-    let sig = sig.ok_or(SigError::Malformed("missing Signature"))?;
+    let credential = credential.ok_or(SigError::MissingCredential)?;
+    let signed = signed.ok_or(SigError::MissingSignedHeaders)?;
+    let sig = sig.ok_or(SigError::MissingSignature)?;
     let mut c = credential.split('/');
     let (Some(ak), Some(date), Some(region), Some(service), Some("aws4_request"), None) =
         (c.next(), c.next(), c.next(), c.next(), c.next(), c.next())
     else {
-        return Err(SigError::Malformed("bad Credential scope"));
+        return Err(SigError::BadCredentialScope);
     };
     if ak.is_empty() || date.len() != 8 || !date.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(SigError::Malformed("bad Credential scope"));
+        return Err(SigError::BadCredentialScope);
     }
     if sig.len() != 64 || !sig.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(SigError::Malformed("bad Signature"));
+        return Err(SigError::BadSignature);
     }
     let signed_headers: Vec<String> = signed.split(';').map(|h| h.to_ascii_lowercase()).collect();
     if signed_headers.iter().any(|h| h.is_empty()) {
-        return Err(SigError::Malformed("bad SignedHeaders"));
+        return Err(SigError::BadSignedHeaders);
     }
     Ok(Authorization {
         access_key_id: ak.to_string(),

@@ -27,18 +27,14 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use tern_core::crypto::{self, RootKey};
 use tern_core::ids::{KeyId, KeyMaterialId, Region};
-use tern_core::key::{
-    KeyManager, KeyRecord, KeyState, MaterialRecord, MultiRegionView, Origin, RotationConfig, RotationType,
-    MAX_ON_DEMAND_ROTATIONS,
-};
+use tern_core::key::{KeyManager, KeyRecord, KeyState, MaterialRecord, MultiRegionView, Origin, RotationConfig};
 use tern_core::seal::{open_material, SealingKey};
 use tern_core::time::UnixMillis;
 use tern_store::Txn;
 
 use crate::authority::{authorize, refusal_record, Signers};
-use crate::command::{
-    Command, MrkRecord, Op, Outcome, PendingMaterial, RegionProps, ReplicaStatus, SharedMaterial, SharedRotation,
-};
+use crate::command::{Command, ErrorKind, MrkRecord, Op, Outcome, RegionProps, ReplicaStatus, SharedMaterial};
+use crate::transition::{checked, remove_region, transition, Cluster, PropsChange, Transition};
 use crate::types::{Entry, NodeId, RegionNode};
 
 pub(crate) const APPLIED_KEY: &[u8] = b"m/applied";
@@ -55,8 +51,12 @@ pub(crate) fn leaving_key(region: &Region) -> Vec<u8> {
     format!("l/{region}").into_bytes()
 }
 
-fn is_leaving(txn: &Txn<'_>, region: &Region) -> bool {
-    txn.repl(&leaving_key(region)).is_some()
+/// Regions marked leaving the cluster.
+pub(crate) fn leaving_regions(txn: &Txn<'_>) -> BTreeSet<Region> {
+    txn.repl_keys_with_prefix(b"l/")
+        .iter()
+        .filter_map(|k| std::str::from_utf8(&k[2..]).ok().and_then(|r| Region::parse(r).ok()))
+        .collect()
 }
 
 pub(crate) fn incarnation_key(node_id: u64) -> Vec<u8> {
@@ -234,7 +234,7 @@ impl Applier {
                 self.apply_one(txn, index, pos, c, acks)?
             } else {
                 Outcome::reject(
-                    "ValidationException",
+                    ErrorKind::ValidationException,
                     "only acknowledgements are gathered into one entry",
                 )
             });
@@ -252,7 +252,8 @@ impl Applier {
         acks: &mut BTreeSet<Ack>,
     ) -> Result<Outcome, ApplyError> {
         // Signed by its author, and its author may make it (authority.rs).
-        let signers = Signers::of(&read_membership(txn.repl(MEMBERSHIP_KEY))?);
+        let membership = read_membership(txn.repl(MEMBERSHIP_KEY))?;
+        let signers = Signers::of(&membership);
         let before = match cmd.op.key() {
             Some(k) => get_mrk(txn, k)?,
             None => None,
@@ -261,11 +262,15 @@ impl Applier {
             tracing::warn!(region = %self.region, command = %cmd, author = ?cmd.author, why = %why,
                 "refused a replicated command: its author may not make it (a compromised or misconfigured region?)");
             txn.audit(refusal_record(&self.region, cmd, &why)?);
-            return Ok(Outcome::reject("AccessDeniedException", why));
+            return Ok(Outcome::reject(ErrorKind::AccessDeniedException, why));
         }
+        let cluster = Cluster {
+            members: member_regions(&membership),
+            leaving: leaving_regions(txn),
+        };
         if cmd.service_made {
             // Idempotent by construction: applied every time, remembered never.
-            return self.apply_op(txn, cmd, acks);
+            return self.apply_op(txn, cmd, before, &cluster, acks);
         }
         let dk = dedup_key(&cmd.request_id);
         if let Some(b) = txn.repl(&dk) {
@@ -273,7 +278,7 @@ impl Applier {
             self.duplicates.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             return Ok(d.outcome);
         }
-        let outcome = self.apply_op(txn, cmd, acks)?;
+        let outcome = self.apply_op(txn, cmd, before, &cluster, acks)?;
         txn.put_repl(
             dk,
             encode(&DedupRecord {
@@ -293,14 +298,24 @@ impl Applier {
         Ok(outcome)
     }
 
-    fn apply_op(&self, txn: &mut Txn<'_>, cmd: &Command, acks: &mut BTreeSet<Ack>) -> Result<Outcome, ApplyError> {
+    /// Applies one command whose author may make it: cluster bookkeeping
+    /// here; a command about a key through its pure [`transition`], whose
+    /// result must keep the key's invariants before anything is written.
+    fn apply_op(
+        &self,
+        txn: &mut Txn<'_>,
+        cmd: &Command,
+        before: Option<MrkRecord>,
+        cluster: &Cluster,
+        acks: &mut BTreeSet<Ack>,
+    ) -> Result<Outcome, ApplyError> {
         let now = cmd.proposed_at;
-        let key = match (&cmd.op, cmd.op.key()) {
-            (Op::RegisterIncarnation { node_id, incarnation }, _) => {
+        match &cmd.op {
+            Op::RegisterIncarnation { node_id, incarnation } => {
                 txn.put_repl(incarnation_key(*node_id), encode(incarnation)?);
                 return Ok(Outcome::Applied);
             }
-            (Op::SetLeaving { region, leaving }, _) => {
+            Op::SetLeaving { region, leaving } => {
                 if !*leaving {
                     txn.delete_repl(leaving_key(region));
                     return Ok(Outcome::Applied);
@@ -308,7 +323,7 @@ impl Applier {
                 for id in mrk_ids(txn) {
                     if get_mrk(txn, &id)?.is_some_and(|r| &r.primary == region) {
                         return Ok(Outcome::reject(
-                            "KMSInvalidStateException",
+                            ErrorKind::KMSInvalidStateException,
                             format!("{region} is the primary Region of {id}; update its primary Region first"),
                         ));
                     }
@@ -316,303 +331,42 @@ impl Applier {
                 txn.put_repl(leaving_key(region), encode(&true)?);
                 return Ok(Outcome::Applied);
             }
-            (_, Some(k)) => *k,
-            (_, None) => return Ok(Outcome::reject("ValidationException", "command names no key")),
+            _ => {}
+        }
+        let Some(key) = cmd.op.key().copied() else {
+            return Ok(Outcome::reject(ErrorKind::ValidationException, "command names no key"));
         };
-        let existing = get_mrk(txn, &key)?;
-        let before = existing.clone();
-        let not_found = || Outcome::reject("NotFoundException", format!("Key '{key}' does not exist"));
-        let mut rec = match (&cmd.op, existing) {
-            (
-                Op::CreateKey {
-                    key,
-                    account,
-                    spec,
-                    usage,
-                    origin,
-                    primary,
-                    material,
-                    props,
-                },
-                existing,
-            ) => {
-                if existing.is_some() {
+        match transition(before.as_ref(), cmd, cluster) {
+            Err(rejection) => Ok(Outcome::Rejected(rejection)),
+            Ok(Transition::Unchanged) => Ok(Outcome::Applied),
+            Ok(Transition::Delete { primary }) => {
+                txn.delete_repl(mrk_key(&key));
+                txn.delete_repl(props_key(&key, &primary));
+                self.reconcile(txn, &key, None, now, acks)?;
+                Ok(Outcome::Applied)
+            }
+            Ok(Transition::Put { record, props }) => {
+                if let Err(broken) = checked(&record, before.as_ref(), &cmd.op) {
+                    // A bug in a transition: refused the same way in every
+                    // region, with nothing written.
+                    tracing::error!(key = %key, op = cmd.op.name(), broken = %broken,
+                        "a replicated command would break an invariant of its key and was refused (a bug; report it)");
                     return Ok(Outcome::reject(
-                        "AlreadyExistsException",
-                        format!("Key '{key}' already exists"),
+                        ErrorKind::KMSInternalException,
+                        format!("The request would leave {key} inconsistent ({broken}); nothing was changed."),
                     ));
                 }
-                let materials = match (material, origin) {
-                    (None, Origin::External) => Vec::new(),
-                    (Some(m), o) if *o != Origin::External && m.sealed.contains_key(primary) => vec![m.clone().into()],
-                    _ => {
-                        return Ok(Outcome::reject(
-                            "ValidationException",
-                            "material is not sealed to the primary region, or is sent for imported material",
-                        ))
-                    }
-                };
-                let rec = MrkRecord {
-                    key: *key,
-                    account: account.clone(),
-                    created: now,
-                    spec: *spec,
-                    usage: *usage,
-                    origin: *origin,
-                    primary: primary.clone(),
-                    primary_status: ReplicaStatus::Creating,
-                    replicas: Vec::new(),
-                    materials,
-                    pending: None,
-                    rotation: SharedRotation::default(),
-                    imported_material: None,
-                };
-                txn.put_repl(props_key(key, primary), encode(props)?);
-                rec
-            }
-            (_, None) => return Ok(not_found()),
-            (op, Some(mut rec)) => {
-                match op {
-                    // Handled above.
-                    Op::CreateKey { .. } | Op::RegisterIncarnation { .. } | Op::SetLeaving { .. } | Op::Acks(_) => {}
-                    Op::ReplicateKey {
-                        expected_primary,
-                        replica,
-                        materials,
-                        props,
-                        ..
-                    } => {
-                        if &rec.primary != expected_primary {
-                            return Ok(not_primary(&rec, expected_primary));
-                        }
-                        if rec.holds(replica) {
-                            return Ok(Outcome::reject(
-                                "AlreadyExistsException",
-                                format!("Key '{key}' already has a replica in {replica}"),
-                            ));
-                        }
-                        let members = member_regions(&read_membership(txn.repl(MEMBERSHIP_KEY))?);
-                        if !members.contains(replica) || is_leaving(txn, replica) {
-                            return Ok(Outcome::reject(
-                                "UnsupportedOperationException",
-                                format!("{replica} is not a Region of this tern cluster."),
-                            ));
-                        }
-                        let mut ids: Vec<&KeyMaterialId> = rec.materials.iter().map(|m| &m.id).collect();
-                        if let Some(p) = &rec.pending {
-                            ids.push(&p.material.id);
-                        }
-                        if ids.len() != materials.0.len() || ids.iter().any(|id| !materials.0.contains_key(id)) {
-                            return Ok(Outcome::reject(
-                                "ConflictException",
-                                format!("The key material of '{key}' changed while it was being replicated; retry."),
-                            ));
-                        }
-                        for m in rec.materials.iter_mut() {
-                            if let Some(b) = materials.0.get(&m.id) {
-                                m.sealed.insert(replica.clone(), b.clone());
-                            }
-                        }
-                        if let Some(p) = rec.pending.as_mut() {
-                            if let Some(b) = materials.0.get(&p.material.id) {
-                                p.material.sealed.insert(replica.clone(), b.clone());
-                            }
-                        }
-                        rec.replicas.push((replica.clone(), ReplicaStatus::Creating));
-                        txn.put_repl(props_key(&key, replica), encode(props)?);
-                    }
-                    Op::SetImportedMaterial { material, .. } => {
-                        if rec.origin != Origin::External {
-                            return Ok(Outcome::reject(
-                                "UnsupportedOperationException",
-                                format!("'{key}' does not take imported key material."),
-                            ));
-                        }
-                        match rec.imported_material {
-                            None => rec.imported_material = Some(*material),
-                            Some(m) if m == *material => return Ok(Outcome::Applied),
-                            Some(_) => {
-                                return Ok(Outcome::reject(
-                                    "IncorrectKeyMaterialException",
-                                    "The key material does not match the key material imported into the other Regions of this Multi-Region key.",
-                                ))
-                            }
-                        }
-                    }
-                    Op::ReplicaReady { region, .. } => {
-                        if rec.status_of(region) != Some(ReplicaStatus::Creating) {
-                            return Ok(Outcome::Applied);
-                        }
-                        rec.set_status(region, ReplicaStatus::Ready);
-                        txn.delete_repl(props_key(&key, region));
-                    }
-                    Op::AddMaterial {
-                        expected_primary,
-                        expected_current,
-                        material,
-                        on_demand,
-                        next_rotation,
-                        ..
-                    } => {
-                        if &rec.primary != expected_primary {
-                            return Ok(not_primary(&rec, expected_primary));
-                        }
-                        if rec.pending.is_some() {
-                            return Ok(Outcome::reject(
-                                "ConflictException",
-                                format!("A rotation of '{key}' is still being replicated; try again later."),
-                            ));
-                        }
-                        if rec.current().map(|m| &m.id) != Some(expected_current) {
-                            return Ok(Outcome::reject(
-                                "ConflictException",
-                                format!("The current key material of '{key}' changed; retry."),
-                            ));
-                        }
-                        if rec.regions().any(|r| !material.sealed.contains_key(r)) {
-                            return Ok(Outcome::reject(
-                                "ConflictException",
-                                format!("The Regions of '{key}' changed while it was being rotated; retry."),
-                            ));
-                        }
-                        if *on_demand {
-                            if rec.rotation.on_demand_count >= MAX_ON_DEMAND_ROTATIONS {
-                                return Ok(Outcome::reject(
-                                    "LimitExceededException",
-                                    format!("The on-demand rotation limit has been reached for '{key}'."),
-                                ));
-                            }
-                            rec.rotation.on_demand_count += 1;
-                        }
-                        rec.pending = Some(PendingMaterial {
-                            material: material.clone().into(),
-                            acks: BTreeSet::new(),
-                            next_rotation: *next_rotation,
-                        });
-                        // Test-only broken build (chaos suite self-test): the
-                        // new material is current before any holder acked it.
-                        #[cfg(feature = "chaos-broken-early-activation")]
-                        {
-                            let all: Vec<Region> = rec.regions().cloned().collect();
-                            if let Some(p) = rec.pending.as_mut() {
-                                p.acks.extend(all);
-                            }
-                            activate_if_complete(&mut rec);
-                        }
-                    }
-                    Op::MaterialApplied { material, region, .. } => {
-                        let holds = rec.holds(region);
-                        let Some(p) = rec.pending.as_mut() else {
-                            return Ok(Outcome::Applied);
-                        };
-                        if &p.material.id != material || !holds {
-                            return Ok(Outcome::Applied);
-                        }
-                        p.acks.insert(region.clone());
-                        activate_if_complete(&mut rec);
-                    }
-                    Op::UpdatePrimary {
-                        expected_primary,
-                        new_primary,
-                        ..
-                    } => {
-                        if &rec.primary != expected_primary {
-                            return Ok(Outcome::reject(
-                                "KMSInvalidStateException",
-                                format!(
-                                    "The primary Region of '{key}' is {}, not {expected_primary}.",
-                                    rec.primary
-                                ),
-                            ));
-                        }
-                        if &rec.primary == new_primary {
-                            return Ok(Outcome::Applied);
-                        }
-                        if is_leaving(txn, new_primary) {
-                            return Ok(Outcome::reject(
-                                "KMSInvalidStateException",
-                                format!("{new_primary} is leaving the cluster: it cannot become a primary Region."),
-                            ));
-                        }
-                        let Some(pos) = rec.replicas.iter().position(|(r, _)| r == new_primary) else {
-                            return Ok(Outcome::reject(
-                                "NotFoundException",
-                                format!("Key '{key}' has no replica in {new_primary}."),
-                            ));
-                        };
-                        let (r, status) = rec.replicas[pos].clone();
-                        rec.replicas[pos] = (rec.primary.clone(), rec.primary_status);
-                        rec.primary = r;
-                        rec.primary_status = status;
-                    }
-                    Op::SetRotation {
-                        expected_primary,
-                        enabled,
-                        period_days,
-                        next_rotation,
-                        ..
-                    } => {
-                        if &rec.primary != expected_primary {
-                            return Ok(not_primary(&rec, expected_primary));
-                        }
-                        rec.rotation.enabled = *enabled;
-                        rec.rotation.period_days = *period_days;
-                        rec.rotation.next_rotation = *next_rotation;
-                    }
-                    Op::RemoveReplica { region, .. } => {
-                        if rec.primary == *region {
-                            return Ok(Outcome::reject(
-                                "KMSInvalidStateException",
-                                format!("{region} is the primary Region of '{key}'."),
-                            ));
-                        }
-                        remove_region(&mut rec, region);
-                        txn.delete_repl(props_key(&key, region));
-                    }
-                    Op::DeleteKey { expected_primary, .. } => {
-                        if &rec.primary != expected_primary {
-                            return Ok(not_primary(&rec, expected_primary));
-                        }
-                        if !rec.replicas.is_empty() {
-                            return Ok(Outcome::reject(
-                                "KMSInvalidStateException",
-                                format!("'{key}' still has replica keys."),
-                            ));
-                        }
-                        txn.delete_repl(mrk_key(&key));
-                        txn.delete_repl(props_key(&key, &rec.primary));
-                        self.reconcile(txn, &key, None, now, acks)?;
-                        return Ok(Outcome::Applied);
+                for change in props {
+                    match change {
+                        PropsChange::Put(region, p) => txn.put_repl(props_key(&key, &region), encode(&p)?),
+                        PropsChange::Remove(region) => txn.delete_repl(props_key(&key, &region)),
                     }
                 }
-                rec
-            }
-        };
-        if let Op::AddMaterial { next_rotation, .. } = &cmd.op {
-            if next_rotation.is_some() {
-                rec.rotation.next_rotation = *next_rotation;
+                put_mrk(txn, &record)?;
+                self.reconcile(txn, &key, Some(&record), now, acks)?;
+                Ok(Outcome::Applied)
             }
         }
-        if let Err(broken) = checked(&rec, before.as_ref(), &cmd.op) {
-            // A bug in a transition: refused the same way in every region,
-            // with nothing written (the props this command put go again).
-            tracing::error!(key = %key, op = cmd.op.name(), broken = %broken,
-                "a replicated command would break an invariant of its key and was refused (a bug; report it)");
-            match &cmd.op {
-                Op::CreateKey { primary, .. } => txn.delete_repl(props_key(&key, primary)),
-                Op::ReplicateKey { replica, .. } if before.as_ref().is_some_and(|b| !b.holds(replica)) => {
-                    txn.delete_repl(props_key(&key, replica))
-                }
-                _ => {}
-            }
-            return Ok(Outcome::reject(
-                "KMSInternalException",
-                format!("The request would leave {key} inconsistent ({broken}); nothing was changed."),
-            ));
-        }
-        put_mrk(txn, &rec)?;
-        self.reconcile(txn, &key, Some(&rec), now, acks)?;
-        Ok(Outcome::Applied)
     }
 
     /// Membership changed: regions that left the cluster leave every key.
@@ -811,62 +565,6 @@ fn tern_policy_default(rec: &MrkRecord) -> String {
     tern_policy::default_key_policy(rec.account.as_str())
 }
 
-fn not_primary(rec: &MrkRecord, expected: &Region) -> Outcome {
-    Outcome::reject(
-        "UnsupportedOperationException",
-        format!(
-            "{} is not a multi-region primary key.",
-            tern_core::ids::key_arn(expected, &rec.account, &rec.key)
-        ),
-    )
-}
-
-fn remove_region(rec: &mut MrkRecord, region: &Region) {
-    rec.replicas.retain(|(r, _)| r != region);
-    for m in rec.materials.iter_mut() {
-        m.sealed.remove(region);
-    }
-    if let Some(p) = rec.pending.as_mut() {
-        p.material.sealed.remove(region);
-        p.acks.remove(region);
-    }
-    activate_if_complete(rec);
-}
-
-/// The record's invariants, and those of the change from `before`
-/// ([`MrkRecord::check_invariants`], [`MrkRecord::check_transition`]).
-/// The chaos suite's deliberately broken build skips them, so that its
-/// self-test shows that the chaos checker itself catches an early activation.
-fn checked(rec: &MrkRecord, before: Option<&MrkRecord>, op: &Op) -> Result<(), String> {
-    if cfg!(feature = "chaos-broken-early-activation") {
-        return Ok(());
-    }
-    let acking = match op {
-        Op::MaterialApplied { region, .. } => Some(region),
-        _ => None,
-    };
-    rec.check_invariants()?;
-    rec.check_transition(before, acking)
-}
-
-/// Makes the pending material current once every region holding the key
-/// has acknowledged it.
-fn activate_if_complete(rec: &mut MrkRecord) {
-    let done = match &rec.pending {
-        Some(p) => rec.regions().all(|r| p.acks.contains(r)),
-        None => false,
-    };
-    if done {
-        if let Some(p) = rec.pending.take() {
-            let mut m = p.material;
-            if m.rotation_type.is_none() {
-                m.rotation_type = Some(RotationType::OnDemand);
-            }
-            rec.materials.push(m);
-        }
-    }
-}
-
 /// Ids of every Multi-Region key in the replicated family.
 pub(crate) fn mrk_ids(txn: &Txn<'_>) -> Vec<KeyId> {
     txn.repl_keys_with_prefix(b"k/")
@@ -994,7 +692,7 @@ mod tests {
         let (outcome, after) = outcome;
         match outcome {
             Outcome::Rejected(r) => {
-                assert_eq!(r.exception, "KMSInternalException");
+                assert_eq!(r.exception, ErrorKind::KMSInternalException);
                 assert!(r.message.contains("not sealed to eu-west-1"), "{}", r.message);
             }
             other => panic!("expected a refusal, got {other:?}"),

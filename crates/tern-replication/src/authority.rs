@@ -166,7 +166,7 @@ mod tests {
     use super::*;
     use crate::apply::{encode, get_mrk, put_mrk, Applier, MEMBERSHIP_KEY};
     use crate::command::tests::{record, region};
-    use crate::command::{Outcome, RegionProps};
+    use crate::command::{ErrorKind, Outcome, RegionProps};
     use crate::types::RegionNode;
 
     const REGIONS: [&str; 3] = ["us-east-1", "eu-west-1", "ap-northeast-2"];
@@ -238,7 +238,7 @@ mod tests {
     }
 
     fn refused(o: &Outcome) -> bool {
-        matches!(o, Outcome::Rejected(r) if r.exception == "AccessDeniedException")
+        matches!(o, Outcome::Rejected(r) if r.exception == ErrorKind::AccessDeniedException)
     }
 
     /// Each forged kind of command is refused in the region applying it

@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+pub use tern_core::error::ErrorKind;
 use tern_core::ids::{AccountId, KeyId, KeyMaterialId, Region};
 use tern_core::key::{KeySpec, KeyUsage, Origin, RotationType};
 use tern_core::time::UnixMillis;
@@ -356,11 +357,11 @@ impl Op {
     }
 }
 
-/// Why a command did not apply; the service maps `exception` to its AWS
-/// error type.
+/// Why a command did not apply: the AWS error the service answers with.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rejection {
-    pub exception: String,
+    /// Serialized by name (the log and wire forms are unchanged).
+    pub exception: ErrorKind,
     pub message: String,
 }
 
@@ -376,9 +377,9 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    pub fn reject(exception: &str, message: impl Into<String>) -> Outcome {
+    pub fn reject(exception: ErrorKind, message: impl Into<String>) -> Outcome {
         Outcome::Rejected(Rejection {
-            exception: exception.to_string(),
+            exception,
             message: message.into(),
         })
     }

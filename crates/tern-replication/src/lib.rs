@@ -29,6 +29,7 @@ pub mod state_machine;
 #[cfg(test)]
 mod storage_suite;
 pub mod tls;
+mod transition;
 pub mod types;
 pub mod vote_guard;
 

@@ -281,25 +281,17 @@ fn invalid_signature(message: impl Into<String>) -> KmsError {
 }
 
 fn malformed(e: SigError) -> KmsError {
-    #[allow(unreachable_patterns)]
     let message = match e {
         SigError::Missing => return unrecognized(),
-        SigError::Malformed("unsupported algorithm") => {
-            "Unsupported Authorization type. Only 'AWS4-HMAC-SHA256' is supported.".to_string()
+        SigError::UnsupportedAlgorithm => "Unsupported Authorization type. Only 'AWS4-HMAC-SHA256' is supported.",
+        SigError::MissingCredential => "Authorization header requires 'Credential' parameter.",
+        SigError::MissingSignedHeaders => "Authorization header requires 'SignedHeaders' parameter.",
+        SigError::MissingSignature => "Authorization header requires 'Signature' parameter.",
+        SigError::BadCredentialScope => {
+            "Credential must have exactly 5 slash-delimited elements, e.g. keyid/date/region/service/term, with an access key id, an 8-digit date and the term 'aws4_request'."
         }
-        SigError::Malformed("missing Credential") => "Authorization header requires 'Credential' parameter.".to_string(),
-        SigError::Malformed("missing SignedHeaders") => {
-            "Authorization header requires 'SignedHeaders' parameter.".to_string()
-        }
-        SigError::Malformed("missing Signature") => "Authorization header requires 'Signature' parameter.".to_string(),
-        SigError::Malformed("bad Credential scope") => {
-            "Credential must have exactly 5 slash-delimited elements, e.g. keyid/date/region/service/term, with an access key id, an 8-digit date and the term 'aws4_request'.".to_string()
-        }
-        SigError::Malformed("bad Signature") => "Signature must be 64 hexadecimal digits.".to_string(),
-        SigError::Malformed("bad SignedHeaders") => {
-            "SignedHeaders must be a semicolon-separated list of header names.".to_string()
-        }
-        other => format!("{other}."),
+        SigError::BadSignature => "Signature must be 64 hexadecimal digits.",
+        SigError::BadSignedHeaders => "SignedHeaders must be a semicolon-separated list of header names.",
     };
     invalid_signature(message)
 }

@@ -1680,7 +1680,7 @@ async fn a_compromised_region_cannot_forge_commands_for_another() {
         let cmd = command(op, AP);
         let r = cluster.repl(&leader).raft().client_write(cmd).await.unwrap();
         assert!(
-            matches!(&r.data, tern_replication::command::Outcome::Rejected(x) if x.exception == "AccessDeniedException"),
+            matches!(&r.data, tern_replication::command::Outcome::Rejected(x) if x.exception == tern_core::error::ErrorKind::AccessDeniedException),
             "{what}: {:?}",
             r.data
         );

@@ -3,64 +3,7 @@
 
 use std::fmt;
 
-macro_rules! error_kinds {
-    ($($kind:ident => $status:literal),+ $(,)?) => {
-        /// AWS exception names.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        #[allow(clippy::enum_variant_names)]
-        pub enum ErrorKind { $($kind),+ }
-
-        impl ErrorKind {
-            /// The exception name clients read from `__type`.
-            pub fn as_str(self) -> &'static str {
-                match self { $(ErrorKind::$kind => stringify!($kind)),+ }
-            }
-            /// The HTTP status AWS answers with.
-            pub fn http_status(self) -> u16 {
-                match self { $(ErrorKind::$kind => $status),+ }
-            }
-            pub fn parse(s: &str) -> Option<Self> {
-                match s { $(stringify!($kind) => Some(ErrorKind::$kind),)+ _ => None }
-            }
-        }
-    };
-}
-
-error_kinds! {
-    NotFoundException => 400,
-    DisabledException => 400,
-    KMSInvalidStateException => 400,
-    InvalidCiphertextException => 400,
-    IncorrectKeyException => 400,
-    InvalidKeyUsageException => 400,
-    InvalidAliasNameException => 400,
-    InvalidArnException => 400,
-    InvalidMarkerException => 400,
-    InvalidGrantTokenException => 400,
-    InvalidGrantIdException => 400,
-    AlreadyExistsException => 400,
-    MalformedPolicyDocumentException => 400,
-    LimitExceededException => 400,
-    ThrottlingException => 400,
-    TagException => 400,
-    UnsupportedOperationException => 400,
-    ValidationException => 400,
-    AccessDeniedException => 400,
-    DryRunOperationException => 400,
-    ConflictException => 400,
-    UnrecognizedClientException => 400,
-    InvalidSignatureException => 400,
-    SerializationException => 400,
-    UnknownOperationException => 400,
-    KMSInvalidSignatureException => 400,
-    KMSInvalidMacException => 400,
-    ExpiredImportTokenException => 400,
-    IncorrectKeyMaterialException => 400,
-    InvalidImportTokenException => 400,
-    KMSInternalException => 500,
-    KeyUnavailableException => 500,
-    DependencyTimeoutException => 503,
-}
+pub use tern_core::error::ErrorKind;
 
 /// A failed request: an AWS exception and its message.
 #[derive(Debug, Clone, PartialEq, Eq)]

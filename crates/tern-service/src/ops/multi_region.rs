@@ -123,10 +123,7 @@ impl RequestId {
 fn outcome_result(outcome: Outcome) -> KmsResult<()> {
     match outcome {
         Outcome::Applied | Outcome::None => Ok(()),
-        Outcome::Rejected(r) => Err(KmsError::new(
-            ErrorKind::parse(&r.exception).unwrap_or(ErrorKind::KMSInternalException),
-            r.message,
-        )),
+        Outcome::Rejected(r) => Err(KmsError::new(r.exception, r.message)),
         // Only the leader gathers acknowledgements; never a proposal's answer.
         Outcome::Each(_) => Err(KmsError::new(
             ErrorKind::KMSInternalException,
