@@ -537,6 +537,12 @@ struct Shared {
     /// gRPC services (`/<name>/`) let through unauthenticated.
     unauthenticated: Vec<String>,
     budget: BodyBudget,
+    /// The client port's edge: told when a request starts and ends on a
+    /// connection (its header-read and idle timeouts).
+    edge: Option<Arc<crate::edge::Edge>>,
+    /// How long a request may take, authentication included; then
+    /// DependencyTimeoutException.
+    request_timeout: Option<std::time::Duration>,
 }
 
 /// One node-wide budget of body bytes held by requests whose signature is
@@ -607,6 +613,8 @@ impl SigV4AuthLayer {
                 clock: Arc::new(system_clock),
                 unauthenticated: Vec::new(),
                 budget: BodyBudget::default(),
+                edge: None,
+                request_timeout: None,
             }),
         }
     }
@@ -624,6 +632,18 @@ impl SigV4AuthLayer {
         self.map_shared(|s| s.unauthenticated.push(prefix))
     }
 
+    /// Tells `edge` when requests start and end on its connections.
+    pub fn with_edge(self, edge: Arc<crate::edge::Edge>) -> Self {
+        self.map_shared(|s| s.edge = Some(edge))
+    }
+
+    /// Answers a request still running after `timeout` with
+    /// DependencyTimeoutException (a Multi-Region write's outcome is then
+    /// unknown; its idempotency token makes a retry safe).
+    pub fn with_request_timeout(self, timeout: std::time::Duration) -> Self {
+        self.map_shared(|s| s.request_timeout = Some(timeout))
+    }
+
     /// Uses `budget` for not-yet-authenticated request bodies.
     pub fn with_body_budget(self, budget: BodyBudget) -> Self {
         self.map_shared(|s| s.budget = budget)
@@ -636,6 +656,8 @@ impl SigV4AuthLayer {
             clock: self.shared.clock.clone(),
             unauthenticated: self.shared.unauthenticated.clone(),
             budget: self.shared.budget.clone(),
+            edge: self.shared.edge.clone(),
+            request_timeout: self.shared.request_timeout,
         };
         f(&mut shared);
         SigV4AuthLayer {
@@ -708,7 +730,11 @@ enum BodyRead {
 /// to `DRAIN_LIMIT_BYTES`, for at most `DRAIN_TIMEOUT`, holding no budget)
 /// so that an HTTP/1.1 client still writing it receives the error instead
 /// of a reset connection.
-async fn read_bounded<B>(body: B, budget: &BodyBudget) -> Result<BodyRead, BoxError>
+async fn read_bounded<B>(
+    body: B,
+    budget: &BodyBudget,
+    conn: Option<&crate::edge::RequestGuard>,
+) -> Result<BodyRead, BoxError>
 where
     B: Body<Data = Bytes>,
     B::Error: Into<BoxError>,
@@ -731,6 +757,11 @@ where
                 seen = seen.saturating_add(data.len());
                 if seen <= MAX_BODY_BYTES {
                     if !too_large_already && !data.is_empty() {
+                        // The connection's share first: over it, at once.
+                        if conn.is_some_and(|c| !c.hold_body(data.len())) {
+                            throttled = true;
+                            return Ok(());
+                        }
                         let n = u32::try_from(data.len()).unwrap_or(u32::MAX);
                         let room = budget.bytes.clone().acquire_many_owned(n);
                         match tokio::time::timeout(budget.wait, room).await {
@@ -766,12 +797,17 @@ where
         Ok(r) => r?,
     }
     if throttled {
-        tracing::warn!(
-            budget_bytes = budget.total,
-            wait_ms = budget.wait.as_millis() as u64,
-            "the budget for unauthenticated request bodies is used up: a request was throttled \
-             (many large or slow requests at once; raise [limits] unauthenticated_body_bytes if this is real load)"
-        );
+        static LAST_LOG: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        static EPOCH: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+        crate::edge::log_refusal(&LAST_LOG, *EPOCH.get_or_init(std::time::Instant::now), || {
+            tracing::warn!(
+                budget_bytes = budget.total,
+                wait_ms = budget.wait.as_millis() as u64,
+                "requests throttled: the budget for unauthenticated request bodies, or one connection's share of it, \
+                 is used up (many large or slow requests at once; raise [limits] unauthenticated_body_bytes \
+                 or unauthenticated_body_bytes_per_connection if this is real load)"
+            );
+        });
         return Ok(BodyRead::Throttled);
     }
     Ok(if seen <= MAX_BODY_BYTES {
@@ -809,85 +845,137 @@ where
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
         // Use the service that was polled ready; leave a fresh clone behind.
         let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let inner = std::mem::replace(&mut self.inner, clone);
         let shared = self.shared.clone();
         Box::pin(async move {
             let (mut parts, body) = req.into_parts();
             // Only this layer may say who the caller is.
             parts.extensions.remove::<RequestContext>();
             let grpc = crate::json_api::is_grpc(&parts.headers);
-
-            if shared
-                .unauthenticated
-                .iter()
-                .any(|p| parts.uri.path().starts_with(p.as_str()))
-            {
-                let body = body.map_err(|e| tonic::Status::from_error(e.into())).boxed_unsync();
-                return inner.call(http::Request::from_parts(parts, body)).await;
-            }
-
-            let (body, _budget_held) = match read_bounded(body, &shared.budget).await {
-                Ok(BodyRead::Whole(bytes, held)) => (bytes, held),
-                Ok(BodyRead::TooLarge) => return Ok(error_response(&too_large(), grpc)),
-                Ok(BodyRead::Throttled) => {
-                    return Ok(error_response(
-                        &KmsError::new(ErrorKind::ThrottlingException, "Rate exceeded"),
+            let _in_flight = shared
+                .edge
+                .as_ref()
+                .and_then(|edge| edge.request_started(remote_addr(&parts)?));
+            let Some(timeout) = shared.request_timeout else {
+                return authenticate_and_call(shared, inner, parts, body, grpc, _in_flight.as_ref()).await;
+            };
+            let call = authenticate_and_call(shared.clone(), inner, parts, body, grpc, _in_flight.as_ref());
+            match tokio::time::timeout(timeout, call).await {
+                Ok(r) => r,
+                Err(_) => {
+                    tracing::warn!(timeout_ms = timeout.as_millis() as u64,
+                        "a request ran past the request timeout ([limits] request_timeout_ms) and was answered DependencyTimeoutException");
+                    Ok(error_response(
+                        &KmsError::new(
+                            ErrorKind::DependencyTimeoutException,
+                            format!(
+                                "The request did not complete within {} ms. Its outcome is unknown; retrying with the same idempotency token is safe.",
+                                timeout.as_millis()
+                            ),
+                        ),
                         grpc,
                     ))
-                }
-                Ok(BodyRead::TimedOut) => {
-                    return Ok(error_response(
-                        &KmsError::validation(format!(
-                            "The request body was not received within {} ms.",
-                            shared.budget.read_timeout.as_millis()
-                        )),
-                        grpc,
-                    ))
-                }
-                Err(e) => {
-                    tracing::debug!(error = %e, "cannot read a request body");
-                    return Ok(error_response(
-                        &KmsError::validation("The request body could not be read."),
-                        grpc,
-                    ));
-                }
-            };
-
-            let host = match parts.uri.authority() {
-                Some(a) => a.as_str(),
-                None => parts.headers.get(HOST).and_then(|v| v.to_str().ok()).unwrap_or(""),
-            };
-            let verified = verify(
-                &shared.registry.current(),
-                &shared.region,
-                parts.method.as_str(),
-                parts.uri.path(),
-                host,
-                &parts.headers,
-                &body,
-                (shared.clock)(),
-                if grpc { &[] } else { JSON_MUST_SIGN },
-            );
-            // Authenticated or refused: the body's budget goes back.
-            drop(_budget_held);
-            match verified {
-                Ok(caller) => {
-                    let ctx = request_context(caller, &parts);
-                    parts.extensions.insert(ctx);
-                    let body = Full::new(body).map_err(|never| match never {}).boxed_unsync();
-                    inner.call(http::Request::from_parts(parts, body)).await
-                }
-                Err(e) => {
-                    tracing::debug!(
-                        path = parts.uri.path(),
-                        error_type = e.kind.as_str(),
-                        message = %e.message,
-                        "request not authenticated"
-                    );
-                    Ok(error_response(&e, grpc))
                 }
             }
         })
+    }
+}
+
+/// The remote address of the connection a request arrived on.
+fn remote_addr(parts: &http::request::Parts) -> Option<std::net::SocketAddr> {
+    match parts.extensions.get::<TlsConnectInfo<TcpConnectInfo>>() {
+        Some(tls) => tls.get_ref().remote_addr,
+        None => parts.extensions.get::<TcpConnectInfo>()?.remote_addr,
+    }
+}
+
+/// Reads and authenticates a request, then calls `inner` with its caller.
+async fn authenticate_and_call<S, B>(
+    shared: Arc<Shared>,
+    mut inner: S,
+    mut parts: http::request::Parts,
+    body: B,
+    grpc: bool,
+    conn: Option<&crate::edge::RequestGuard>,
+) -> Result<http::Response<BoxBody>, S::Error>
+where
+    S: Service<http::Request<BoxBody>, Response = http::Response<BoxBody>> + Send + 'static,
+    S::Future: Send + 'static,
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    if shared
+        .unauthenticated
+        .iter()
+        .any(|p| parts.uri.path().starts_with(p.as_str()))
+    {
+        let body = body.map_err(|e| tonic::Status::from_error(e.into())).boxed_unsync();
+        return inner.call(http::Request::from_parts(parts, body)).await;
+    }
+
+    let (body, _budget_held) = match read_bounded(body, &shared.budget, conn).await {
+        Ok(BodyRead::Whole(bytes, held)) => (bytes, held),
+        Ok(BodyRead::TooLarge) => return Ok(error_response(&too_large(), grpc)),
+        Ok(BodyRead::Throttled) => {
+            return Ok(error_response(
+                &KmsError::new(ErrorKind::ThrottlingException, "Rate exceeded"),
+                grpc,
+            ))
+        }
+        Ok(BodyRead::TimedOut) => {
+            return Ok(error_response(
+                &KmsError::validation(format!(
+                    "The request body was not received within {} ms.",
+                    shared.budget.read_timeout.as_millis()
+                )),
+                grpc,
+            ))
+        }
+        Err(e) => {
+            tracing::debug!(error = %e, "cannot read a request body");
+            return Ok(error_response(
+                &KmsError::validation("The request body could not be read."),
+                grpc,
+            ));
+        }
+    };
+
+    let host = match parts.uri.authority() {
+        Some(a) => a.as_str(),
+        None => parts.headers.get(HOST).and_then(|v| v.to_str().ok()).unwrap_or(""),
+    };
+    let verified = verify(
+        &shared.registry.current(),
+        &shared.region,
+        parts.method.as_str(),
+        parts.uri.path(),
+        host,
+        &parts.headers,
+        &body,
+        (shared.clock)(),
+        if grpc { &[] } else { JSON_MUST_SIGN },
+    );
+    // Authenticated or refused: the body's budget goes back.
+    drop(_budget_held);
+    if let Some(c) = conn {
+        c.release_body();
+    }
+    match verified {
+        Ok(caller) => {
+            let ctx = request_context(caller, &parts);
+            parts.extensions.insert(ctx);
+            let body = Full::new(body).map_err(|never| match never {}).boxed_unsync();
+            inner.call(http::Request::from_parts(parts, body)).await
+        }
+        Err(e) => {
+            tracing::debug!(
+                path = parts.uri.path(),
+                error_type = e.kind.as_str(),
+                message = %e.message,
+                "request not authenticated"
+            );
+            Ok(error_response(&e, grpc))
+        }
     }
 }
 
@@ -1571,5 +1659,27 @@ mod tests {
         assert!(resp.headers().get("x-amzn-errortype").is_none());
         assert_eq!(seen.lock().unwrap().len(), 1);
         assert_eq!(budget.available(), 2 * MAX_BODY_BYTES);
+    }
+
+    /// A request still running after the request timeout is answered
+    /// DependencyTimeoutException in its own protocol.
+    #[tokio::test]
+    async fn a_request_past_its_timeout_gets_dependency_timeout() {
+        let slow = tower::service_fn(|_req: http::Request<BoxBody>| async {
+            tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+            Ok::<_, Infallible>(http::Response::new(tonic::body::empty_body()))
+        });
+        let svc = layer()
+            .with_request_timeout(std::time::Duration::from_millis(200))
+            .layer(slow);
+        let started = std::time::Instant::now();
+        let resp = tower::ServiceExt::oneshot(
+            svc,
+            request(sign(AKID, SECRET, REGION, HOST_, T, BODY), Bytes::from_static(BODY)),
+        )
+        .await
+        .unwrap();
+        assert_eq!(resp.headers()["x-amzn-errortype"], "DependencyTimeoutException");
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
     }
 }

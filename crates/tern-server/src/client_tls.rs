@@ -1,20 +1,14 @@
 //! TLS on the client port. tonic's own TLS offers only `h2` by ALPN, which
 //! HTTP/1.1 clients (aws-cli, boto3 and the SDKs speaking AWS JSON) are
 //! refused with; here the port offers `h2` and `http/1.1`, and the server
-//! behind it serves both.
+//! behind it serves both. Connections reach the acceptor through the
+//! node's edge ([`crate::edge`]), which bounds the handshake in time.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::rustls;
-use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
-use tokio_util::sync::CancellationToken;
 use zeroize::Zeroizing;
-
-/// How long a client may take over its TLS handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The client port's certificate chain and private key (PEM).
 #[derive(Clone)]
@@ -53,41 +47,4 @@ impl ClientTls {
         config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         Ok(TlsAcceptor::from(Arc::new(config)))
     }
-}
-
-/// Accepts connections and completes each TLS handshake in its own task (a
-/// slow client never holds up the others), yielding the finished streams.
-pub fn incoming(
-    listener: TcpListener,
-    acceptor: TlsAcceptor,
-    cancel: CancellationToken,
-) -> tokio_stream::wrappers::ReceiverStream<Result<TlsStream<TcpStream>, std::io::Error>> {
-    let (tx, rx) = tokio::sync::mpsc::channel(128);
-    tokio::spawn(async move {
-        loop {
-            let accepted = tokio::select! {
-                a = listener.accept() => a,
-                _ = cancel.cancelled() => break,
-            };
-            let stream = match accepted {
-                Ok((s, _)) => s,
-                Err(e) => {
-                    tracing::debug!(error = %e, "accept failed");
-                    continue;
-                }
-            };
-            let _ = stream.set_nodelay(true);
-            let (acceptor, tx) = (acceptor.clone(), tx.clone());
-            tokio::spawn(async move {
-                match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                    Ok(Ok(tls)) => {
-                        let _ = tx.send(Ok(tls)).await;
-                    }
-                    Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
-                    Err(_) => tracing::debug!("TLS handshake timed out"),
-                }
-            });
-        }
-    });
-    tokio_stream::wrappers::ReceiverStream::new(rx)
 }

@@ -12,6 +12,7 @@
 pub mod auth;
 pub mod client_tls;
 pub mod config;
+pub mod edge;
 pub mod grpc;
 pub mod grpc_error;
 pub mod json_api;

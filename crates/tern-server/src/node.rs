@@ -13,7 +13,7 @@ use tern_service::{Clock, Kms};
 use tern_store::{Store, StoreConfig};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
-use tokio_stream::StreamExt as _;
+
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::{PrincipalRegistry, SigV4AuthLayer};
@@ -128,6 +128,8 @@ pub struct Node {
     peer_server: Option<JoinHandle<Result<(), tonic::transport::Error>>>,
     peer_addr: Option<SocketAddr>,
     scheduler: Option<JoinHandle<()>>,
+    /// The client port's edge (its connection counts, for tests and logs).
+    edge: Arc<crate::edge::Edge>,
 }
 
 impl Node {
@@ -148,7 +150,7 @@ impl Node {
         let mut peer_addr = None;
         let mut leader_watch = None;
         if let Some(c) = opts.cluster {
-            let server_tls = c.tls.server_config();
+            let tls_for_peer = c.tls.clone();
             let cfg = tern_replication::ReplicationConfig {
                 region: opts.region.clone(),
                 node_id: c.node_id,
@@ -171,13 +173,18 @@ impl Node {
             c.peer_listener.set_nonblocking(true).map_err(listen_err)?;
             let addr = c.peer_listener.local_addr().map_err(listen_err)?;
             let listener = TcpListener::from_std(c.peer_listener).map_err(listen_err)?;
-            let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+            // The peer port's own edge: connection caps, a handshake timeout,
+            // mutual TLS with the cluster CA (what tonic's TLS did, plus the
+            // timeout), accept-error backoff.
+            let acceptor = peer_acceptor(&tls_for_peer).map_err(NodeError::Replication)?;
+            let edge = crate::edge::Edge::new("peer", opts.limits.peer_edge());
+            let incoming = edge.incoming(listener, cancel.clone(), move |io| {
+                let acceptor = acceptor.clone();
+                async move { acceptor.accept(io).await }
+            });
             let shutdown = cancel.clone();
-            let mut peer_builder = tonic::transport::Server::builder()
-                .tls_config(server_tls)
-                .map_err(|e| NodeError::Replication(format!("peer TLS: {e}")))?;
             peer_server = Some(tokio::spawn(
-                peer_builder
+                tonic::transport::Server::builder()
                     .add_service(repl.peer_service())
                     .serve_with_incoming_shutdown(incoming, async move { shutdown.cancelled().await }),
             ));
@@ -237,26 +244,37 @@ impl Node {
             KeyManagementServiceServer::new(GrpcApi::new(kms.clone())).max_decoding_message_size(MAX_REQUEST_BYTES);
         let shutdown = cancel.clone();
         // HTTP/1.1 too: aws-cli, boto3 and the SDKs speak it to the JSON API.
-        let builder = tonic::transport::Server::builder().accept_http1(true);
+        let builder = tonic::transport::Server::builder()
+            .accept_http1(true)
+            .max_concurrent_streams(opts.limits.max_concurrent_streams);
         // One port: gRPC (health and KMS) and the AWS JSON 1.1 API at `POST /`.
         let routes = crate::json_api::with_json_api(
             tonic::service::Routes::new(health_service).add_service(api),
             kms.clone(),
         );
+        let edge = crate::edge::Edge::new("client", opts.limits.client_edge());
+        let auth = auth
+            .with_edge(edge.clone())
+            .with_request_timeout(Duration::from_millis(opts.limits.request_timeout_ms));
         let router = builder.layer(auth).add_routes(routes);
         let server = match opts.client_tls {
             Some(tls) => {
                 let acceptor = tls.acceptor().map_err(NodeError::Replication)?;
-                let incoming = crate::client_tls::incoming(listener, acceptor, cancel.clone());
+                let incoming = edge.clone().incoming(listener, cancel.clone(), move |io| {
+                    let acceptor = acceptor.clone();
+                    async move {
+                        let tls = acceptor.accept(io).await?;
+                        let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+                        tls.get_ref().0.set_http2(h2);
+                        Ok(tls)
+                    }
+                });
                 tokio::spawn(router.serve_with_incoming_shutdown(incoming, async move { shutdown.cancelled().await }))
             }
             None => {
-                let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener).map(|s| {
-                    if let Ok(s) = &s {
-                        let _ = s.set_nodelay(true);
-                    }
-                    s
-                });
+                let incoming = edge
+                    .clone()
+                    .incoming(listener, cancel.clone(), |io| async move { Ok(io) });
                 tokio::spawn(router.serve_with_incoming_shutdown(incoming, async move { shutdown.cancelled().await }))
             }
         };
@@ -266,6 +284,7 @@ impl Node {
         tracing::info!(region = %opts.region, %addr, "region node listening");
         Ok(Node {
             kms,
+            edge,
             principals,
             addr,
             cancel,
@@ -287,6 +306,11 @@ impl Node {
 
     pub fn kms(&self) -> &Arc<Kms> {
         &self.kms
+    }
+
+    /// The client port's edge: open connections and what it refused.
+    pub fn edge(&self) -> &Arc<crate::edge::Edge> {
+        &self.edge
     }
 
     /// Puts a new set of principals in force (access keys added, rotated
@@ -334,4 +358,34 @@ impl Node {
         }
         self.kms.store().shutdown();
     }
+}
+
+/// The peer port's TLS: this region's certificate, and only clients with a
+/// certificate from the cluster CA (mutual TLS), offering `h2`.
+fn peer_acceptor(tls: &tern_replication::PeerTls) -> Result<tokio_rustls::TlsAcceptor, String> {
+    use tokio_rustls::rustls;
+    let pem_certs = |pem: &str, what: &str| {
+        rustls_pemfile::certs(&mut pem.as_bytes())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("peer {what}: {e}"))
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    for c in pem_certs(tls.ca_pem(), "CA certificate")? {
+        roots.add(c).map_err(|e| format!("peer CA certificate: {e}"))?;
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+        .build()
+        .map_err(|e| format!("peer TLS client verifier: {e}"))?;
+    let key = rustls_pemfile::private_key(&mut tls.key_pem().as_bytes())
+        .map_err(|e| format!("peer key: {e}"))?
+        .ok_or("peer key: no PEM private key found")?;
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("peer TLS: {e}"))?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(pem_certs(tls.cert_pem(), "certificate")?, key)
+        .map_err(|e| format!("peer TLS: {e}"))?;
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
 }

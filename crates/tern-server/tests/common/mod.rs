@@ -148,6 +148,16 @@ impl TestNode {
         .await
     }
 
+    /// [`TestNode::start_tls`] with these limits.
+    pub async fn start_tls_with_limits(region: &str, limits: tern_server::Limits) -> (TestNode, String) {
+        let ca = tern_replication::ClusterCa::generate().unwrap();
+        let (cert_pem, key_pem) = ca.issue_endpoint(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
+        let tls = tern_server::client_tls::ClientTls { cert_pem, key_pem };
+        let clock = Arc::new(FakeClock::new(START));
+        let n = Self::start_limited(region, clock, &principals_toml(), Some(tls), limits).await;
+        (n, ca.cert_pem().to_string())
+    }
+
     async fn start_full(
         region: &str,
         clock: Arc<FakeClock>,
