@@ -101,7 +101,8 @@ pub struct Edge {
     limits: EdgeLimits,
     node: Arc<Semaphore>,
     per_ip: Mutex<HashMap<IpAddr, usize>>,
-    conns: Mutex<HashMap<SocketAddr, Arc<ConnState>>>,
+    /// Read on every request (a read lock), written on open and close.
+    conns: std::sync::RwLock<HashMap<SocketAddr, Arc<ConnState>>>,
     epoch: Instant,
     pub counters: EdgeCounters,
 }
@@ -129,7 +130,7 @@ impl Edge {
             node: Arc::new(Semaphore::new(limits.max_connections.max(1))),
             limits,
             per_ip: Mutex::new(HashMap::new()),
-            conns: Mutex::new(HashMap::new()),
+            conns: std::sync::RwLock::new(HashMap::new()),
             epoch: Instant::now(),
             counters: EdgeCounters::default(),
         })
@@ -141,7 +142,7 @@ impl Edge {
 
     /// Connections open now.
     pub fn open_connections(&self) -> usize {
-        self.conns.lock().map(|c| c.len()).unwrap_or(0)
+        self.conns.read().map(|c| c.len()).unwrap_or(0)
     }
 
     /// Takes a node permit and a per-IP slot for a new connection, or
@@ -181,7 +182,7 @@ impl Edge {
             killed: AtomicBool::new(false),
             waker: Mutex::new(None),
         });
-        if let Ok(mut conns) = self.conns.lock() {
+        if let Ok(mut conns) = self.conns.write() {
             conns.insert(remote, state.clone());
         }
         Some(Admission {
@@ -195,7 +196,7 @@ impl Edge {
     /// Marks a request started on the connection from `remote` (HTTP/1.1
     /// headers complete, or an HTTP/2 stream open); the guard marks its end.
     pub fn request_started(self: &Arc<Self>, remote: SocketAddr) -> Option<RequestGuard> {
-        let state = self.conns.lock().ok()?.get(&remote)?.clone();
+        let state = self.conns.read().ok()?.get(&remote)?.clone();
         state.in_flight.fetch_add(1, Ordering::AcqRel);
         Some(RequestGuard {
             edge: self.clone(),
@@ -213,7 +214,7 @@ impl Edge {
         if header == u64::MAX && idle == u64::MAX {
             return;
         }
-        let Ok(conns) = self.conns.lock() else { return };
+        let Ok(conns) = self.conns.read() else { return };
         for (remote, c) in conns.iter() {
             if c.killed.load(Ordering::Acquire) || c.in_flight.load(Ordering::Acquire) > 0 {
                 continue;
@@ -333,7 +334,7 @@ struct Admission {
 
 impl Drop for Admission {
     fn drop(&mut self) {
-        if let Ok(mut conns) = self.edge.conns.lock() {
+        if let Ok(mut conns) = self.edge.conns.write() {
             if conns.get(&self.remote).is_some_and(|c| Arc::ptr_eq(c, &self.state)) {
                 conns.remove(&self.remote);
             }
