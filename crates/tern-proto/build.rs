@@ -5,7 +5,9 @@
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let protoc = protoc_bin_vendored::protoc_bin_path()?;
     std::env::set_var("PROTOC", protoc);
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../proto");
+    // Read at run time, not compiled in: clones sharing one target dir may
+    // share this build script's binary, and each must read its own protos.
+    let root = std::path::PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?).join("../../proto");
     let kms = root.join("tern/kms/v1/kms.proto");
     let raft = root.join("tern/raft/v1/raft.proto");
     println!("cargo:rerun-if-changed={}", kms.display());
