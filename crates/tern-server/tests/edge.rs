@@ -247,3 +247,75 @@ async fn http2_streams_per_connection_are_capped() {
     assert!(answer.is_ok(), "{answer:?}");
     healthy(&node).await;
 }
+
+/// Sends a small complete gRPC request on `client`; the AWS error type of
+/// its answer (`None` for an answer without one).
+async fn small_request(client: &h2::client::SendRequest<bytes::Bytes>, addr: SocketAddr) -> Option<String> {
+    let req = http::Request::post(format!("http://{addr}/tern.kms.v1.KeyManagementService/Decrypt"))
+        .header("content-type", "application/grpc")
+        .body(())
+        .unwrap();
+    let mut ready = client.clone().ready().await.unwrap();
+    let (resp, mut body) = ready.send_request(req, false).unwrap();
+    body.send_data(bytes::Bytes::from_static(b"\0\0\0\0\x01x"), true)
+        .unwrap();
+    let resp = tokio::time::timeout(WAIT, resp).await.unwrap().unwrap();
+    resp.headers()
+        .get("x-amzn-errortype")
+        .map(|v| v.to_str().unwrap().to_string())
+}
+
+#[tokio::test]
+async fn one_connection_holds_at_most_its_share_of_the_unauthenticated_body_budget() {
+    let node = TestNode::start_with_limits(
+        REGION,
+        tern_server::Limits {
+            unauthenticated_body_bytes_per_connection: 1,
+            body_read_timeout_ms: 1500,
+            ..limits()
+        },
+    )
+    .await;
+    let addr = node.node.addr();
+    let connect = || async move {
+        let (client, conn) = h2::client::handshake(TcpStream::connect(addr).await.unwrap())
+            .await
+            .unwrap();
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        client
+    };
+    let client = connect().await;
+    // A stalled stream holding (almost) a maximal body: the connection's
+    // whole share (it is raised to one maximal body).
+    let req = http::Request::post(format!("http://{addr}/tern.kms.v1.KeyManagementService/Decrypt"))
+        .header("content-type", "application/grpc")
+        .body(())
+        .unwrap();
+    let mut ready = client.clone().ready().await.unwrap();
+    let (stalled, mut body) = ready.send_request(req, false).unwrap();
+    body.send_data(bytes::Bytes::from(vec![0u8; 1 << 20]), false).unwrap();
+    // Once its bytes arrived, another request on the same connection is
+    // throttled at once...
+    eventually(WAIT, "a request on the full connection to be throttled", || {
+        let client = client.clone();
+        async move { (small_request(&client, addr).await.as_deref() == Some("ThrottlingException")).then_some(()) }
+    })
+    .await;
+    // ...while another connection is not.
+    let other = connect().await;
+    assert_ne!(
+        small_request(&other, addr).await.as_deref(),
+        Some("ThrottlingException")
+    );
+    // The stalled body times out and gives its share back.
+    let stalled = tokio::time::timeout(WAIT, stalled).await.unwrap().unwrap();
+    assert_eq!(stalled.headers()["x-amzn-errortype"], "ValidationException");
+    assert_ne!(
+        small_request(&client, addr).await.as_deref(),
+        Some("ThrottlingException")
+    );
+    drop(body);
+    healthy(&node).await;
+}
