@@ -70,6 +70,8 @@ echo "+ aws-cli: the seed notes' commands" >&2
 bash "$root/tests/interop/seed_commands.sh" "$work"
 echo "+ boto3 suite" >&2
 python -m unittest -v "$root/tests/interop/test_boto3.py"
+echo "+ every operation's raw answer against the installed botocore model's output shape" >&2
+python -m unittest -v "$root/tests/interop/test_shapes.py"
 echo "+ asymmetric, HMAC and imported keys against the openssl command line" >&2
 python -m unittest -v "$root/tests/interop/test_openssl_keys.py"
 echo "+ the same, in depth: every algorithm per RSA size, every pair spec, openssl signing and decrypting with imported keys" >&2

@@ -48,10 +48,11 @@ enum Command {
     Init(cluster::InitArgs),
     /// Call a KMS operation, aws-cli style: `tern kms encrypt --key-id alias/x --plaintext fileb://f`.
     Kms {
-        /// The operation in kebab case (e.g. `create-key`, `encrypt`).
-        op: String,
-        /// The operation's arguments (`--key-id ...`, `--endpoint-url ...`, `--output text`, ...).
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        /// aws-cli's global options (`--region`, `--endpoint-url`,
+        /// `--output`, `--query`, `--ca-bundle`, `--profile`, `--debug`)
+        /// before or after the operation in kebab case (`create-key`,
+        /// `encrypt`), then the operation's members (`--key-id ...`).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
         args: Vec<String>,
     },
     /// Check that a region node answers (gRPC health): exit 0 when it is
@@ -90,11 +91,11 @@ enum Command {
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Kms { op, args } => {
+        Command::Kms { args } => {
             let code = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?
-                .block_on(kms::run(&op, &args));
+                .block_on(kms::run(&args));
             std::process::exit(code);
         }
         Command::Audit { command } => std::process::exit(audit::run(command)?),

@@ -82,7 +82,37 @@ if command -v openssl >/dev/null; then openssl dgst -sha256 -verify pub.der -key
         "sign pipeline failed: {text}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(text.lines().collect::<Vec<_>>(), ["true", "Verified OK"], "{text}");
+    assert_eq!(text.lines().collect::<Vec<_>>(), ["True", "Verified OK"], "{text}");
+
+    // aws-cli's global options before or after the operation, --profile
+    // from the shared files, and JMESPath --query.
+    let out = sh(
+        r#"set -e
+printf '[profile eu]\nregion = eu-west-1\n' > config
+"$TERN" kms --region us-east-1 --output text --endpoint-url "$EP" create-key --description q1 --query KeyMetadata.Description
+"$TERN" kms list-keys --endpoint-url "$EP" --output json --query 'length(Keys[?starts_with(KeyId, `"0"`) || KeyId != `"x"`])' --region us-east-1
+"$TERN" kms --profile default --endpoint-url "$EP" --output text list-aliases --query 'Aliases[?AliasName==`"alias/seed"`].AliasName | [0]'
+if AWS_CONFIG_FILE=config "$TERN" kms --profile eu --endpoint-url "$EP" list-keys 2>err.txt; then exit 1; fi
+grep -q 'could not be found' err.txt
+{ sed 's/^\[default\]/[eu]/' "$AWS_SHARED_CREDENTIALS_FILE"; } > creds-eu
+env -u AWS_DEFAULT_REGION AWS_CONFIG_FILE=config AWS_SHARED_CREDENTIALS_FILE=creds-eu AWS_PROFILE=eu "$TERN" kms --debug --endpoint-url "$EP" list-keys --output text --query 'Truncated' 2>debug.txt || true
+grep -q 'region eu-west-1' debug.txt
+"#,
+        work,
+        &endpoint,
+    );
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "global options: {text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "q1", "{text}");
+    assert!(lines[1].parse::<u32>().unwrap() >= 3, "{text}");
+    // (The last call signs for eu-west-1, the profile's region, and this
+    // node is us-east-1's: it is refused after the debug line.)
+    assert_eq!(&lines[2..], ["alias/seed"], "{text}");
 
     // A service error prints like aws-cli and exits 254.
     let out = sh(

@@ -68,6 +68,12 @@ pub struct FaultPlan {
     /// Entries in `crashes`: zero on every production node, so the checks
     /// on the write paths and the transport take no lock.
     crash_entries: AtomicUsize,
+    /// Per region, a pause before each apply of committed entries: the
+    /// region learns of entries as before and applies them late (forces the
+    /// race between a write's answer and a read in a slow region).
+    apply_delays: Mutex<HashMap<String, Duration>>,
+    /// Entries in `apply_delays` (zero in production: no lock on apply).
+    apply_delay_entries: AtomicUsize,
 }
 
 /// A region's storage asking its plan whether it is still alive.
@@ -101,6 +107,11 @@ impl CrashSite {
     /// Whether the node died at a crash point (nothing more may be written).
     pub fn is_dead(&self) -> bool {
         self.plan.crashed(&self.region)
+    }
+
+    /// The pause before this region's next apply (zero unless a test set one).
+    pub fn apply_delay(&self) -> Duration {
+        self.plan.apply_delay(&self.region)
     }
 }
 
@@ -181,6 +192,26 @@ impl FaultPlan {
     /// Whether `region`'s node died at a crash point.
     pub fn crashed(&self, region: &str) -> bool {
         self.crashed_at(region).is_some()
+    }
+
+    /// Delays each apply of committed entries in `region` by `delay` (zero:
+    /// no delay).
+    pub fn delay_apply(&self, region: &str, delay: Duration) {
+        let mut d = self.apply_delays.lock();
+        if delay.is_zero() {
+            d.remove(region);
+        } else {
+            d.insert(region.to_string(), delay);
+        }
+        self.apply_delay_entries.store(d.len(), Ordering::Release);
+    }
+
+    /// The pause before each apply in `region`.
+    pub fn apply_delay(&self, region: &str) -> Duration {
+        if self.apply_delay_entries.load(Ordering::Acquire) == 0 {
+            return Duration::ZERO;
+        }
+        self.apply_delays.lock().get(region).copied().unwrap_or_default()
     }
 
     /// Forgets `region`'s crash point, armed or fired (before the region

@@ -11,6 +11,54 @@ impl Replication {
         matches!(r, Ok(Ok(_)))
     }
 
+    /// Waits, bounded by `deadline`, until every node of `regions` has
+    /// applied what this region has applied now, so that a call there right
+    /// after sees this region's writes. Each node is asked (`Hello`, whose
+    /// answer carries its applied index) until it has, or the deadline
+    /// passes. Returns the regions not known to have applied by then (cut
+    /// off, or slow); this region itself always has.
+    pub async fn wait_applied_in(&self, regions: &[Region], deadline: Instant) -> Vec<String> {
+        let Some(target) = self.applied().map(|l| l.index) else {
+            return Vec::new();
+        };
+        let mut asks = tokio::task::JoinSet::new();
+        for node in self.members().into_values() {
+            if node.region == self.inner.region.as_str() || !regions.iter().any(|r| r.as_str() == node.region) {
+                continue;
+            }
+            let region = node.region.clone();
+            let Ok(ch) = self.inner.dialer.channel(&node) else {
+                asks.spawn(async move { (region, false) });
+                continue;
+            };
+            let me = self.inner.node_id;
+            let limit = self.inner.timing.election_max;
+            asks.spawn(async move {
+                loop {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return (region, false);
+                    }
+                    let r: Result<server::HelloReply, _> = ch.call(Rpc::Hello, &me, left.min(limit)).await;
+                    if r.is_ok_and(|h| h.last_applied.is_some_and(|i| i >= target)) {
+                        return (region, true);
+                    }
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    tokio::time::sleep(APPLIED_POLL.min(left)).await;
+                }
+            });
+        }
+        let mut behind = Vec::new();
+        while let Some(r) = asks.join_next().await {
+            if let Ok((region, false)) = r {
+                if !behind.contains(&region) {
+                    behind.push(region);
+                }
+            }
+        }
+        behind
+    }
+
     /// Whether this region exchanged messages with a majority of the voter
     /// regions (itself included) within `within`.
     pub(crate) fn in_touch_with_majority(&self, within: Duration) -> bool {
@@ -223,6 +271,9 @@ impl Replication {
         }
     }
 }
+
+/// The pause between two asks of [`Replication::wait_applied_in`].
+pub(crate) const APPLIED_POLL: Duration = Duration::from_millis(5);
 
 /// A short pause between attempts of one proposal (bounded by its deadline).
 pub(crate) const RETRY_PAUSE: Duration = Duration::from_millis(25);

@@ -351,6 +351,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             return Ok(Vec::new());
         }
         self.alive()?;
+        if let Some(d) = self.crash.as_ref().map(|c| c.apply_delay()).filter(|d| !d.is_zero()) {
+            tokio::time::sleep(d).await;
+        }
         let applier = self.applier.clone();
         let (result, _) = self
             .store

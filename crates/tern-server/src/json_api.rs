@@ -55,7 +55,13 @@ fn response(status: StatusCode, bytes: Vec<u8>) -> http::Response<BoxBody> {
 /// exception's HTTP status.
 pub fn error_response(e: &KmsError) -> http::Response<BoxBody> {
     let status = StatusCode::from_u16(e.kind.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
-    let doc = serde_json::json!({"__type": e.kind.as_str(), "message": e.message});
+    // AWS sends some errors (InvalidCiphertextException,
+    // KMSInvalidSignatureException, ...) with no message member at all.
+    let doc = if e.message.is_empty() {
+        serde_json::json!({"__type": e.kind.as_str()})
+    } else {
+        serde_json::json!({"__type": e.kind.as_str(), "message": e.message})
+    };
     let mut r = response(status, doc.to_string().into_bytes());
     if let Ok(v) = HeaderValue::from_str(e.kind.as_str()) {
         r.headers_mut().insert("x-amzn-errortype", v);
@@ -76,8 +82,13 @@ fn decode<T: serde::de::DeserializeOwned + Default>(bytes: &[u8]) -> Result<T, K
     })
 }
 
-fn encode<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, KmsError> {
-    let bytes = serde_json::to_vec(v).map_err(|e| KmsError::internal(format!("cannot encode the response: {e}")))?;
+/// `op`'s response as AWS's JSON: the members of AWS's output shape, empty
+/// optional members left out (see `aws_shape`).
+fn encode<T: serde::Serialize>(op: &str, v: &T) -> Result<Vec<u8>, KmsError> {
+    let failed = |e: serde_json::Error| KmsError::internal(format!("cannot encode the response: {e}"));
+    let mut value = serde_json::to_value(v).map_err(failed)?;
+    crate::aws_shape::shape_output(op, &mut value);
+    let bytes = serde_json::to_vec(&value).map_err(failed)?;
     // Operations without output members answer 200 with an empty body.
     Ok(if bytes == b"{}" { Vec::new() } else { bytes })
 }
@@ -93,7 +104,7 @@ macro_rules! json_api {
                     stringify!($op) => {
                         let req: pb::$req = decode(bytes)?;
                         let resp: pb::$resp = kms.$method(ctx, req).await?;
-                        encode(&resp)
+                        encode(stringify!($op), &resp)
                     }
                 )+
                 _ => Err(unknown_operation(op)),

@@ -10,6 +10,7 @@
 //! verified caller.
 
 pub mod auth;
+pub mod aws_shape;
 pub mod client_tls;
 pub mod config;
 pub mod edge;

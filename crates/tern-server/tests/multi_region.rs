@@ -1367,7 +1367,11 @@ async fn a_retried_write_with_its_idempotency_token_takes_effect_once() {
     let rotate = pb::RotateKeyOnDemandRequest { key_id: key.clone() };
     for _ in 0..2 {
         let r = ok(us.rotate_key_on_demand(idempotent(rotate.clone(), "rotate-1")).await);
-        assert_eq!(r.key_id, key);
+        assert_eq!(
+            r.key_id,
+            format!("arn:aws:kms:{US}:{ADMIN_ACCOUNT}:key/{key}"),
+            "the key ARN, as AWS answers"
+        );
     }
     let rotations = eventually(WAIT, "the rotation to complete", || {
         let (mut us, key) = (us.clone(), key.clone());
@@ -1708,4 +1712,68 @@ async fn a_compromised_region_cannot_forge_commands_for_another() {
     let ct = encrypt(&mut us, &key, b"still ours").await;
     let mut ap = cluster.node(AP).admin().await;
     assert_eq!(decrypt(&mut ap, &ct.ciphertext_blob).await.plaintext, b"still ours");
+}
+
+/// AWS fidelity: a call in the other Region right after a Multi-Region
+/// write returns sees it, even when that Region applies late (the fault
+/// plan delays its apply, so the race is forced): ReplicateKey's replica is
+/// found in the replica Region, UpdatePrimaryRegion's new primary is seen in
+/// both Regions, a deleted replica is gone from the primary's list. With the
+/// replica Region cut off, ReplicateKey still answers (Creating) within a
+/// bound. The primary is the leader's Region; the slow and the cut-off
+/// Regions are the two others (a leader applying late would only slow every
+/// write down).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_call_in_the_other_region_right_after_a_write_sees_it() {
+    let cluster = TestCluster::start(&[US, EU, AP]).await;
+    let primary = cluster.wait_leader().await;
+    let others: Vec<&str> = [US, EU, AP].into_iter().filter(|r| *r != primary).collect();
+    let (slow, far) = (others[0], others[1]);
+    let mut p = cluster.node(&primary).admin().await;
+    let mut s = cluster.node(slow).admin().await;
+    let key = create_key_with(&mut p, mrk_request()).await.key_id;
+    let late = Duration::from_millis(300);
+
+    // The slow Region applies every entry 300 ms late.
+    cluster.plan.delay_apply(slow, late);
+    let r = replicate(&mut p, &key, slow).await;
+    assert_eq!(r.replica_key_metadata.unwrap().key_state, "Creating");
+    let state = describe(&mut s, &key).await.key_state;
+    assert!(["Creating", "Enabled"].contains(&state.as_str()), "{state}");
+    cluster.plan.delay_apply(slow, Duration::ZERO);
+    wait_state(&cluster, slow, &key, "Enabled").await;
+
+    // UpdatePrimaryRegion to the slow Region, asked in the primary's: both
+    // show the new primary at once.
+    cluster.plan.delay_apply(slow, late);
+    ok(p.update_primary_region(pb::UpdatePrimaryRegionRequest {
+        key_id: key.clone(),
+        primary_region: slow.into(),
+    })
+    .await);
+    for c in [&mut p, &mut s] {
+        let cfg = describe(c, &key).await.multi_region_configuration.unwrap();
+        assert_eq!(cfg.primary_key.unwrap().region, slow);
+    }
+
+    // The old primary's copy (a replica now) deleted while the new primary
+    // applies late: the primary's list no longer has it once the deletion
+    // has run.
+    schedule_deletion(&mut p, &key).await;
+    cluster.clock.advance_days(8);
+    assert_eq!(cluster.node(&primary).run_due_tasks().await.deleted, 1);
+    let cfg = describe(&mut s, &key).await.multi_region_configuration.unwrap();
+    assert!(cfg.replica_keys.is_empty(), "{cfg:?}");
+    cluster.plan.delay_apply(slow, Duration::ZERO);
+
+    // The third Region cut off: ReplicateKey into it answers within a
+    // bound, Creating; the replica appears once the cut heals.
+    cluster.plan.isolate(far, &[US, EU, AP]);
+    let started = Instant::now();
+    let r = replicate(&mut s, &key, far).await;
+    assert_eq!(r.replica_key_metadata.unwrap().key_state, "Creating");
+    let bound = cluster.repl(slow).timing().election_max * 2 + Duration::from_secs(2);
+    assert!(started.elapsed() < bound, "{:?} (bound {bound:?})", started.elapsed());
+    cluster.plan.heal();
+    wait_state(&cluster, far, &key, "Enabled").await;
 }

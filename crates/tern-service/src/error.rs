@@ -51,21 +51,8 @@ impl KmsError {
     pub fn unsupported(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::UnsupportedOperationException, message)
     }
-    /// InvalidCiphertextException with AWS's empty message.
-    pub fn invalid_ciphertext() -> Self {
-        Self::new(ErrorKind::InvalidCiphertextException, "")
-    }
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::KMSInternalException, message)
-    }
-    pub fn tag(message: impl Into<String>) -> Self {
-        Self::new(ErrorKind::TagException, message)
-    }
-    pub fn dry_run() -> Self {
-        Self::new(
-            ErrorKind::DryRunOperationException,
-            "The request would have succeeded, but the DryRun option is set.",
-        )
     }
 }
 

@@ -19,6 +19,7 @@ use crate::authz::{Access, Action, PolicyCache, RequestFacts, StateRule, Target}
 use crate::caller::RequestContext;
 use crate::clock::Clock;
 use crate::error::{KmsError, KmsResult};
+use crate::messages;
 use crate::resolve::IdForms;
 
 /// One region's KMS.
@@ -183,7 +184,7 @@ impl Kms {
         if let Some(c) = self.handles.read().get(&(key.key_id, *material)) {
             return Ok(c.clone());
         }
-        let m = key.material(material).ok_or_else(KmsError::invalid_ciphertext)?;
+        let m = key.material(material).ok_or_else(messages::invalid_ciphertext)?;
         let unwrapped = crypto::unwrap_material(&self.root, &key.key_id, material, &m.wrapped)
             .map_err(|_| KmsError::internal("Key material could not be unwrapped under the region root key."))?;
         let h = KeyHandle::load(key.key_spec, key.key_usage, &unwrapped)
@@ -197,7 +198,7 @@ impl Kms {
     pub(crate) fn current_handle(&self, key: &KeyRecord) -> KmsResult<(KeyMaterialId, Arc<KeyHandle>)> {
         let current = key
             .current_material()
-            .ok_or_else(|| KmsError::invalid_state(format!("{} is pending import.", key.arn())))?;
+            .ok_or_else(|| messages::key_state(&key.arn(), tern_core::key::KeyState::PendingImport.phrase()))?;
         Ok((current.id, self.handle(key, &current.id)?))
     }
 

@@ -15,6 +15,7 @@ pub mod caller;
 pub mod clock;
 pub mod error;
 mod kms;
+pub mod messages;
 mod metadata;
 mod ops;
 mod resolve;

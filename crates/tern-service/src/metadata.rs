@@ -27,7 +27,11 @@ pub(crate) fn key_metadata(k: &KeyRecord) -> pb::KeyMetadata {
             .collect(),
         multi_region: k.key_id.is_multi_region(),
         pending_deletion_window_in_days: k.pending_window_days.map(|d| d as i32),
-        current_key_material_id: k.current_material().map(|m| m.id.to_string()),
+        // Symmetric encryption keys only: AWS shows no CurrentKeyMaterialId
+        // for HMAC or asymmetric keys (imported or not).
+        current_key_material_id: (k.key_spec == tern_core::key::KeySpec::SymmetricDefault)
+            .then(|| k.current_material().map(|m| m.id.to_string()))
+            .flatten(),
         expiration_model: k
             .import
             .as_ref()

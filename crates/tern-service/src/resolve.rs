@@ -9,7 +9,8 @@ use tern_core::key::{KeyOp, KeyRecord, StateRefusal};
 use tern_store::{AliasRecord, GrantRecord, Published, Txn};
 
 use crate::caller::Caller;
-use crate::error::{ErrorKind, KmsError, KmsResult};
+use crate::error::{KmsError, KmsResult};
+use crate::messages;
 
 /// Read access to keys and aliases: the published state, or a transaction's
 /// pending view.
@@ -62,11 +63,7 @@ pub(crate) enum IdForms {
 }
 
 fn not_found_key(region: &Region, account: &AccountId, key: &KeyId) -> KmsError {
-    KmsError::not_found(format!("Key '{}' does not exist", key_arn(region, account, key)))
-}
-
-fn invalid_key_id(raw: &str) -> KmsError {
-    KmsError::not_found(format!("Invalid keyId '{raw}'"))
+    messages::key_not_found(&key_arn(region, account, key))
 }
 
 /// Resolves a `KeyId` member to the key it names in this region, or the
@@ -79,11 +76,11 @@ pub(crate) fn resolve(
     forms: IdForms,
 ) -> KmsResult<Arc<KeyRecord>> {
     let parsed = KeyRef::parse(raw).map_err(|e| match e {
-        IdError::KeyId(_) => invalid_key_id(raw),
-        _ => invalid_key_id(raw),
+        IdError::KeyId(_) => messages::invalid_key_id(raw),
+        _ => messages::invalid_key_id(raw),
     })?;
     if forms == IdForms::KeysOnly && parsed.is_alias() {
-        return Err(invalid_key_id(raw));
+        return Err(messages::invalid_key_id(raw));
     }
     match parsed {
         KeyRef::Id(id) => match view.key(&id) {
@@ -96,8 +93,9 @@ pub(crate) fn resolve(
             account,
             key,
         } => {
+            // AWS: a key ARN of another Region is "Invalid arn <its region>".
             if &r != region {
-                return Err(not_found_key(&r, &account, &key));
+                return Err(messages::arn_of_other_region(r.as_str()));
             }
             match view.key(&key) {
                 Some(k) if k.account == account => Ok(k),
@@ -119,10 +117,7 @@ pub(crate) fn resolve(
 }
 
 pub(crate) fn alias_not_found(region: &Region, account: &AccountId, alias: &AliasName) -> KmsError {
-    KmsError::not_found(format!(
-        "Alias {} is not found.",
-        tern_core::ids::alias_arn(region, account, alias)
-    ))
+    messages::alias_not_found(&tern_core::ids::alias_arn(region, account, alias))
 }
 
 fn resolve_alias(
@@ -141,9 +136,9 @@ fn resolve_alias(
 /// The key-state rule for `op`, as the AWS error.
 pub(crate) fn check_state(key: &KeyRecord, op: KeyOp) -> KmsResult<()> {
     key.state.allows(op).map_err(|r| match r {
-        StateRefusal::Disabled => KmsError::new(ErrorKind::DisabledException, format!("{} is disabled.", key.arn())),
-        StateRefusal::InvalidState(s) => KmsError::invalid_state(format!("{} is {}.", key.arn(), s.phrase())),
-        StateRefusal::NotPendingDeletion => KmsError::invalid_state(format!("{} is not pending deletion.", key.arn())),
+        StateRefusal::Disabled => messages::disabled(&key.arn()),
+        StateRefusal::InvalidState(s) => messages::key_state(&key.arn(), s.phrase()),
+        StateRefusal::NotPendingDeletion => messages::not_pending_deletion(&key.arn()),
     })
 }
 
@@ -153,11 +148,10 @@ pub(crate) fn check_state(key: &KeyRecord, op: KeyOp) -> KmsResult<()> {
 pub(crate) fn check_crypto_state(key: &KeyRecord, now: tern_core::time::UnixMillis) -> KmsResult<()> {
     check_state(key, KeyOp::Cryptographic)?;
     if key.material_expired(now) || key.materials.is_empty() {
-        return Err(KmsError::invalid_state(format!(
-            "{} is {}.",
-            key.arn(),
-            tern_core::key::KeyState::PendingImport.phrase()
-        )));
+        return Err(messages::key_state(
+            &key.arn(),
+            tern_core::key::KeyState::PendingImport.phrase(),
+        ));
     }
     Ok(())
 }

@@ -8,6 +8,7 @@ use tern_core::key::{MAX_DESCRIPTION_CHARS, MAX_TAGS_PER_KEY, MAX_TAG_KEY_CHARS,
 use tern_proto::pb;
 
 use crate::error::{ErrorKind, KmsError, KmsResult};
+use crate::messages;
 
 /// Largest key policy document, bytes.
 pub const MAX_POLICY_BYTES: usize = tern_policy::MAX_POLICY_BYTES;
@@ -22,18 +23,10 @@ pub const MAX_GRANT_TOKENS: usize = 10;
 pub fn int_in_range(v: Option<i32>, field: &str, min: i32, max: i32, default: i32) -> KmsResult<i32> {
     let v = v.unwrap_or(default);
     if v < min {
-        return Err(KmsError::constraint(
-            Some(&v.to_string()),
-            field,
-            &format!("Member must have value greater than or equal to {min}"),
-        ));
+        return Err(messages::below_minimum(v.into(), field, min.into()));
     }
     if v > max {
-        return Err(KmsError::constraint(
-            Some(&v.to_string()),
-            field,
-            &format!("Member must have value less than or equal to {max}"),
-        ));
+        return Err(messages::above_maximum(v.into(), field, max.into()));
     }
     Ok(v)
 }
@@ -54,30 +47,16 @@ pub fn required<'a>(v: &'a str, field: &str) -> KmsResult<&'a str> {
 /// and `set` are the enum's, see `tern_core::key`).
 pub fn required_enum<T>(v: &str, field: &str, parse: fn(&str) -> Option<T>, set: fn() -> String) -> KmsResult<T> {
     required(v, field)?;
-    parse(v).ok_or_else(|| {
-        KmsError::constraint(
-            Some(v),
-            field,
-            &format!("Member must satisfy enum value set: {}", set()),
-        )
-    })
+    parse(v).ok_or_else(|| messages::not_in_enum(v, field, &set()))
 }
 
 /// Bytes member length within `[1, max]`; the value is never echoed.
 pub fn blob_len(v: &[u8], field: &str, max: usize) -> KmsResult<()> {
     if v.is_empty() {
-        return Err(KmsError::constraint(
-            None,
-            field,
-            "Member must have length greater than or equal to 1",
-        ));
+        return Err(messages::too_short(None, field, 1));
     }
     if v.len() > max {
-        return Err(KmsError::constraint(
-            None,
-            field,
-            &format!("Member must have length less than or equal to {max}"),
-        ));
+        return Err(messages::too_long(None, field, max));
     }
     Ok(())
 }
@@ -116,15 +95,31 @@ pub fn grant_tokens(t: &[String]) -> KmsResult<()> {
     Ok(())
 }
 
-fn tag_key(k: &str) -> KmsResult<()> {
-    let n = k.chars().count();
-    if n == 0 || n > MAX_TAG_KEY_CHARS {
-        return Err(KmsError::tag(format!(
-            "Tag keys must be 1 to {MAX_TAG_KEY_CHARS} characters long."
-        )));
+/// The `i`th (0-based) tag of a request: AWS's length rules as validation
+/// errors on `tags.<n>.member.tagKey|tagValue`, and the reserved `aws:`
+/// prefix (any case) as a TagException.
+fn tag(i: usize, t: &pb::Tag) -> KmsResult<()> {
+    let member = |m: &str| format!("tags.{}.member.{m}", i + 1);
+    let n = t.tag_key.chars().count();
+    if n == 0 {
+        return Err(messages::too_short(Some(&t.tag_key), &member("tagKey"), 1));
     }
-    if k.starts_with("aws:") {
-        return Err(KmsError::tag("Tags beginning with aws: are reserved"));
+    if n > MAX_TAG_KEY_CHARS {
+        return Err(messages::too_long(
+            Some(&t.tag_key),
+            &member("tagKey"),
+            MAX_TAG_KEY_CHARS,
+        ));
+    }
+    if t.tag_value.chars().count() > MAX_TAG_VALUE_CHARS {
+        return Err(messages::too_long(
+            Some(&t.tag_value),
+            &member("tagValue"),
+            MAX_TAG_VALUE_CHARS,
+        ));
+    }
+    if t.tag_key.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("aws:")) {
+        return Err(messages::reserved_tag());
     }
     Ok(())
 }
@@ -133,15 +128,10 @@ fn tag_key(k: &str) -> KmsResult<()> {
 /// replaced), enforcing the per-key limit.
 pub fn merge_tags(existing: &mut Vec<(String, String)>, new: &[pb::Tag]) -> KmsResult<()> {
     let mut seen = HashSet::new();
-    for t in new {
-        tag_key(&t.tag_key)?;
-        if t.tag_value.chars().count() > MAX_TAG_VALUE_CHARS {
-            return Err(KmsError::tag(format!(
-                "Tag values must be 0 to {MAX_TAG_VALUE_CHARS} characters long."
-            )));
-        }
+    for (i, t) in new.iter().enumerate() {
+        tag(i, t)?;
         if !seen.insert(t.tag_key.as_str()) {
-            return Err(KmsError::tag("Duplicate tag keys"));
+            return Err(messages::duplicate_tag_keys());
         }
     }
     for t in new {
@@ -151,7 +141,7 @@ pub fn merge_tags(existing: &mut Vec<(String, String)>, new: &[pb::Tag]) -> KmsR
         }
     }
     if existing.len() > MAX_TAGS_PER_KEY {
-        return Err(KmsError::tag("Too many tags"));
+        return Err(messages::too_many_tags());
     }
     Ok(())
 }
@@ -160,8 +150,18 @@ pub fn untag_keys(keys: &[String]) -> KmsResult<()> {
     if keys.is_empty() {
         return Err(KmsError::constraint(None, "tagKeys", "Member must not be null"));
     }
-    for k in keys {
-        tag_key(k)?;
+    for (i, k) in keys.iter().enumerate() {
+        let member = format!("tagKeys.{}.member", i + 1);
+        let n = k.chars().count();
+        if n == 0 {
+            return Err(messages::too_short(Some(k), &member, 1));
+        }
+        if n > MAX_TAG_KEY_CHARS {
+            return Err(messages::too_long(Some(k), &member, MAX_TAG_KEY_CHARS));
+        }
+        if k.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("aws:")) {
+            return Err(messages::reserved_tag());
+        }
     }
     Ok(())
 }
@@ -275,6 +275,35 @@ mod tests {
         );
         let many: Vec<_> = (0..49).map(|i| t(&format!("k{i}"), "v")).collect();
         assert_eq!(merge_tags(&mut ex, &many).unwrap_err().message, "Too many tags");
+        // The reserved prefix in any case.
+        for k in ["AWS:x", "Aws:x", "aWs:"] {
+            assert_eq!(
+                merge_tags(&mut ex, &[t(k, "1")]).unwrap_err().kind,
+                ErrorKind::TagException,
+                "{k}"
+            );
+        }
+        // Lengths are validation errors naming the member, as AWS's are.
+        let long_key = "a".repeat(129);
+        let e = merge_tags(&mut ex, &[t("ok", "1"), t(&long_key, "1")]).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::ValidationException);
+        assert_eq!(
+            e.message,
+            format!("1 validation error detected: Value '{long_key}' at 'tags.2.member.tagKey' failed to satisfy constraint: Member must have length less than or equal to 128")
+        );
+        let long_value = "v".repeat(257);
+        let e = merge_tags(&mut ex, &[t("ok", &long_value)]).unwrap_err();
+        assert_eq!(
+            e.message,
+            format!("1 validation error detected: Value '{long_value}' at 'tags.1.member.tagValue' failed to satisfy constraint: Member must have length less than or equal to 256")
+        );
+        let e = merge_tags(&mut ex, &[t("", "1")]).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::ValidationException);
+        assert!(e.message.contains("'tags.1.member.tagKey'"), "{}", e.message);
+        let e = untag_keys(&["a".into(), "AWS:b".into()]).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::TagException);
+        let e = untag_keys(std::slice::from_ref(&long_key)).unwrap_err();
+        assert!(e.message.contains("'tagKeys.1.member'"), "{}", e.message);
     }
 
     #[test]

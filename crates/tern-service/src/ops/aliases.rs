@@ -12,6 +12,7 @@ use crate::authz::{Action, RequestFacts, StateRule, Target};
 use crate::caller::RequestContext;
 use crate::error::{ErrorKind, KmsError, KmsResult};
 use crate::kms::Kms;
+use crate::messages;
 use crate::resolve::{alias_not_found, IdForms};
 use crate::validate;
 
@@ -22,9 +23,7 @@ fn parse_alias(raw: &str, for_create: bool) -> KmsResult<AliasName> {
         AliasName::parse_any(raw)
     };
     parsed.map_err(|e| match e {
-        IdError::AliasName(AliasNameError::MissingPrefix) => KmsError::validation(
-            "Alias must start with the prefix \"alias/\". Please see https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html",
-        ),
+        IdError::AliasName(AliasNameError::MissingPrefix) => messages::alias_prefix(),
         IdError::AliasName(AliasNameError::Reserved) => KmsError::new(
             ErrorKind::InvalidAliasNameException,
             "Alias names that begin with alias/aws/ are reserved for AWS managed keys.",

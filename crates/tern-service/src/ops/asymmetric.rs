@@ -20,6 +20,7 @@ use crate::authz::{condition, Action, Conditions, RequestFacts, StateRule};
 use crate::caller::RequestContext;
 use crate::error::{ErrorKind, KmsError, KmsResult};
 use crate::kms::Kms;
+use crate::messages;
 use crate::ops::crypto::encryption_algorithm_condition;
 use crate::resolve::IdForms;
 use crate::validate;
@@ -49,29 +50,19 @@ fn message_type(v: Option<&str>) -> KmsResult<MessageType> {
 }
 
 fn usage_error(key: &KeyRecord, op: Action) -> KmsError {
-    KmsError::new(
-        ErrorKind::InvalidKeyUsageException,
-        format!(
-            "{} key usage is {} which is not valid for {op}.",
-            key.arn(),
-            key.key_usage
-        ),
-    )
+    messages::wrong_usage(&key.arn(), key.key_usage.as_str(), &op.to_string())
 }
 
 fn algorithm_error(key: &KeyRecord, what: &str, alg: &str) -> KmsError {
-    KmsError::new(
-        ErrorKind::InvalidKeyUsageException,
-        format!("The {what} {alg} is not supported by {}.", key.arn()),
-    )
+    messages::algorithm_not_for_key(what, alg, &key.arn())
 }
 
 /// The AWS error for a failed computation on key material.
 fn material_error(e: MaterialError) -> KmsError {
     match e {
-        MaterialError::DigestLength { .. } | MaterialError::BadPublicKey | MaterialError::TooLong { .. } => {
-            KmsError::validation(e.to_string())
-        }
+        MaterialError::DigestLength { alg, .. } => messages::digest_length(alg.as_str()),
+        MaterialError::BadPublicKey => messages::invalid_public_key(),
+        MaterialError::TooLong { .. } => KmsError::validation(e.to_string()),
         other => KmsError::internal(format!("cryptographic operation failed: {other}")),
     }
 }
@@ -190,9 +181,7 @@ impl Kms {
         if mt == MessageType::Digest {
             let want = alg.digest_len().unwrap_or(0);
             if message.len() != want {
-                return Err(KmsError::validation(format!(
-                    "Digest is invalid length for algorithm {alg}: a {alg} digest is {want} bytes."
-                )));
+                return Err(messages::digest_length(alg.as_str()));
             }
         }
         Ok((key, mt, alg))
@@ -225,7 +214,7 @@ impl Kms {
                 &mut ev,
             )?;
             if req.dry_run == Some(true) {
-                return Err(KmsError::dry_run());
+                return Err(messages::dry_run());
             }
             let (_, h) = self.current_handle(&key)?;
             let signature = h.sign(alg, mt, &req.message).map_err(material_error)?;
@@ -266,7 +255,7 @@ impl Kms {
                 &mut ev,
             )?;
             if req.dry_run == Some(true) {
-                return Err(KmsError::dry_run());
+                return Err(messages::dry_run());
             }
             let (_, h) = self.current_handle(&key)?;
             if !h
@@ -274,7 +263,7 @@ impl Kms {
                 .map_err(material_error)?
             {
                 // AWS: a signature that does not verify is an error, with no message.
-                return Err(KmsError::new(ErrorKind::KMSInvalidSignatureException, ""));
+                return Err(messages::invalid_signature());
             }
             Ok(pb::VerifyResponse {
                 key_id: key.arn(),
@@ -298,7 +287,10 @@ impl Kms {
         let alg = validate::required_enum(alg_in, "macAlgorithm", MacAlgorithm::parse, MacAlgorithm::value_set)?;
         let key = self.key_for(ctx, u, ev)?;
         if !key.key_spec.mac_algorithms(key.key_usage).contains(&alg) {
-            return Err(algorithm_error(&key, "MAC algorithm", alg.as_str()));
+            return Err(messages::mac_algorithm_for_other_spec(
+                alg.as_str(),
+                key.key_spec.as_str(),
+            ));
         }
         Ok((key, alg))
     }
@@ -323,7 +315,7 @@ impl Kms {
             };
             let (key, alg) = self.mac_input(ctx, u, &req.message, &req.mac_algorithm, &mut ev)?;
             if req.dry_run == Some(true) {
-                return Err(KmsError::dry_run());
+                return Err(messages::dry_run());
             }
             let (_, h) = self.current_handle(&key)?;
             Ok(pb::GenerateMacResponse {
@@ -356,11 +348,11 @@ impl Kms {
             validate::blob_len(&req.mac, "mac", MAX_SIGNATURE_BYTES)?;
             let (key, alg) = self.mac_input(ctx, u, &req.message, &req.mac_algorithm, &mut ev)?;
             if req.dry_run == Some(true) {
-                return Err(KmsError::dry_run());
+                return Err(messages::dry_run());
             }
             let (_, h) = self.current_handle(&key)?;
             if !h.verify_mac(&req.message, &req.mac).map_err(material_error)? {
-                return Err(KmsError::new(ErrorKind::KMSInvalidMacException, ""));
+                return Err(messages::invalid_mac());
             }
             Ok(pb::VerifyMacResponse {
                 key_id: key.arn(),
@@ -401,7 +393,7 @@ impl Kms {
                 return Err(algorithm_error(&key, "key agreement algorithm", alg.as_str()));
             }
             if req.dry_run == Some(true) {
-                return Err(KmsError::dry_run());
+                return Err(messages::dry_run());
             }
             let (_, h) = self.current_handle(&key)?;
             let secret = h.derive_shared_secret(&req.public_key).map_err(material_error)?;
@@ -441,7 +433,7 @@ impl Kms {
         let key = self.encrypt_key(ctx, i.key_id, i.action, i.context, conditions, ev)?;
         crate::ops::crypto::check_symmetric(&key, i.action)?;
         if i.dry_run == Some(true) {
-            return Err(KmsError::dry_run());
+            return Err(messages::dry_run());
         }
         // RSA key generation takes up to seconds: off the async workers.
         let (private, public) = tokio::task::spawn_blocking(move || tern_core::material::generate_pair(key_spec))

@@ -22,6 +22,7 @@ use crate::authz::{condition, Action, Conditions, RequestFacts, StateRule, Targe
 use crate::caller::RequestContext;
 use crate::error::{ErrorKind, KmsError, KmsResult};
 use crate::kms::{random_bytes, Kms};
+use crate::messages;
 use crate::resolve::{resolve, IdForms};
 use crate::validate::{self, MAX_NUMBER_OF_BYTES};
 use tern_policy::keys;
@@ -29,21 +30,14 @@ use tern_policy::keys;
 fn algorithm(v: Option<&str>, field: &str, key: &KeyRecord) -> KmsResult<EncryptionAlgorithm> {
     let a = match v {
         None => EncryptionAlgorithm::SymmetricDefault,
-        Some(s) => EncryptionAlgorithm::parse(s).ok_or_else(|| {
-            KmsError::constraint(
-                Some(s),
-                field,
-                &format!(
-                    "Member must satisfy enum value set: {}",
-                    EncryptionAlgorithm::value_set()
-                ),
-            )
-        })?,
+        Some(s) => EncryptionAlgorithm::parse(s)
+            .ok_or_else(|| messages::not_in_enum(s, field, &EncryptionAlgorithm::value_set()))?,
     };
     if !key.key_spec.encryption_algorithms(key.key_usage).contains(&a) {
-        return Err(KmsError::new(
-            ErrorKind::InvalidKeyUsageException,
-            format!("The encryption algorithm {a} is not supported by {}.", key.arn()),
+        return Err(messages::algorithm_not_for_key(
+            "encryption algorithm",
+            a.as_str(),
+            &key.arn(),
         ));
     }
     Ok(a)
@@ -51,13 +45,10 @@ fn algorithm(v: Option<&str>, field: &str, key: &KeyRecord) -> KmsResult<Encrypt
 
 fn check_usage(key: &KeyRecord, op: Action) -> KmsResult<()> {
     if key.key_usage != KeyUsage::EncryptDecrypt {
-        return Err(KmsError::new(
-            ErrorKind::InvalidKeyUsageException,
-            format!(
-                "{} key usage is {} which is not valid for {op}.",
-                key.arn(),
-                key.key_usage
-            ),
+        return Err(messages::wrong_usage(
+            &key.arn(),
+            key.key_usage.as_str(),
+            &op.to_string(),
         ));
     }
     Ok(())
@@ -78,13 +69,9 @@ fn data_key_len(number_of_bytes: Option<i32>, key_spec: Option<&str>) -> KmsResu
             "Please specify either number of bytes or key spec.",
         )),
         (Some(n), None) => Ok(validate::int_in_range(Some(n), "numberOfBytes", 1, MAX_NUMBER_OF_BYTES, 0)? as usize),
-        (None, Some(s)) => DataKeySpec::parse(s).map(DataKeySpec::len_bytes).ok_or_else(|| {
-            KmsError::constraint(
-                Some(s),
-                "keySpec",
-                &format!("Member must satisfy enum value set: {}", DataKeySpec::value_set()),
-            )
-        }),
+        (None, Some(s)) => DataKeySpec::parse(s)
+            .map(DataKeySpec::len_bytes)
+            .ok_or_else(|| messages::not_in_enum(s, "keySpec", &DataKeySpec::value_set())),
     }
 }
 
@@ -154,10 +141,12 @@ pub(crate) fn check_symmetric(key: &KeyRecord, op: Action) -> KmsResult<()> {
     Ok(())
 }
 
-/// The AWS error for a failed RSA OAEP encryption.
-fn oaep_error(e: MaterialError) -> KmsError {
+/// The AWS error for a failed RSA OAEP encryption under `key` with `alg`.
+fn oaep_error(key: &KeyRecord, alg: EncryptionAlgorithm, e: MaterialError) -> KmsError {
     match e {
-        MaterialError::TooLong { .. } => KmsError::validation(e.to_string()),
+        MaterialError::TooLong { max, .. } => {
+            messages::rsa_plaintext_too_large(alg.as_str(), key.key_spec.as_str(), max)
+        }
         other => KmsError::internal(format!("RSA encryption failed: {other}")),
     }
 }
@@ -178,7 +167,7 @@ impl Kms {
             Some(cipher) => cipher
                 .seal_blob(&key.key_id, &id, context, random_bytes(), plaintext)
                 .map_err(|e| KmsError::internal(format!("encrypting: {e}")))?,
-            None => h.oaep_encrypt(alg, plaintext).map_err(oaep_error)?,
+            None => h.oaep_encrypt(alg, plaintext).map_err(|e| oaep_error(key, alg, e))?,
         };
         Ok((out, id))
     }
@@ -213,18 +202,12 @@ impl Kms {
                 // with no header naming the key: the request's KeyId does.
                 Some(n) if n.key_spec.is_asymmetric() => (n, None),
                 named => {
-                    let parsed = blob::parse(blob_bytes).map_err(|_| KmsError::invalid_ciphertext())?;
+                    let parsed = blob::parse(blob_bytes).map_err(|_| messages::invalid_ciphertext())?;
                     let key = view.keys.get(&parsed.key_id).cloned().ok_or_else(|| {
-                        KmsError::not_found(format!(
-                            "Key '{}' does not exist",
-                            key_arn(&self.region, &ctx.caller.account, &parsed.key_id)
-                        ))
+                        messages::key_not_found(&key_arn(&self.region, &ctx.caller.account, &parsed.key_id))
                     })?;
                     if named.is_some_and(|n| n.key_id != key.key_id) {
-                        return Err(KmsError::new(
-                            ErrorKind::IncorrectKeyException,
-                            "The key ID in the request does not identify a CMK that can perform this operation.",
-                        ));
+                        return Err(messages::incorrect_key());
                     }
                     (key, Some(parsed))
                 }
@@ -245,10 +228,10 @@ impl Kms {
         let (material, plaintext) = match parsed {
             Some(parsed) => {
                 let h = self.handle(&key, &parsed.material_id)?;
-                let cipher = h.symmetric().ok_or_else(KmsError::invalid_ciphertext)?;
+                let cipher = h.symmetric().ok_or_else(messages::invalid_ciphertext)?;
                 let pt = cipher
                     .open_blob(&parsed, &context)
-                    .map_err(|_| KmsError::invalid_ciphertext())?;
+                    .map_err(|_| messages::invalid_ciphertext())?;
                 (parsed.material_id, pt)
             }
             None => {
@@ -256,7 +239,7 @@ impl Kms {
                 let (id, h) = self.current_handle(&key)?;
                 let pt = h
                     .oaep_decrypt(alg, blob_bytes)
-                    .map_err(|_| KmsError::invalid_ciphertext())?;
+                    .map_err(|_| messages::invalid_ciphertext())?;
                 (id, pt)
             }
         };
@@ -314,7 +297,7 @@ impl Kms {
             )?;
             let alg = algorithm(req.encryption_algorithm.as_deref(), "encryptionAlgorithm", &key)?;
             if req.dry_run == Some(true) {
-                return Err(KmsError::dry_run());
+                return Err(messages::dry_run());
             }
             let (blob, _) = self.seal(&key, alg, &context, &req.plaintext)?;
             Ok(pb::EncryptResponse {
@@ -346,7 +329,7 @@ impl Kms {
             };
             let o = self.open(ctx, Action::Decrypt, input, &mut ev)?;
             if req.dry_run == Some(true) {
-                return Err(KmsError::dry_run());
+                return Err(messages::dry_run());
             }
             Ok(pb::DecryptResponse {
                 key_id: o.key.arn(),
@@ -403,7 +386,7 @@ impl Kms {
                 &dest,
             )?;
             if req.dry_run == Some(true) {
-                return Err(KmsError::dry_run());
+                return Err(messages::dry_run());
             }
             let (blob, dest_material) = self.seal(&dest, alg, &dest_context, &src.plaintext)?;
             Ok(pb::ReEncryptResponse {
@@ -433,7 +416,7 @@ impl Kms {
         let key = self.encrypt_key(ctx, i.key_id, i.action, i.context, conditions, ev)?;
         check_symmetric(&key, i.action)?;
         if i.dry_run == Some(true) {
-            return Err(KmsError::dry_run());
+            return Err(messages::dry_run());
         }
         let mut plaintext = Zeroizing::new(vec![0u8; len]);
         rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, plaintext.as_mut_slice());
@@ -532,9 +515,7 @@ impl Kms {
                 return Err(KmsError::unsupported("Custom key stores are not supported by tern."));
             }
             self.access(ctx).identity(Action::GenerateRandom, None, &[])?;
-            let n = req
-                .number_of_bytes
-                .ok_or_else(|| KmsError::validation("NumberOfBytes is required."))?;
+            let n = req.number_of_bytes.ok_or_else(messages::number_of_bytes_required)?;
             let n = validate::int_in_range(Some(n), "numberOfBytes", 1, MAX_NUMBER_OF_BYTES, 0)? as usize;
             let mut out = vec![0u8; n];
             rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut out);

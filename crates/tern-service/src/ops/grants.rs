@@ -19,6 +19,7 @@ use crate::authz::{condition, Action, GrantRequest, RequestFacts, StateRule, Tar
 use crate::caller::{PrincipalKind, RequestContext};
 use crate::error::{ErrorKind, KmsError, KmsResult};
 use crate::kms::{random_bytes, Kms};
+use crate::messages;
 use crate::resolve::{resolve, IdForms};
 use tern_policy::keys;
 
@@ -86,7 +87,9 @@ fn non_empty(m: &BTreeMap<String, String>) -> Option<BTreeMap<String, String>> {
     (!m.is_empty()).then(|| m.clone())
 }
 
-fn entry(g: &GrantRecord) -> pb::GrantListEntry {
+/// A grant as ListGrants/ListRetirableGrants show it; `key_arn` is its key's
+/// ARN (AWS answers grants' `KeyId` as the key ARN).
+fn entry(g: &GrantRecord, key_arn: String) -> pb::GrantListEntry {
     let constraints = (g.encryption_context_subset.is_some() || g.encryption_context_equals.is_some()).then(|| {
         pb::GrantConstraints {
             encryption_context_subset: g.encryption_context_subset.clone().unwrap_or_default(),
@@ -94,7 +97,7 @@ fn entry(g: &GrantRecord) -> pb::GrantListEntry {
         }
     });
     pb::GrantListEntry {
-        key_id: g.key_id.to_string(),
+        key_id: key_arn,
         grant_id: g.grant_id.clone(),
         name: g.name.clone(),
         creation_date: g.created.as_epoch_seconds(),
@@ -293,7 +296,7 @@ impl Kms {
                 ));
             }
             if req.dry_run == Some(true) {
-                return Err(KmsError::dry_run());
+                return Err(messages::dry_run());
             }
             txn.put_grant(GrantRecord {
                 key_id: key.key_id,
@@ -342,7 +345,7 @@ impl Kms {
                 .iter()
                 .filter(|g| req.grant_id.as_ref().is_none_or(|id| *id == g.grant_id))
                 .filter(|g| req.grantee_principal.as_ref().is_none_or(|p| *p == g.grantee_principal))
-                .map(|g| (g.grant_id.clone(), entry(g)));
+                .map(|g| (g.grant_id.clone(), entry(g, k.arn())));
             let (grants, next) = validate::page(items, req.marker.as_deref(), limit)?;
             Ok(pb::ListGrantsResponse {
                 grants,
@@ -383,7 +386,10 @@ impl Kms {
                 .grants
                 .values()
                 .filter(|g| g.retiring_principal.as_deref() == Some(req.retiring_principal.as_str()))
-                .map(|g| (format!("{}/{}", g.key_id, g.grant_id), entry(g)));
+                .filter_map(|g| {
+                    let key = view.keys.get(&g.key_id)?;
+                    Some((format!("{}/{}", g.key_id, g.grant_id), entry(g, key.arn())))
+                });
             let (grants, next) = validate::page(items, req.marker.as_deref(), limit)?;
             Ok(pb::ListGrantsResponse {
                 grants,
@@ -456,7 +462,7 @@ impl Kms {
                 ));
             }
             if req.dry_run == Some(true) {
-                return Err(KmsError::dry_run());
+                return Err(messages::dry_run());
             }
             txn.delete_grant(&key_id, &grant_id);
             Ok(pb::RetireGrantResponse {})
@@ -497,7 +503,7 @@ impl Kms {
                 return Err(KmsError::not_found(format!("Grant ID {} not found", req.grant_id)));
             }
             if req.dry_run == Some(true) {
-                return Err(KmsError::dry_run());
+                return Err(messages::dry_run());
             }
             txn.delete_grant(&key.key_id, &req.grant_id);
             Ok(pb::RevokeGrantResponse {})

@@ -27,6 +27,7 @@ use crate::audit::AuditEvent;
 use crate::authz::{condition, Action, Conditions, RequestFacts, StateRule};
 use crate::error::{ErrorKind, KmsError, KmsResult};
 use crate::kms::{random_bytes, wrap, Kms};
+use crate::messages;
 use crate::resolve::IdForms;
 use tern_policy::keys;
 
@@ -58,11 +59,7 @@ fn ct_eq(a: &[u8], b: &[u8]) -> bool {
 /// Import operations need an imported key.
 fn check_external(k: &KeyRecord) -> KmsResult<()> {
     if k.origin != Origin::External {
-        return Err(KmsError::unsupported(format!(
-            "{} origin is {} which is not valid for this operation.",
-            k.arn(),
-            k.origin
-        )));
+        return Err(messages::wrong_origin(&k.arn(), k.origin.as_str()));
     }
     Ok(())
 }
@@ -95,9 +92,7 @@ fn expiration(req: &pb::ImportKeyMaterialRequest, now: UnixMillis) -> KmsResult<
     };
     let valid_to = req.valid_to.map(|s| UnixMillis((s * 1000.0) as i64));
     match (model, valid_to) {
-        (ExpirationModel::KeyMaterialExpires, None) => Err(KmsError::validation(
-            "A validTo date must be set if the ExpirationModel is KEY_MATERIAL_EXPIRES",
-        )),
+        (ExpirationModel::KeyMaterialExpires, None) => Err(messages::valid_to_required()),
         (ExpirationModel::KeyMaterialDoesNotExpire, Some(_)) => Err(KmsError::validation(
             "A validTo date must not be set if the ExpirationModel is KEY_MATERIAL_DOES_NOT_EXPIRE",
         )),
@@ -176,7 +171,7 @@ fn unwrap_import(
     let wk = WrappingKey::from_pkcs8(&private).map_err(|e| KmsError::internal(format!("wrapping key: {e}")))?;
     let material: Material = wk
         .unwrap(pending.algorithm, &req.encrypted_key_material)
-        .map_err(|_| KmsError::invalid_ciphertext())?;
+        .map_err(|_| messages::invalid_ciphertext())?;
     km::check_import(k.key_spec, k.key_usage, material.expose())
         .map_err(|e| KmsError::new(ErrorKind::IncorrectKeyMaterialException, e.to_string()))?;
     let id = km::imported_material_id(&k.key_id, &material);

@@ -14,17 +14,14 @@ use crate::authz::{condition, Action, Conditions, RequestFacts, StateRule, Targe
 use crate::caller::RequestContext;
 use crate::error::{ErrorKind, KmsError, KmsResult};
 use crate::kms::{fresh_material_for, random_bytes, Kms};
+use crate::messages;
 use crate::metadata::key_metadata;
 use crate::resolve::IdForms;
 use crate::validate;
 use tern_policy::keys;
 
 fn enum_error(field: &str, value: &str, set: String) -> KmsError {
-    KmsError::constraint(
-        Some(value),
-        field,
-        &format!("Member must satisfy enum value set: {set}"),
-    )
+    messages::not_in_enum(value, field, &set)
 }
 
 /// The condition keys AWS sets on CreateKey: the new key's spec, usage,
@@ -72,11 +69,7 @@ fn plan_key(kms: &Kms, account: &AccountId, req: &pb::CreateKeyRequest) -> KmsRe
     let usage = match &req.key_usage {
         Some(u) => KeyUsage::parse(u).ok_or_else(|| enum_error("keyUsage", u, KeyUsage::value_set()))?,
         None if spec == KeySpec::SymmetricDefault => KeyUsage::EncryptDecrypt,
-        None => {
-            return Err(KmsError::validation(
-                "You must specify a KeyUsage value for all KMS keys except for symmetric encryption keys.",
-            ))
-        }
+        None => return Err(messages::key_usage_required()),
     };
     let origin = match &req.origin {
         Some(o) => Origin::parse(o).ok_or_else(|| enum_error("origin", o, Origin::value_set()))?,
@@ -88,9 +81,7 @@ fn plan_key(kms: &Kms, account: &AccountId, req: &pb::CreateKeyRequest) -> KmsRe
         )));
     };
     if !usages.contains(&usage) {
-        return Err(KmsError::validation(format!(
-            "KeyUsage {usage} is not compatible with KeySpec {spec}"
-        )));
+        return Err(messages::usage_not_for_spec(usage.as_str(), spec.as_str()));
     }
     if !matches!(origin, Origin::AwsKms | Origin::External) {
         return Err(KmsError::unsupported(format!(

@@ -25,6 +25,7 @@ use crate::authz::{condition, Action, Conditions, RequestFacts, StateRule};
 use crate::caller::RequestContext;
 use crate::error::{ErrorKind, KmsError, KmsResult};
 use crate::kms::{fresh_raw_material, generate_raw_material, Kms};
+use crate::messages;
 use crate::metadata::key_metadata;
 use crate::resolve::{check_state, IdForms};
 use crate::validate;
@@ -34,11 +35,11 @@ use crate::validate;
 pub const MATERIAL_CATCH_UP: Duration = Duration::from_secs(2);
 
 fn not_multi_region(k: &KeyRecord) -> KmsError {
-    KmsError::unsupported(format!("{} is not a multi-region key.", k.arn()))
+    messages::not_multi_region(&k.arn())
 }
 
 fn not_primary(k: &KeyRecord) -> KmsError {
-    KmsError::unsupported(format!("{} is not a multi-region primary key.", k.arn()))
+    messages::not_multi_region_primary(&k.arn())
 }
 
 /// A region member of a request (`replicaRegion`, `primaryRegion`).
@@ -167,6 +168,22 @@ impl Kms {
             .await
             .map_err(|e| propose_error(e, id.from_token))?;
         outcome_result(outcome)
+    }
+
+    /// Waits, bounded by one election timeout, until `regions` have applied
+    /// what this region has (write-side waiting: so a call in one of them
+    /// right after this request's answer sees its write, as AWS-recorded
+    /// clients expect). A region that is cut off or slow does not hold the
+    /// answer longer than the bound; it is logged, and the read there sees
+    /// the documented in-between state until that region catches up.
+    pub(crate) async fn settle(&self, regions: &[Region], what: &str, key: &KeyId) {
+        let Some(repl) = self.repl.as_ref() else { return };
+        let deadline = std::time::Instant::now() + repl.timing().election_max;
+        let behind = repl.wait_applied_in(regions, deadline).await;
+        if !behind.is_empty() {
+            tracing::info!(key = %key, operation = what, behind = ?behind,
+                "answered before these Regions applied the write (unreachable or slow); calls there see it once they catch up");
+        }
     }
 
     /// Proposes a planned write; `None` is a retry whose first attempt
@@ -357,7 +374,7 @@ impl Kms {
                 return Err(not_primary(&k));
             }
             if matches!(k.state, KeyState::PendingDeletion | KeyState::PendingReplicaDeletion) {
-                return Err(KmsError::invalid_state(format!("{} is {}.", k.arn(), k.state.phrase())));
+                return Err(messages::key_state(&k.arn(), k.state.phrase()));
             }
             // A retry of a replication this region already applied.
             let first = self.first_outcome(ctx, &ev).transpose()?;
@@ -429,7 +446,14 @@ impl Kms {
             Ok(p) => p,
             Err(e) => return self.complete(ctx, ev, Err(e)).await,
         };
-        let r = self.carry_out(ctx, &ev, op).await.map(|_| pb::ReplicateKeyResponse {
+        let r = self.carry_out(ctx, &ev, op).await;
+        if r.is_ok() {
+            // The replica Region finds the replica (Creating, then Enabled)
+            // as soon as ReplicateKey has answered.
+            self.settle(std::slice::from_ref(&shown.region), "ReplicateKey", &shown.key_id)
+                .await;
+        }
+        let r = r.map(|_| pb::ReplicateKeyResponse {
             replica_key_metadata: Some(key_metadata(&shown)),
             replica_policy: Some(props.policy.clone()),
             replica_tags: props
@@ -471,22 +495,32 @@ impl Kms {
             let target = parse_region(&req.primary_region, "primaryRegion")?;
             let mr = k.multi_region.as_ref().ok_or_else(|| not_multi_region(&k))?;
             if !mr.regions().any(|r| r == &target) {
-                return Err(KmsError::not_found(format!(
-                    "Key '{}' does not exist",
-                    key_arn(&target, &k.account, &k.key_id)
-                )));
+                return Err(messages::key_not_found(&key_arn(&target, &k.account, &k.key_id)));
             }
             if k.state != KeyState::Enabled {
-                return Err(KmsError::invalid_state(format!("{} is {}.", k.arn(), k.state.phrase())));
+                return Err(messages::key_state(&k.arn(), k.state.phrase()));
             }
-            Ok(Op::UpdatePrimary {
-                key: k.key_id,
-                expected_primary: mr.primary.clone(),
-                new_primary: target,
-            })
+            let regions: Vec<Region> = mr.regions().cloned().collect();
+            Ok((
+                Op::UpdatePrimary {
+                    key: k.key_id,
+                    expected_primary: mr.primary.clone(),
+                    new_primary: target,
+                },
+                k.key_id,
+                regions,
+            ))
         })();
         let r = match planned {
-            Ok(op) => self.propose_mrk(ctx, &ev, op).await,
+            Ok((op, key, regions)) => {
+                let r = self.propose_mrk(ctx, &ev, op).await;
+                if r.is_ok() {
+                    // Both the old and the new primary Region (and every
+                    // replica) show the new primary right after the answer.
+                    self.settle(&regions, "UpdatePrimaryRegion", &key).await;
+                }
+                r
+            }
             Err(e) => Err(e),
         };
         self.complete(ctx, ev, r.map(|_| pb::UpdatePrimaryRegionResponse {}))
@@ -506,7 +540,7 @@ impl Kms {
             let repl = self.replication()?;
             let k = self.mrk_for(ctx, &req.key_id, Action::RotateKeyOnDemand, &mut ev)?;
             if self.first_outcome(ctx, &ev).transpose()?.is_some() {
-                return Ok((k.key_id, None));
+                return Ok((k.arn(), None));
             }
             check_state(&k, KeyOp::RotateKeyOnDemand)?;
             crate::ops::rotation::rotatable(&k)?;
@@ -532,7 +566,7 @@ impl Kms {
             let regions: Vec<Region> = mr.regions().cloned().collect();
             let sealed = self.seal_to(repl, &regions, &k.key_id, &id, &material)?;
             Ok((
-                k.key_id,
+                k.arn(),
                 Some(Op::AddMaterial {
                     key: k.key_id,
                     expected_primary: self.region.clone(),
@@ -552,9 +586,8 @@ impl Kms {
             Ok((key, plan)) => self
                 .carry_out(ctx, &ev, plan)
                 .await
-                .map(|_| pb::RotateKeyOnDemandResponse {
-                    key_id: key.to_string(),
-                }),
+                // The key ARN, as AWS answers RotateKeyOnDemand.
+                .map(|_| pb::RotateKeyOnDemandResponse { key_id: key }),
             Err(e) => Err(e),
         };
         self.complete(ctx, ev, r).await
@@ -722,7 +755,14 @@ impl Kms {
             author: None,
             signature: None,
         };
-        self.propose_due_task(repl, cmd, "Multi-Region deletion").await
+        let regions: Vec<Region> = mr.regions().cloned().collect();
+        let done = self.propose_due_task(repl, cmd, "Multi-Region deletion").await?;
+        if done {
+            // The primary's replica list (and the deleted copy) agree in
+            // every Region right after.
+            self.settle(&regions, "Multi-Region deletion", &k.key_id).await;
+        }
+        Ok(done)
     }
 
     /// Proposes a write the service makes by itself (no caller, no audit of

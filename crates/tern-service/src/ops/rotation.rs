@@ -14,6 +14,7 @@ use crate::authz::{condition, Action, RequestFacts, StateRule};
 use crate::caller::RequestContext;
 use crate::error::{ErrorKind, KmsError, KmsResult};
 use crate::kms::{fresh_material, Kms};
+use crate::messages;
 use crate::resolve::IdForms;
 use crate::validate;
 
@@ -22,18 +23,11 @@ pub const ON_DEMAND_CONFLICT_WINDOW_MILLIS: i64 = 20 * 60 * 1000;
 
 pub(crate) fn rotatable(k: &KeyRecord) -> KmsResult<()> {
     if k.origin != tern_core::key::Origin::AwsKms {
-        return Err(KmsError::unsupported(format!(
-            "{} origin is {} which is not valid for this operation.",
-            k.arn(),
-            k.origin
-        )));
+        return Err(messages::wrong_origin(&k.arn(), k.origin.as_str()));
     }
     if !k.rotatable() {
-        return Err(KmsError::unsupported(format!(
-            "{} key spec is {} which does not support rotation.",
-            k.arn(),
-            k.key_spec
-        )));
+        // AWS answers an asymmetric or HMAC key with no message.
+        return Err(messages::rotation_not_supported());
     }
     Ok(())
 }
@@ -67,13 +61,7 @@ pub(crate) fn next_rotation_on_enable(
 /// The on-demand rotation limit and the window before an automatic rotation.
 pub(crate) fn check_on_demand_allowed(k: &KeyRecord, now: tern_core::time::UnixMillis) -> KmsResult<()> {
     if k.rotation.on_demand_count >= MAX_ON_DEMAND_ROTATIONS {
-        return Err(KmsError::new(
-            ErrorKind::LimitExceededException,
-            format!(
-                "The on-demand rotations limit has been reached for the given keyId. No more on-demand rotations can be performed for this key: {}",
-                k.arn()
-            ),
-        ));
+        return Err(messages::on_demand_rotation_limit(&k.arn()));
     }
     if let (true, Some(next)) = (k.rotation.enabled, k.rotation.next_rotation) {
         if next.0 - now.0 <= ON_DEMAND_CONFLICT_WINDOW_MILLIS {
@@ -188,7 +176,8 @@ impl Kms {
             let on = k.rotation.enabled;
             Ok(pb::GetKeyRotationStatusResponse {
                 key_rotation_enabled: on,
-                key_id: k.arn(),
+                // The bare key id, as AWS answers GetKeyRotationStatus.
+                key_id: k.key_id.to_string(),
                 rotation_period_in_days: if on {
                     k.rotation.period_days.map(|d| d as i32)
                 } else {
@@ -228,9 +217,8 @@ impl Kms {
                     .push(fresh_material(&root, &k.key_id, now, Some(RotationType::OnDemand))?);
                 k.rotation.on_demand_count += 1;
                 k.rotation.on_demand_started = Some(now);
-                Ok(pb::RotateKeyOnDemandResponse {
-                    key_id: k.key_id.to_string(),
-                })
+                // The key ARN, as AWS answers RotateKeyOnDemand.
+                Ok(pb::RotateKeyOnDemandResponse { key_id: k.arn() })
             },
         )
         .await
