@@ -18,6 +18,7 @@ import unittest
 import uuid
 
 import boto3
+import botocore
 import botocore.config
 import botocore.session
 from botocore.exceptions import ClientError
@@ -380,9 +381,18 @@ class ShapeTest(unittest.TestCase):
 
 class GeneratedShapesTest(unittest.TestCase):
     def test_tern_copy_of_the_model_is_current(self):
+        """The same botocore as the one tern's copy came from: identical.
+        A newer one (AWS adds members over time): reported, not a failure;
+        test_every_operation checks against the installed model anyway."""
         root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+        path = os.path.join(root, "crates", "tern-server", "src", "aws_output_shapes.json")
+        with open(path) as f:
+            source = json.load(f)["source"]
         r = subprocess.run([sys.executable, os.path.join(root, "scripts", "gen-aws-shapes.py"), "--check"],
                            capture_output=True, text=True)
+        if r.returncode != 0 and not source.startswith("botocore %s," % botocore.__version__):
+            self.skipTest("tern's copy is from %s, botocore %s is installed: run scripts/gen-aws-shapes.py "
+                          "to take its changes" % (source, botocore.__version__))
         self.assertEqual(r.returncode, 0, r.stderr)
 
 
