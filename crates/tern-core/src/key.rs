@@ -176,6 +176,13 @@ aws_enum!(
 );
 
 aws_enum!(
+    /// `KeyMaterialState` of one material of a key (ListKeyRotations).
+    KeyMaterialState {
+        Current = "CURRENT", NonCurrent = "NON_CURRENT", PendingRotation = "PENDING_ROTATION",
+    }
+);
+
+aws_enum!(
     /// `ExpirationModelType` of imported material.
     ExpirationModel {
         KeyMaterialExpires = "KEY_MATERIAL_EXPIRES", KeyMaterialDoesNotExpire = "KEY_MATERIAL_DOES_NOT_EXPIRE",
@@ -457,6 +464,93 @@ pub struct ImportState {
     /// The latest GetParametersForImport answer, while unused and unexpired.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending: Option<ImportParameters>,
+    /// Every material imported into the key, oldest first, with its own
+    /// state and expiration (AWS 2025: imported material rotates with
+    /// `ImportType NEW_KEY_MATERIAL` then RotateKeyOnDemand). Empty in
+    /// records written before rotation of imported material: see
+    /// [`ImportState::upgrade`]. `valid_to` and `expiration_model` above
+    /// always mirror the current material's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub materials: Vec<ImportedMaterial>,
+}
+
+/// One material imported into an `EXTERNAL` key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportedMaterial {
+    pub id: KeyMaterialId,
+    pub state: KeyMaterialState,
+    /// Whether this region holds its bytes (`IMPORTED`), or they were
+    /// deleted or expired (`PENDING_IMPORT`: the same material may be
+    /// imported again).
+    pub present: bool,
+    pub first_imported: UnixMillis,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiration_model: Option<ExpirationModel>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_to: Option<UnixMillis>,
+    /// When RotateKeyOnDemand made it current.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotated: Option<UnixMillis>,
+}
+
+impl ImportState {
+    /// Fills `materials` for a record written before it existed: its one
+    /// material (the fingerprint), current, present when `held` has it.
+    pub fn upgrade(&mut self, held: &[MaterialRecord]) {
+        if !self.materials.is_empty() {
+            return;
+        }
+        let Some(id) = self.fingerprint else { return };
+        let present = held.iter().find(|m| m.id == id);
+        self.materials.push(ImportedMaterial {
+            id,
+            state: KeyMaterialState::Current,
+            present: present.is_some(),
+            first_imported: present.map(|m| m.created).unwrap_or(UnixMillis(0)),
+            description: None,
+            expiration_model: self.expiration_model,
+            valid_to: self.valid_to,
+            rotated: None,
+        });
+    }
+
+    /// The materials as [`ImportState::upgrade`] would leave them.
+    pub fn entries(&self, held: &[MaterialRecord]) -> Vec<ImportedMaterial> {
+        let mut s = self.clone();
+        s.upgrade(held);
+        s.materials
+    }
+
+    pub fn entry(&self, id: &KeyMaterialId) -> Option<&ImportedMaterial> {
+        self.materials.iter().find(|m| &m.id == id)
+    }
+
+    pub fn entry_mut(&mut self, id: &KeyMaterialId) -> Option<&mut ImportedMaterial> {
+        self.materials.iter_mut().find(|m| &m.id == id)
+    }
+
+    /// The material waiting for RotateKeyOnDemand, if one is.
+    pub fn pending_rotation(&self) -> Option<&ImportedMaterial> {
+        self.materials.iter().find(|m| m.state == KeyMaterialState::PendingRotation)
+    }
+
+    /// The current material (present or not).
+    pub fn current(&self) -> Option<&ImportedMaterial> {
+        self.materials.iter().find(|m| m.state == KeyMaterialState::Current)
+    }
+
+    /// Mirrors the current material's expiration into `valid_to` and
+    /// `expiration_model` (what DescribeKey shows and the expiry check reads).
+    pub fn sync_current(&mut self) {
+        let (model, valid_to) = match self.current().filter(|c| c.present) {
+            Some(c) => (c.expiration_model, c.valid_to),
+            None => (None, None),
+        };
+        self.expiration_model = model;
+        self.valid_to = valid_to;
+    }
 }
 
 impl fmt::Debug for ImportState {
@@ -466,6 +560,7 @@ impl fmt::Debug for ImportState {
             .field("valid_to", &self.valid_to)
             .field("expiration_model", &self.expiration_model)
             .field("pending", &self.pending.as_ref().map(|p| p.expires))
+            .field("materials", &self.materials)
             .finish()
     }
 }
@@ -590,6 +685,29 @@ impl KeyRecord {
 
     pub fn current_material(&self) -> Option<&MaterialRecord> {
         self.materials.last()
+    }
+
+    /// The id of the key's current material: for an imported key, the
+    /// current one even while its bytes are deleted (AWS still shows it);
+    /// otherwise the material that encrypts.
+    pub fn current_material_id(&self) -> Option<KeyMaterialId> {
+        let imported = self.import.as_ref().and_then(|i| {
+            i.current()
+                .map(|c| c.id)
+                .or_else(|| i.materials.is_empty().then_some(i.fingerprint).flatten())
+        });
+        imported.or_else(|| self.current_material().map(|m| m.id))
+    }
+
+    /// Whether some imported material this region holds has passed its own
+    /// `ValidTo` at `now` (the expiry sweep deletes it).
+    pub fn imported_material_past_valid_to(&self, now: UnixMillis) -> bool {
+        self.material_expired(now)
+            || self.import.as_ref().is_some_and(|i| {
+                i.materials
+                    .iter()
+                    .any(|m| m.present && m.valid_to.is_some_and(|v| now >= v))
+            })
     }
 
     /// A material this region holds, current, old or awaiting activation.

@@ -11,13 +11,14 @@ impl Replication {
         matches!(r, Ok(Ok(_)))
     }
 
-    /// Waits, bounded by `deadline`, until every node of `regions` has
-    /// applied what this region has applied now, so that a call there right
-    /// after sees this region's writes. Each node is asked (`Hello`, whose
-    /// answer carries its applied index) until it has, or the deadline
-    /// passes. Returns the regions not known to have applied by then (cut
-    /// off, or slow); this region itself always has.
-    pub async fn wait_applied_in(&self, regions: &[Region], deadline: Instant) -> Vec<String> {
+    /// Waits until every node of `regions` has applied what this region has
+    /// applied now, so that a call there right after sees this region's
+    /// writes. Each node is asked (`Hello`, whose answer carries its applied
+    /// index) until it has; a node that answers keeps being waited for until
+    /// `deadline` (it is up, only behind), one that does not answer for
+    /// `unreachable_after` is given up (cut off or down). Returns the regions
+    /// not known to have applied; this region itself always has.
+    pub async fn wait_applied_in(&self, regions: &[Region], deadline: Instant, unreachable_after: Duration) -> Vec<String> {
         let Some(target) = self.applied().map(|l| l.index) else {
             return Vec::new();
         };
@@ -32,16 +33,20 @@ impl Replication {
                 continue;
             };
             let me = self.inner.node_id;
-            let limit = self.inner.timing.election_max;
             asks.spawn(async move {
+                let mut last_answer = Instant::now();
                 loop {
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
+                    let now = Instant::now();
+                    let give_up = deadline.min(last_answer + unreachable_after);
+                    if now >= give_up {
                         return (region, false);
                     }
-                    let r: Result<server::HelloReply, _> = ch.call(Rpc::Hello, &me, left.min(limit)).await;
-                    if r.is_ok_and(|h| h.last_applied.is_some_and(|i| i >= target)) {
-                        return (region, true);
+                    let r: Result<server::HelloReply, _> = ch.call(Rpc::Hello, &me, give_up - now).await;
+                    if let Ok(h) = r {
+                        if h.last_applied.is_some_and(|i| i >= target) {
+                            return (region, true);
+                        }
+                        last_answer = Instant::now();
                     }
                     let left = deadline.saturating_duration_since(Instant::now());
                     tokio::time::sleep(APPLIED_POLL.min(left)).await;

@@ -632,7 +632,9 @@ async fn imported_symmetric_material_lives_until_valid_to_and_reimports_only_its
     assert_eq!(n.run_due_tasks().await.expired, 1);
     let d = describe(&mut c, &md.key_id).await;
     assert_eq!(d.key_state, "PendingImport");
-    assert_eq!(d.current_key_material_id, None);
+    // AWS still shows the (expired, deleted) current material's id.
+    assert_eq!(d.current_key_material_id.as_deref(), Some(material_id.as_str()));
+    assert_eq!(d.expiration_model, None);
     assert!(n
         .audit_records()
         .iter()
@@ -710,6 +712,144 @@ async fn imported_symmetric_material_lives_until_valid_to_and_reimports_only_its
             native.arn
         ),
     );
+    n.shutdown().await;
+}
+
+async fn rotations_of(c: &mut KmsClient, key_id: &str, all: bool) -> Vec<pb::RotationsListEntry> {
+    ok(c.list_key_rotations(pb::ListKeyRotationsRequest {
+        key_id: key_id.into(),
+        include_key_material: all.then(|| "ALL_KEY_MATERIAL".to_string()),
+        ..Default::default()
+    })
+    .await)
+    .rotations
+}
+
+/// Imports `material` into `key` with `import_type`; the new material's id.
+async fn import_material(c: &mut KmsClient, key: &str, material: &[u8], import_type: Option<&str>) -> Result<String, String> {
+    let p = params_for_import(c, key, "RSAES_OAEP_SHA_256").await;
+    let mut r = import_req(key, &p, wrap_for_import(&p.public_key, "RSAES_OAEP_SHA_256", material));
+    r.import_type = import_type.map(str::to_string);
+    c.import_key_material(r)
+        .await
+        .map(|r| r.into_inner().key_material_id.unwrap())
+        .map_err(|s| format!("{} {}", tern_client::error_kind(&s).unwrap_or("?"), s.message()))
+}
+
+/// AWS 2025: imported key material rotates. NEW_KEY_MATERIAL imports a
+/// material pending rotation; RotateKeyOnDemand makes it current; older
+/// materials keep decrypting; ListKeyRotations shows each with its import
+/// state; DeleteImportedKeyMaterial deletes one material (its ciphertexts
+/// fail, the others work) and the same material imported again brings them
+/// back.
+#[tokio::test]
+async fn imported_key_material_rotates_with_new_key_material() {
+    let n = TestNode::start(REGION).await;
+    let mut c = n.admin().await;
+    let md = external_key(&mut c, "SYMMETRIC_DEFAULT", None).await;
+    let arn = md.arn.clone();
+    // Nothing imported: the key is pending import, whatever the request.
+    assert_err(
+        c.rotate_key_on_demand(pb::RotateKeyOnDemandRequest { key_id: md.key_id.clone() }).await,
+        "KMSInvalidStateException",
+        &format!("{arn} is pending import."),
+    );
+    // The first import (NEW_KEY_MATERIAL by default for an empty key).
+    let first = import_material(&mut c, &md.key_id, &[1u8; 32], None).await.unwrap();
+    let blob1 = encrypt(&mut c, &md.key_id, b"under the first").await.ciphertext_blob;
+    assert_err(
+        c.rotate_key_on_demand(pb::RotateKeyOnDemandRequest { key_id: md.key_id.clone() }).await,
+        "KMSInvalidStateException",
+        &format!("No available key material pending rotation for the key: {arn}."),
+    );
+    // Without ImportType, a key with material takes EXISTING: other
+    // material is refused.
+    let e = import_material(&mut c, &md.key_id, &[2u8; 32], None).await.unwrap_err();
+    assert!(e.starts_with("IncorrectKeyMaterialException"), "{e}");
+
+    // A new material, pending rotation: the first still encrypts.
+    let second = import_material(&mut c, &md.key_id, &[2u8; 32], Some("NEW_KEY_MATERIAL")).await.unwrap();
+    assert_ne!(second, first);
+    assert_eq!(describe(&mut c, &md.key_id).await.current_key_material_id.as_deref(), Some(first.as_str()));
+    let e = import_material(&mut c, &md.key_id, &[3u8; 32], Some("NEW_KEY_MATERIAL")).await.unwrap_err();
+    let third_id = tern_core::material::imported_material_id(
+        &tern_core::ids::KeyId::parse(&md.key_id).unwrap(),
+        &tern_core::crypto::Material::from_bytes([3u8; 32]),
+    );
+    assert_eq!(
+        e,
+        format!("KMSInvalidStateException New key material (id: {third_id}) cannot be imported into KMS key {}, because another key material (id: {second}) is pending rotation.", md.key_id)
+    );
+    let all = rotations_of(&mut c, &md.key_id, true).await;
+    let states: Vec<_> = all
+        .iter()
+        .map(|r| (r.key_material_id.clone().unwrap(), r.key_material_state.clone().unwrap(), r.import_state.clone().unwrap()))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            (first.clone(), "CURRENT".to_string(), "IMPORTED".to_string()),
+            (second.clone(), "PENDING_ROTATION".to_string(), "IMPORTED".to_string()),
+        ]
+    );
+    assert_eq!(all[0].expiration_model.as_deref(), Some("KEY_MATERIAL_DOES_NOT_EXPIRE"));
+    assert!(rotations_of(&mut c, &md.key_id, false).await.is_empty());
+
+    // Rotate: the second becomes current; the first keeps decrypting.
+    let r = ok(c.rotate_key_on_demand(pb::RotateKeyOnDemandRequest { key_id: md.key_id.clone() }).await);
+    assert_eq!(r.key_id, arn);
+    assert_eq!(describe(&mut c, &md.key_id).await.current_key_material_id.as_deref(), Some(second.as_str()));
+    let blob2 = encrypt(&mut c, &md.key_id, b"under the second").await.ciphertext_blob;
+    assert_eq!(decrypt(&mut c, &blob2).await.key_material_id.as_deref(), Some(second.as_str()));
+    assert_eq!(decrypt(&mut c, &blob1).await.plaintext, b"under the first");
+    let rotated = rotations_of(&mut c, &md.key_id, false).await;
+    assert_eq!(rotated.len(), 1);
+    assert_eq!(rotated[0].key_material_id.as_deref(), Some(second.as_str()));
+    assert_eq!(rotated[0].rotation_type.as_deref(), Some("ON_DEMAND"));
+    assert_eq!(rotated[0].key_material_state.as_deref(), Some("CURRENT"));
+
+    // Delete the first material: its ciphertexts fail, the others work,
+    // the key stays Enabled.
+    let del = ok(c
+        .delete_imported_key_material(pb::DeleteImportedKeyMaterialRequest {
+            key_id: md.key_id.clone(),
+            key_material_id: Some(first.clone()),
+        })
+        .await);
+    assert_eq!(del.key_material_id.as_deref(), Some(first.as_str()));
+    assert_eq!(describe(&mut c, &md.key_id).await.key_state, "Enabled");
+    assert_kind(c.decrypt(decrypt_req(&blob1)).await, "KMSInvalidStateException");
+    assert_eq!(decrypt(&mut c, &blob2).await.plaintext, b"under the second");
+    let all = rotations_of(&mut c, &md.key_id, true).await;
+    assert_eq!(all[0].import_state.as_deref(), Some("PENDING_IMPORT"));
+    assert_eq!(all[0].key_material_state.as_deref(), Some("NON_CURRENT"));
+    // The same material again (EXISTING, by id) brings its ciphertexts back.
+    let p = params_for_import(&mut c, &md.key_id, "RSAES_OAEP_SHA_256").await;
+    let mut again = import_req(&md.key_id, &p, wrap_for_import(&p.public_key, "RSAES_OAEP_SHA_256", &[1u8; 32]));
+    again.import_type = Some("EXISTING_KEY_MATERIAL".into());
+    again.key_material_id = Some(first.clone());
+    ok(c.import_key_material(again).await);
+    assert_eq!(decrypt(&mut c, &blob1).await.plaintext, b"under the first");
+    assert_eq!(describe(&mut c, &md.key_id).await.current_key_material_id.as_deref(), Some(second.as_str()));
+    let blob3 = encrypt(&mut c, &md.key_id, b"still the second").await.ciphertext_blob;
+    assert_eq!(decrypt(&mut c, &blob3).await.key_material_id.as_deref(), Some(second.as_str()));
+    // Deleting the current material: PendingImport, CurrentKeyMaterialId
+    // still shown (as AWS does).
+    ok(c.delete_imported_key_material(pb::DeleteImportedKeyMaterialRequest {
+        key_id: md.key_id.clone(),
+        key_material_id: None,
+    })
+    .await);
+    let d = describe(&mut c, &md.key_id).await;
+    assert_eq!(d.key_state, "PendingImport");
+    assert_eq!(d.current_key_material_id.as_deref(), Some(second.as_str()));
+    assert_eq!(d.expiration_model, None);
+
+    // Only symmetric encryption keys take new material.
+    let hmac = external_key(&mut c, "HMAC_256", Some("GENERATE_VERIFY_MAC")).await;
+    import_material(&mut c, &hmac.key_id, &[5u8; 32], None).await.unwrap();
+    let e = import_material(&mut c, &hmac.key_id, &[6u8; 32], Some("NEW_KEY_MATERIAL")).await.unwrap_err();
+    assert!(e.starts_with("UnsupportedOperationException"), "{e}");
     n.shutdown().await;
 }
 

@@ -184,7 +184,14 @@ impl Kms {
         if let Some(c) = self.handles.read().get(&(key.key_id, *material)) {
             return Ok(c.clone());
         }
-        let m = key.material(material).ok_or_else(messages::invalid_ciphertext)?;
+        let Some(m) = key.material(material) else {
+            // Imported material deleted or expired: the same material,
+            // imported again, decrypts it.
+            if key.import.as_ref().and_then(|i| i.entry(material)).is_some_and(|e| !e.present) {
+                return Err(messages::material_not_imported(material, &key.arn()));
+            }
+            return Err(messages::invalid_ciphertext());
+        };
         let unwrapped = crypto::unwrap_material(&self.root, &key.key_id, material, &m.wrapped)
             .map_err(|_| KmsError::internal("Key material could not be unwrapped under the region root key."))?;
         let h = KeyHandle::load(key.key_spec, key.key_usage, &unwrapped)
@@ -196,10 +203,13 @@ impl Kms {
 
     /// The key's current material, ready to use.
     pub(crate) fn current_handle(&self, key: &KeyRecord) -> KmsResult<(KeyMaterialId, Arc<KeyHandle>)> {
+        // An imported key's current material is the one its import state
+        // names (reimporting an older material does not make it current).
         let current = key
-            .current_material()
+            .current_material_id()
+            .filter(|id| key.materials.iter().any(|m| &m.id == id))
             .ok_or_else(|| messages::key_state(&key.arn(), tern_core::key::KeyState::PendingImport.phrase()))?;
-        Ok((current.id, self.handle(key, &current.id)?))
+        Ok((current, self.handle(key, &current)?))
     }
 
     /// Drops cached material of a key that no longer exists.

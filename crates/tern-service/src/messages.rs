@@ -286,6 +286,15 @@ pub fn material_already_pending(new_material: &str, key_id: &str, pending_materi
     )
 }
 
+/// tern: a ciphertext under an imported material that was deleted or
+/// expired (the key itself may be Enabled with another material).
+pub fn material_not_imported(material: &tern_core::ids::KeyMaterialId, key_arn: &str) -> KmsError {
+    e(
+        ErrorKind::KMSInvalidStateException,
+        format!("The key material {material} of {key_arn} is pending import: import the same key material again (ImportType EXISTING_KEY_MATERIAL) to use it."),
+    )
+}
+
 // --- Multi-Region keys ---------------------------------------------------------
 
 /// recorded: ReplicateKey of a replica.
@@ -482,6 +491,12 @@ mod tests {
             material_already_pending("aa", "1234abcd-12ab-34cd-56ef-1234567890ab", "bb"),
             "KMSInvalidStateException",
             "New key material (id: aa) cannot be imported into KMS key 1234abcd-12ab-34cd-56ef-1234567890ab, because another key material (id: bb) is pending rotation.",
+        );
+        let id = tern_core::ids::KeyMaterialId::from_bytes([0; 32]);
+        row(
+            material_not_imported(&id, ARN),
+            "KMSInvalidStateException",
+            &format!("The key material {} of {ARN} is pending import: import the same key material again (ImportType EXISTING_KEY_MATERIAL) to use it.", "0".repeat(64)),
         );
         row(
             not_multi_region_primary(ARN),

@@ -30,7 +30,7 @@ pub(crate) fn key_metadata(k: &KeyRecord) -> pb::KeyMetadata {
         // Symmetric encryption keys only: AWS shows no CurrentKeyMaterialId
         // for HMAC or asymmetric keys (imported or not).
         current_key_material_id: (k.key_spec == tern_core::key::KeySpec::SymmetricDefault)
-            .then(|| k.current_material().map(|m| m.id.to_string()))
+            .then(|| k.current_material_id().map(|m| m.to_string()))
             .flatten(),
         expiration_model: k
             .import

@@ -155,8 +155,9 @@ impl Kms {
         Ok(report)
     }
 
-    /// Deletes imported material past its `ValidTo`: the key returns to
-    /// PendingImport (AWS's `DeleteExpiredKeyMaterial` event). Crypto
+    /// Deletes imported material past its own `ValidTo` (AWS's
+    /// `DeleteExpiredKeyMaterial` event): the current material's expiry
+    /// puts the key in PendingImport. Crypto
     /// operations already refuse such a key from the moment it expires.
     async fn expire_imported_material(&self, now: UnixMillis) -> KmsResult<usize> {
         let due: Vec<KeyId> = self
@@ -164,7 +165,7 @@ impl Kms {
             .read()
             .keys
             .values()
-            .filter(|k| k.material_expired(now))
+            .filter(|k| k.imported_material_past_valid_to(now))
             .map(|k| k.key_id)
             .collect();
         let mut n = 0;
@@ -173,11 +174,13 @@ impl Kms {
             let (done, _) = self
                 .store
                 .transact(move |txn| {
-                    let Some(k) = txn.key(&id).filter(|k| k.material_expired(now)) else {
+                    let Some(k) = txn.key(&id).filter(|k| k.imported_material_past_valid_to(now)) else {
                         return false;
                     };
                     let mut next = (*k).clone();
-                    crate::ops::import::drop_imported_material(&mut next);
+                    if !crate::ops::import::expire_materials(&mut next, now) {
+                        return false;
+                    }
                     if audit_or_abort(
                         txn,
                         service_event_record(&region, "DeleteExpiredKeyMaterial", &next.arn(), &next.account, now),

@@ -14,8 +14,8 @@ use serde_json::json;
 use tern_core::crypto::{self, Material};
 use tern_core::ids::{KeyId, KeyMaterialId};
 use tern_core::key::{
-    ExpirationModel, ImportParameters, KeyOp, KeyRecord, KeyState, MaterialRecord, Origin, WrappingAlgorithm,
-    WrappingKeySpec,
+    ExpirationModel, ImportParameters, ImportedMaterial, KeyMaterialState, KeyOp, KeyRecord, KeyState, MaterialRecord,
+    Origin, WrappingAlgorithm, WrappingKeySpec,
 };
 use tern_core::material::{self as km, WrappingKey};
 use tern_core::time::{UnixMillis, MILLIS_PER_DAY};
@@ -72,16 +72,226 @@ fn token_for(key: &KeyId, id: &[u8; 32]) -> Vec<u8> {
     t
 }
 
-/// Removes a key's imported material: it returns to PendingImport.
-pub(crate) fn drop_imported_material(k: &mut KeyRecord) {
-    k.materials.clear();
-    if matches!(k.state, KeyState::Enabled | KeyState::Disabled) {
+/// Deletes the bytes of imported material `id`: its import state becomes
+/// PENDING_IMPORT (the same material may be imported again). Deleting the
+/// current material puts the key in PendingImport; the others keep their
+/// states, and ciphertexts under the deleted one no longer decrypt.
+pub(crate) fn delete_material(k: &mut KeyRecord, id: &KeyMaterialId) {
+    let Some(import) = k.import.as_mut() else { return };
+    import.upgrade(&k.materials);
+    k.materials.retain(|m| &m.id != id);
+    k.pending_materials.retain(|m| &m.id != id);
+    let mut current = false;
+    if let Some(e) = import.entry_mut(id) {
+        e.present = false;
+        current = e.state == KeyMaterialState::Current;
+    }
+    import.sync_current();
+    if current && matches!(k.state, KeyState::Enabled | KeyState::Disabled) {
         k.state = KeyState::PendingImport;
     }
-    if let Some(i) = k.import.as_mut() {
-        i.valid_to = None;
-        i.expiration_model = None;
+}
+
+/// Deletes every imported material past its own `ValidTo` at `now`
+/// (AWS's `DeleteExpiredKeyMaterial`); true when one was.
+pub(crate) fn expire_materials(k: &mut KeyRecord, now: UnixMillis) -> bool {
+    let Some(import) = k.import.as_mut() else { return false };
+    import.upgrade(&k.materials);
+    let due: Vec<KeyMaterialId> = import
+        .materials
+        .iter()
+        .filter(|m| m.present && m.valid_to.is_some_and(|v| now >= v))
+        .map(|m| m.id)
+        .collect();
+    for id in &due {
+        delete_material(k, id);
     }
+    !due.is_empty()
+}
+
+/// Which import an ImportKeyMaterial request makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ImportType {
+    /// The key's first material, or (symmetric keys) a new material that
+    /// RotateKeyOnDemand makes current.
+    New,
+    /// One of the key's materials again (after its deletion or expiry, or
+    /// to change its expiration).
+    Existing,
+}
+
+/// The request's `ImportType`: as AWS, NEW_KEY_MATERIAL by default for a
+/// key that never had material, EXISTING_KEY_MATERIAL afterwards.
+fn import_type(req: &pb::ImportKeyMaterialRequest, k: &KeyRecord) -> KmsResult<ImportType> {
+    let first = k.import.as_ref().and_then(|i| i.fingerprint).is_none();
+    match req.import_type.as_deref() {
+        None if first => Ok(ImportType::New),
+        None | Some("EXISTING_KEY_MATERIAL") => Ok(ImportType::Existing),
+        Some("NEW_KEY_MATERIAL") => Ok(ImportType::New),
+        Some(other) => Err(messages::not_in_enum(
+            other,
+            "importType",
+            "[NEW_KEY_MATERIAL, EXISTING_KEY_MATERIAL]",
+        )),
+    }
+}
+
+/// Records an import into `k` (checked by [`unwrap_import`]): the first
+/// material, a new material pending rotation, or a known material again.
+fn record_import(
+    root: &tern_core::crypto::RootKey,
+    k: &mut KeyRecord,
+    req: &pb::ImportKeyMaterialRequest,
+    checked: (Material, KeyMaterialId, ExpirationModel, Option<UnixMillis>),
+    now: UnixMillis,
+) -> KmsResult<()> {
+    let (material, id, model, valid_to) = checked;
+    let kind = import_type(req, k)?;
+    let wrapped = wrap(root, &k.key_id, &id, &material)?;
+    let arn = k.arn();
+    let key_id = k.key_id;
+    let import = k.import.get_or_insert_with(Default::default);
+    import.upgrade(&k.materials);
+    let entry = |state| ImportedMaterial {
+        id,
+        state,
+        present: true,
+        first_imported: now,
+        description: req.key_material_description.clone(),
+        expiration_model: Some(model),
+        valid_to,
+        rotated: None,
+    };
+    let first = import.materials.is_empty();
+    if kind == ImportType::New && req.key_material_id.is_some() {
+        return Err(KmsError::validation(
+            "KeyMaterialId names a material to import again: it is only valid with ImportType EXISTING_KEY_MATERIAL.",
+        ));
+    }
+    if first {
+        // The key's first material (EXISTING on a key without material is
+        // taken as its first import, as tern always has).
+        import.fingerprint = Some(id);
+        import.materials.push(entry(KeyMaterialState::Current));
+        k.materials = vec![MaterialRecord {
+            id,
+            created: now,
+            rotation_type: None,
+            wrapped,
+        }];
+    } else if kind == ImportType::New {
+        if k.key_spec != tern_core::key::KeySpec::SymmetricDefault {
+            return Err(KmsError::unsupported(format!(
+                "{arn}: only symmetric encryption keys take new imported key material (ImportType NEW_KEY_MATERIAL)."
+            )));
+        }
+        if let Some(p) = import.pending_rotation() {
+            return Err(messages::material_already_pending(
+                &id.to_string(),
+                &key_id.to_string(),
+                &p.id.to_string(),
+            ));
+        }
+        if import.entry(&id).is_some() {
+            return Err(KmsError::new(
+                ErrorKind::IncorrectKeyMaterialException,
+                format!("This key material ({id}) was imported into {arn} before: import it with ImportType EXISTING_KEY_MATERIAL."),
+            ));
+        }
+        import.materials.push(entry(KeyMaterialState::PendingRotation));
+        k.pending_materials.push(MaterialRecord {
+            id,
+            created: now,
+            rotation_type: None,
+            wrapped,
+        });
+    } else {
+        let target = match req.key_material_id.as_deref() {
+            Some(want) => {
+                if want != id.to_string() {
+                    return Err(KmsError::new(
+                        ErrorKind::IncorrectKeyMaterialException,
+                        format!("The key material's id is {id}, not {want}."),
+                    ));
+                }
+                id
+            }
+            None => import.current().map(|c| c.id).unwrap_or(id),
+        };
+        if target != id || import.entry(&id).is_none() {
+            return Err(KmsError::new(
+                ErrorKind::IncorrectKeyMaterialException,
+                "The key material does not match the key material previously imported into this key.",
+            ));
+        }
+        let Some(e) = import.entry_mut(&id) else {
+            return Err(KmsError::internal("imported material entry vanished"));
+        };
+        e.present = true;
+        e.expiration_model = Some(model);
+        e.valid_to = valid_to;
+        if req.key_material_description.is_some() {
+            e.description = req.key_material_description.clone();
+        }
+        let (state, became) = (e.state, e.rotated.unwrap_or(e.first_imported));
+        let rotation_type = e.rotated.map(|_| tern_core::key::RotationType::OnDemand);
+        let held = k.materials.iter().chain(k.pending_materials.iter()).any(|m| m.id == id);
+        if !held {
+            let record = MaterialRecord {
+                id,
+                created: became,
+                rotation_type,
+                wrapped,
+            };
+            if state == KeyMaterialState::PendingRotation {
+                k.pending_materials.push(record);
+            } else {
+                // In the order the materials became current.
+                let at = k.materials.iter().position(|m| m.created > became).unwrap_or(k.materials.len());
+                k.materials.insert(at, record);
+            }
+        }
+    }
+    import.sync_current();
+    let current_present = import.current().is_some_and(|c| c.present);
+    if k.state == KeyState::PendingImport && current_present {
+        k.state = KeyState::Enabled;
+    }
+    Ok(())
+}
+
+/// RotateKeyOnDemand of an imported (single-Region, symmetric) key: the
+/// material imported with NEW_KEY_MATERIAL becomes current; the others keep
+/// decrypting.
+pub(crate) fn rotate_imported(k: &mut KeyRecord, now: UnixMillis) -> KmsResult<()> {
+    if k.key_spec != tern_core::key::KeySpec::SymmetricDefault {
+        return Err(messages::rotation_not_supported());
+    }
+    let arn = k.arn();
+    let Some(import) = k.import.as_mut() else {
+        return Err(messages::no_material_pending_rotation(&arn));
+    };
+    import.upgrade(&k.materials);
+    let pending = import.pending_rotation().filter(|p| p.present).map(|p| p.id);
+    let at = pending.and_then(|p| k.pending_materials.iter().position(|m| m.id == p));
+    let (Some(id), Some(at)) = (pending, at) else {
+        return Err(messages::no_material_pending_rotation(&arn));
+    };
+    let mut m = k.pending_materials.remove(at);
+    m.created = now;
+    m.rotation_type = Some(tern_core::key::RotationType::OnDemand);
+    k.materials.push(m);
+    for e in import.materials.iter_mut() {
+        if e.state == KeyMaterialState::Current {
+            e.state = KeyMaterialState::NonCurrent;
+        }
+        if e.id == id {
+            e.state = KeyMaterialState::Current;
+            e.rotated = Some(now);
+        }
+    }
+    import.sync_current();
+    Ok(())
 }
 
 /// The expiration an ImportKeyMaterial request asks for.
@@ -125,25 +335,17 @@ fn unwrap_import(
     )?;
     let (model, valid_to) = expiration(req, now)?;
     check_external(k)?;
-    let first_import = k.import.as_ref().and_then(|i| i.fingerprint).is_none();
-    if let Some(t) = req.import_type.as_deref() {
-        match t {
-            "EXISTING_KEY_MATERIAL" => {}
-            "NEW_KEY_MATERIAL" if first_import => {}
-            "NEW_KEY_MATERIAL" => {
-                return Err(KmsError::unsupported(
-                    "tern does not rotate imported key material: ImportType NEW_KEY_MATERIAL is only accepted for a key's first import.",
-                ))
-            }
-            other => {
-                return Err(KmsError::constraint(
-                    Some(other),
-                    "importType",
-                    "Member must satisfy enum value set: [NEW_KEY_MATERIAL, EXISTING_KEY_MATERIAL]",
-                ))
-            }
-        }
+    // NEW_KEY_MATERIAL into a Multi-Region key that has material: each
+    // Region would hold a different pending material; not built yet.
+    if k.key_id.is_multi_region()
+        && k.import.as_ref().and_then(|i| i.fingerprint).is_some()
+        && import_type(req, k)? == ImportType::New
+    {
+        return Err(KmsError::unsupported(
+            "tern does not rotate the imported key material of Multi-Region keys yet: ImportType NEW_KEY_MATERIAL is accepted for their first import only.",
+        ));
     }
+    import_type(req, k)?;
     let pending = k
         .import
         .as_ref()
@@ -332,35 +534,9 @@ impl Kms {
                 KeyOp::Import,
                 conditions,
                 move |k, now| {
-                    let (material, id, model, valid_to) = unwrap_import(&root, k, &req, now)?;
-                    let import = k.import.get_or_insert_with(Default::default);
-                    if import.fingerprint.is_some_and(|f| f != id) {
-                        return Err(KmsError::new(
-                            ErrorKind::IncorrectKeyMaterialException,
-                            "The key material does not match the key material previously imported into this key.",
-                        ));
-                    }
-                    if let Some(want) = req.key_material_id.as_deref() {
-                        if want != id.to_string() {
-                            return Err(KmsError::new(
-                                ErrorKind::IncorrectKeyMaterialException,
-                                format!("The key material's id is {id}, not {want}."),
-                            ));
-                        }
-                    }
-                    import.fingerprint = Some(id);
-                    import.valid_to = valid_to;
-                    import.expiration_model = Some(model);
-                    let created = k.materials.first().map(|m| m.created).unwrap_or(now);
-                    k.materials = vec![MaterialRecord {
-                        id,
-                        created,
-                        rotation_type: None,
-                        wrapped: wrap(&root, &k.key_id, &id, &material)?,
-                    }];
-                    if k.state == KeyState::PendingImport {
-                        k.state = KeyState::Enabled;
-                    }
+                    let checked = unwrap_import(&root, k, &req, now)?;
+                    let id = checked.1;
+                    record_import(&root, k, &req, checked, now)?;
                     Ok(pb::ImportKeyMaterialResponse {
                         key_id: k.arn(),
                         key_material_id: Some(id.to_string()),
@@ -386,21 +562,27 @@ impl Kms {
                 KeyOp::Import,
                 move |k, _now| {
                     check_external(k)?;
-                    let current = k.current_material().map(|m| m.id);
-                    if let Some(want) = req.key_material_id.as_deref() {
-                        if current.map(|c| c.to_string()).as_deref() != Some(want) {
-                            return Err(KmsError::not_found(format!(
-                                "Key material {want} does not exist for {}.",
-                                k.arn()
-                            )));
-                        }
+                    let entries = k.import.as_ref().map(|i| i.entries(&k.materials)).unwrap_or_default();
+                    let target = match req.key_material_id.as_deref() {
+                        Some(want) => match entries.iter().find(|e| e.id.to_string() == want) {
+                            Some(e) => Some(e.id),
+                            None => {
+                                return Err(KmsError::not_found(format!(
+                                    "Key material {want} does not exist for {}.",
+                                    k.arn()
+                                )))
+                            }
+                        },
+                        None => k.current_material_id(),
+                    };
+                    if let Some(id) = &target {
+                        delete_material(k, id);
                     }
-                    drop_imported_material(k);
                     Ok((
                         k.key_id,
                         pb::DeleteImportedKeyMaterialResponse {
                             key_id: k.arn(),
-                            key_material_id: current.map(|c| c.to_string()),
+                            key_material_id: target.map(|c| c.to_string()),
                         },
                     ))
                 },

@@ -170,16 +170,19 @@ impl Kms {
         outcome_result(outcome)
     }
 
-    /// Waits, bounded by one election timeout, until `regions` have applied
-    /// what this region has (write-side waiting: so a call in one of them
-    /// right after this request's answer sees its write, as AWS-recorded
-    /// clients expect). A region that is cut off or slow does not hold the
-    /// answer longer than the bound; it is logged, and the read there sees
-    /// the documented in-between state until that region catches up.
+    /// Waits until `regions` have applied what this region has (write-side
+    /// waiting: so a call in one of them right after this request's answer
+    /// sees its write, as AWS-recorded clients expect). A region that
+    /// answers but is behind is waited for up to the write timeout; one that
+    /// does not answer for an election timeout (cut off, down) no longer
+    /// holds the answer: it is logged, and a read there sees the documented
+    /// in-between state until that region catches up.
     pub(crate) async fn settle(&self, regions: &[Region], what: &str, key: &KeyId) {
         let Some(repl) = self.repl.as_ref() else { return };
-        let deadline = std::time::Instant::now() + repl.timing().election_max;
-        let behind = repl.wait_applied_in(regions, deadline).await;
+        let deadline = std::time::Instant::now() + self.write_timeout(repl);
+        let behind = repl
+            .wait_applied_in(regions, deadline, repl.timing().election_max)
+            .await;
         if !behind.is_empty() {
             tracing::info!(key = %key, operation = what, behind = ?behind,
                 "answered before these Regions applied the write (unreachable or slow); calls there see it once they catch up");

@@ -211,10 +211,20 @@ impl Kms {
             params,
             KeyOp::RotateKeyOnDemand,
             move |k, now| {
-                rotatable(k)?;
-                check_on_demand_allowed(k, now)?;
-                k.materials
-                    .push(fresh_material(&root, &k.key_id, now, Some(RotationType::OnDemand))?);
+                if k.origin == tern_core::key::Origin::External {
+                    // Imported material: the material imported with
+                    // NEW_KEY_MATERIAL becomes current.
+                    if k.key_spec != tern_core::key::KeySpec::SymmetricDefault {
+                        return Err(messages::rotation_not_supported());
+                    }
+                    check_on_demand_allowed(k, now)?;
+                    crate::ops::import::rotate_imported(k, now)?;
+                } else {
+                    rotatable(k)?;
+                    check_on_demand_allowed(k, now)?;
+                    k.materials
+                        .push(fresh_material(&root, &k.key_id, now, Some(RotationType::OnDemand))?);
+                }
                 k.rotation.on_demand_count += 1;
                 k.rotation.on_demand_started = Some(now);
                 // The key ARN, as AWS answers RotateKeyOnDemand.
@@ -256,16 +266,32 @@ impl Kms {
                 RequestFacts::default(),
                 &mut ev,
             )?;
-            let last = k.materials.len().saturating_sub(1);
-            let items = k
-                .materials
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| all || *i > 0)
-                .map(|(i, m)| {
-                    (
-                        format!("{i:08}"),
-                        pb::RotationsListEntry {
+            let rows: Vec<pb::RotationsListEntry> = match k.import.as_ref().filter(|_| k.origin == tern_core::key::Origin::External) {
+                // Imported materials: each with its import state and
+                // expiration; ROTATIONS_ONLY lists those RotateKeyOnDemand made current.
+                Some(import) => import
+                    .entries(&k.materials)
+                    .into_iter()
+                    .filter(|e| all || e.rotated.is_some())
+                    .map(|e| pb::RotationsListEntry {
+                        key_id: k.key_id.to_string(),
+                        key_material_id: Some(e.id.to_string()),
+                        key_material_description: e.description.clone(),
+                        import_state: Some(if e.present { "IMPORTED" } else { "PENDING_IMPORT" }.to_string()),
+                        key_material_state: Some(e.state.to_string()),
+                        expiration_model: e.expiration_model.map(|m| m.to_string()),
+                        valid_to: e.valid_to.map(|v| v.as_epoch_seconds()),
+                        rotation_date: e.rotated.map(|t| t.as_epoch_seconds()),
+                        rotation_type: e.rotated.map(|_| RotationType::OnDemand.to_string()),
+                    })
+                    .collect(),
+                None => {
+                    let last = k.materials.len().saturating_sub(1);
+                    k.materials
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, _)| all || *i > 0)
+                        .map(|(i, m)| pb::RotationsListEntry {
                             key_id: k.key_id.to_string(),
                             key_material_id: Some(m.id.to_string()),
                             key_material_description: None,
@@ -275,9 +301,11 @@ impl Kms {
                             valid_to: None,
                             rotation_date: m.rotation_type.map(|_| m.created.as_epoch_seconds()),
                             rotation_type: m.rotation_type.map(|t| t.to_string()),
-                        },
-                    )
-                });
+                        })
+                        .collect()
+                }
+            };
+            let items = rows.into_iter().enumerate().map(|(i, r)| (format!("{i:08}"), r));
             let (rotations, next) = validate::page(items, req.marker.as_deref(), limit)?;
             Ok(pb::ListKeyRotationsResponse {
                 rotations,
