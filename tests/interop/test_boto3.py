@@ -70,6 +70,53 @@ class Boto3Test(unittest.TestCase):
         self.c.update_key_description(KeyId=md["KeyId"], Description="renamed")
         self.assertEqual(self.c.describe_key(KeyId=md["KeyId"])["KeyMetadata"]["Description"], "renamed")
 
+    def test_imported_key_material_rotates(self):
+        """ImportType NEW_KEY_MATERIAL, RotateKeyOnDemand, old ciphertexts
+        decrypt, one material deleted: its ciphertexts fail, others work."""
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import padding
+
+        key = self.new_key(Origin="EXTERNAL")["KeyId"]
+
+        def import_material(material, **kw):
+            p = self.c.get_parameters_for_import(
+                KeyId=key, WrappingAlgorithm="RSAES_OAEP_SHA_256", WrappingKeySpec="RSA_2048")
+            public = serialization.load_der_public_key(p["PublicKey"])
+            oaep = padding.OAEP(mgf=padding.MGF1(algorithm=hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
+            r = self.c.import_key_material(KeyId=key, ImportToken=p["ImportToken"],
+                                           EncryptedKeyMaterial=public.encrypt(material, oaep),
+                                           ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE", **kw)
+            return r["KeyMaterialId"]
+
+        first = import_material(os.urandom(32))
+        old = self.c.encrypt(KeyId=key, Plaintext=b"old")["CiphertextBlob"]
+        err = self.assertError("KMSInvalidStateException", 400, self.c.rotate_key_on_demand, KeyId=key)
+        self.assertEqual(err["Error"]["Message"],
+                         "No available key material pending rotation for the key: %s." % self.c.describe_key(
+                             KeyId=key)["KeyMetadata"]["Arn"])
+        second = import_material(os.urandom(32), ImportType="NEW_KEY_MATERIAL",
+                                 KeyMaterialDescription="second")
+        self.assertError("KMSInvalidStateException", 400, import_material, os.urandom(32),
+                         ImportType="NEW_KEY_MATERIAL")
+        self.c.rotate_key_on_demand(KeyId=key)
+        self.assertEqual(self.c.describe_key(KeyId=key)["KeyMetadata"]["CurrentKeyMaterialId"], second)
+        rotations = self.c.list_key_rotations(KeyId=key, IncludeKeyMaterial="ALL_KEY_MATERIAL")["Rotations"]
+        for r in rotations:
+            r.pop("RotationDate", None)
+        self.assertEqual(rotations, [
+            {"KeyId": key, "KeyMaterialId": first, "ImportState": "IMPORTED", "KeyMaterialState": "NON_CURRENT",
+             "ExpirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE"},
+            {"KeyId": key, "KeyMaterialId": second, "KeyMaterialDescription": "second", "ImportState": "IMPORTED",
+             "KeyMaterialState": "CURRENT", "ExpirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE",
+             "RotationType": "ON_DEMAND"},
+        ])
+        new = self.c.encrypt(KeyId=key, Plaintext=b"new")["CiphertextBlob"]
+        self.assertEqual(self.c.decrypt(CiphertextBlob=old)["Plaintext"], b"old")
+        self.assertEqual(self.c.delete_imported_key_material(KeyId=key, KeyMaterialId=first)["KeyMaterialId"], first)
+        self.assertError("KMSInvalidStateException", 400, self.c.decrypt, CiphertextBlob=old)
+        self.assertEqual(self.c.decrypt(CiphertextBlob=new)["Plaintext"], b"new")
+        self.assertEqual(self.c.describe_key(KeyId=key)["KeyMetadata"]["KeyState"], "Enabled")
+
     def test_key_errors(self):
         self.assertError("NotFoundException", 400, self.c.describe_key, KeyId=str(uuid.uuid4()))
         self.assertError("NotFoundException", 400, self.c.describe_key, KeyId="alias/does-not-exist")
