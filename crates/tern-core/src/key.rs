@@ -533,7 +533,9 @@ impl ImportState {
 
     /// The material waiting for RotateKeyOnDemand, if one is.
     pub fn pending_rotation(&self) -> Option<&ImportedMaterial> {
-        self.materials.iter().find(|m| m.state == KeyMaterialState::PendingRotation)
+        self.materials
+            .iter()
+            .find(|m| m.state == KeyMaterialState::PendingRotation)
     }
 
     /// The current material (present or not).
@@ -697,6 +699,43 @@ impl KeyRecord {
                 .or_else(|| i.materials.is_empty().then_some(i.fingerprint).flatten())
         });
         imported.or_else(|| self.current_material().map(|m| m.id))
+    }
+
+    /// Makes imported material `id`, held pending rotation, the current one
+    /// (RotateKeyOnDemand of an imported key; for a Multi-Region key, when
+    /// the log says so). The previous current material stays and decrypts.
+    /// False when `id` is not held pending rotation here.
+    pub fn make_imported_current(&mut self, id: &KeyMaterialId, now: UnixMillis) -> bool {
+        let Some(import) = self.import.as_mut() else {
+            return false;
+        };
+        import.upgrade(&self.materials);
+        let pending = import
+            .entry(id)
+            .is_some_and(|e| e.present && e.state == KeyMaterialState::PendingRotation);
+        let Some(at) = self
+            .pending_materials
+            .iter()
+            .position(|m| &m.id == id)
+            .filter(|_| pending)
+        else {
+            return false;
+        };
+        let mut m = self.pending_materials.remove(at);
+        m.created = now;
+        m.rotation_type = Some(RotationType::OnDemand);
+        self.materials.push(m);
+        for e in import.materials.iter_mut() {
+            if e.state == KeyMaterialState::Current {
+                e.state = KeyMaterialState::NonCurrent;
+            }
+            if &e.id == id {
+                e.state = KeyMaterialState::Current;
+                e.rotated = Some(now);
+            }
+        }
+        import.sync_current();
+        true
     }
 
     /// Whether some imported material this region holds has passed its own

@@ -478,7 +478,21 @@ impl Applier {
             // Imported material is regional: each region imports its own
             // copy; the log carries only the id all must match.
             let import = next.import.get_or_insert_with(Default::default);
-            import.fingerprint = rec.imported_material;
+            import.upgrade(&next.materials);
+            let local_current = import.current().map(|c| c.id);
+            import.fingerprint = import.fingerprint.or(rec.imported_material);
+            // RotateImported applied: this region's pending imported material
+            // becomes current here too (it imported it: the rotation needs
+            // every region's import).
+            if let Some(id) = rec
+                .imported_material
+                .filter(|id| local_current.is_some_and(|c| c != *id))
+            {
+                if !next.make_imported_current(&id, now) {
+                    tracing::warn!(key = %key, material = %id,
+                        "the log made imported material current that this Region does not hold (deleted after import?): import it again");
+                }
+            }
             if status == ReplicaStatus::Creating {
                 acks.insert(Ack::ReplicaReady { key: *key });
             }

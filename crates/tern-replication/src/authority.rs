@@ -13,6 +13,8 @@
 //! | ReplicateKey, AddMaterial, SetRotation, DeleteKey | the key's primary (its record's; `expected_primary` for a key not there yet) |
 //! | MaterialApplied, ReplicaReady, RemoveReplica | the `region` it names (a region acks and leaves only for itself) |
 //! | UpdatePrimary, SetImportedMaterial | a region holding the key |
+//! | ImportNewMaterial | the `region` it names (and that region holds the key: checked by the transition) |
+//! | RotateImported | the key's primary |
 //! | RegisterIncarnation | the region of the node it names |
 //! | SetLeaving | any member |
 //! | Acks | unsigned container; each ack in it is checked on its own |
@@ -103,6 +105,7 @@ pub(crate) fn authorize(cmd: &Command, rec: Option<&MrkRecord>, signers: &Signer
         }
         Op::ReplicateKey { expected_primary, .. } => must_be(&primary(expected_primary), "replicate this key"),
         Op::AddMaterial { expected_primary, .. } => must_be(&primary(expected_primary), "rotate this key"),
+        Op::RotateImported { expected_primary, .. } => must_be(&primary(expected_primary), "rotate this key"),
         Op::SetRotation { expected_primary, .. } => must_be(&primary(expected_primary), "set this key's rotation"),
         Op::DeleteKey { expected_primary, .. } => must_be(&primary(expected_primary), "delete this key"),
         Op::MaterialApplied { region, .. } => must_be(region, "acknowledge material for another Region"),
@@ -110,6 +113,7 @@ pub(crate) fn authorize(cmd: &Command, rec: Option<&MrkRecord>, signers: &Signer
         Op::RemoveReplica { region, .. } => must_be(region, "remove another Region's replica"),
         Op::UpdatePrimary { .. } => holds("update its primary Region"),
         Op::SetImportedMaterial { .. } => holds("import its key material"),
+        Op::ImportNewMaterial { region, .. } => must_be(region, "import new key material for another Region"),
         Op::RegisterIncarnation { node_id, .. } => match signers.regions_of_nodes.get(node_id) {
             Some(r) if r == author.as_str() => Ok(()),
             _ => Err(format!(

@@ -217,6 +217,22 @@ pub enum Op {
     /// fixes the key's material id; every other region's import must match
     /// it (IncorrectKeyMaterialException otherwise).
     SetImportedMaterial { key: KeyId, material: KeyMaterialId },
+    /// `region` imported new material (ImportType NEW_KEY_MATERIAL) into an
+    /// `EXTERNAL` key that has material: the first region to do so fixes
+    /// the pending material's id; every region must import the same one
+    /// before the primary can rotate to it.
+    ImportNewMaterial {
+        key: KeyId,
+        material: KeyMaterialId,
+        region: Region,
+    },
+    /// RotateKeyOnDemand of an `EXTERNAL` key in its primary: the pending
+    /// imported material, imported in every region, becomes current.
+    RotateImported {
+        key: KeyId,
+        expected_primary: Region,
+        material: KeyMaterialId,
+    },
     /// Adds `replica` to the key's regions, with every existing material
     /// (active and pending) sealed to it.
     ReplicateKey {
@@ -321,6 +337,8 @@ impl Op {
             Op::ReplicateKey { .. } => "ReplicateKey",
             Op::ReplicaReady { .. } => "ReplicaReady",
             Op::SetImportedMaterial { .. } => "SetImportedMaterial",
+            Op::ImportNewMaterial { .. } => "ImportNewMaterial",
+            Op::RotateImported { .. } => "RotateImported",
             Op::AddMaterial { .. } => "AddMaterial",
             Op::MaterialApplied { .. } => "MaterialApplied",
             Op::UpdatePrimary { .. } => "UpdatePrimary",
@@ -346,6 +364,8 @@ impl Op {
             | Op::ReplicateKey { key, .. }
             | Op::ReplicaReady { key, .. }
             | Op::SetImportedMaterial { key, .. }
+            | Op::ImportNewMaterial { key, .. }
+            | Op::RotateImported { key, .. }
             | Op::AddMaterial { key, .. }
             | Op::MaterialApplied { key, .. }
             | Op::UpdatePrimary { key, .. }
@@ -449,9 +469,25 @@ pub struct MrkRecord {
     pub materials: Vec<SharedMaterial>,
     pub pending: Option<PendingMaterial>,
     pub rotation: SharedRotation,
-    /// `EXTERNAL` keys: the material id every region's import must have.
+    /// `EXTERNAL` keys: the current material's id, which every region's
+    /// import must have.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub imported_material: Option<KeyMaterialId>,
+    /// `EXTERNAL` keys: materials that were current before (a region may
+    /// import them again).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub imported_previous: Vec<KeyMaterialId>,
+    /// `EXTERNAL` keys: new material imported with NEW_KEY_MATERIAL, and the
+    /// regions that imported it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imported_pending: Option<ImportedPending>,
+}
+
+/// New imported material of a Multi-Region key, waiting for rotation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportedPending {
+    pub material: KeyMaterialId,
+    pub imported_in: BTreeSet<Region>,
 }
 
 impl MrkRecord {
@@ -589,6 +625,8 @@ pub(crate) mod tests {
             }),
             rotation: SharedRotation::default(),
             imported_material: None,
+            imported_previous: Vec::new(),
+            imported_pending: None,
         }
     }
 

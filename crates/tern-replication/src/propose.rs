@@ -18,7 +18,12 @@ impl Replication {
     /// `deadline` (it is up, only behind), one that does not answer for
     /// `unreachable_after` is given up (cut off or down). Returns the regions
     /// not known to have applied; this region itself always has.
-    pub async fn wait_applied_in(&self, regions: &[Region], deadline: Instant, unreachable_after: Duration) -> Vec<String> {
+    pub async fn wait_applied_in(
+        &self,
+        regions: &[Region],
+        deadline: Instant,
+        unreachable_after: Duration,
+    ) -> Vec<String> {
         let Some(target) = self.applied().map(|l| l.index) else {
             return Vec::new();
         };

@@ -11,7 +11,8 @@ use tern_core::ids::{KeyMaterialId, Region};
 use tern_core::key::{Origin, RotationType, MAX_ON_DEMAND_ROTATIONS};
 
 use crate::command::{
-    Command, ErrorKind, MrkRecord, Op, PendingMaterial, RegionProps, Rejection, ReplicaStatus, SharedRotation,
+    Command, ErrorKind, ImportedPending, MrkRecord, Op, PendingMaterial, RegionProps, Rejection, ReplicaStatus,
+    SharedRotation,
 };
 
 /// What a transition needs to know of the cluster.
@@ -109,6 +110,8 @@ pub(crate) fn transition(rec: Option<&MrkRecord>, cmd: &Command, cluster: &Clust
             pending: None,
             rotation: SharedRotation::default(),
             imported_material: None,
+            imported_previous: Vec::new(),
+            imported_pending: None,
         };
         return Ok(Transition::Put {
             record: Box::new(record),
@@ -179,9 +182,13 @@ pub(crate) fn transition(rec: Option<&MrkRecord>, cmd: &Command, cluster: &Clust
                     format!("'{key}' does not take imported key material."),
                 ));
             }
+            let known = rec.imported_previous.contains(material)
+                || rec.imported_pending.as_ref().is_some_and(|p| p.material == *material);
             match rec.imported_material {
                 None => rec.imported_material = Some(*material),
-                Some(m) if m == *material => return Ok(Transition::Unchanged),
+                // The current material, an earlier one or the pending one,
+                // imported again (EXISTING_KEY_MATERIAL).
+                Some(m) if m == *material || known => return Ok(Transition::Unchanged),
                 Some(_) => {
                     return Err(reject(
                         ErrorKind::IncorrectKeyMaterialException,
@@ -189,6 +196,81 @@ pub(crate) fn transition(rec: Option<&MrkRecord>, cmd: &Command, cluster: &Clust
                     ))
                 }
             }
+        }
+        Op::ImportNewMaterial { material, region, .. } => {
+            if rec.origin != Origin::External || !rec.holds(region) {
+                return Err(reject(
+                    ErrorKind::UnsupportedOperationException,
+                    format!("'{key}' does not take imported key material in {region}."),
+                ));
+            }
+            if rec.imported_material.is_none() {
+                return Err(reject(
+                    ErrorKind::KMSInvalidStateException,
+                    format!("'{key}' has no key material yet: its first import is not new key material."),
+                ));
+            }
+            if rec.imported_material == Some(*material) || rec.imported_previous.contains(material) {
+                return Err(reject(
+                    ErrorKind::IncorrectKeyMaterialException,
+                    format!("This key material ({material}) was imported into '{key}' before: import it with ImportType EXISTING_KEY_MATERIAL."),
+                ));
+            }
+            match &mut rec.imported_pending {
+                None => {
+                    rec.imported_pending = Some(ImportedPending {
+                        material: *material,
+                        imported_in: [region.clone()].into(),
+                    })
+                }
+                Some(p) if p.material == *material => {
+                    if !p.imported_in.insert(region.clone()) {
+                        return Ok(Transition::Unchanged);
+                    }
+                }
+                Some(p) => {
+                    return Err(reject(
+                        ErrorKind::KMSInvalidStateException,
+                        format!(
+                            "New key material (id: {material}) cannot be imported into KMS key {key}, because another key material (id: {}) is pending rotation.",
+                            p.material
+                        ),
+                    ))
+                }
+            }
+        }
+        Op::RotateImported {
+            expected_primary,
+            material,
+            ..
+        } => {
+            if &rec.primary != expected_primary {
+                return Err(not_primary(&rec, expected_primary));
+            }
+            let Some(p) = rec.imported_pending.clone().filter(|p| p.material == *material) else {
+                return Err(reject(
+                    ErrorKind::KMSInvalidStateException,
+                    format!("No available key material pending rotation for the key: {key}."),
+                ));
+            };
+            let missing: Vec<String> = rec
+                .regions()
+                .filter(|r| !p.imported_in.contains(*r))
+                .map(|r| r.to_string())
+                .collect();
+            if !missing.is_empty() {
+                return Err(reject(
+                    ErrorKind::KMSInvalidStateException,
+                    format!(
+                        "The new key material {material} of Multi-Region key '{key}' is not imported in every Region yet: import it in {} first.",
+                        missing.join(", ")
+                    ),
+                ));
+            }
+            if let Some(old) = rec.imported_material.replace(*material) {
+                rec.imported_previous.push(old);
+            }
+            rec.imported_pending = None;
         }
         Op::ReplicaReady { region, .. } => {
             if rec.status_of(region) != Some(ReplicaStatus::Creating) {
@@ -475,6 +557,76 @@ mod tests {
 
     /// The deliberately broken transition (a rotation's material current at
     /// once, as the chaos self-test's broken build makes it) is caught.
+    /// New imported material of a Multi-Region key: the first Region fixes
+    /// its id, others must import the same, and the primary's rotation to it
+    /// waits for every holder.
+    #[test]
+    fn imported_material_rotates_only_once_every_region_imported_it() {
+        let mut rec = record();
+        rec.origin = Origin::External;
+        rec.materials.clear();
+        rec.pending = None;
+        let (a, b, c) = [1u8, 2, 3].map(|n| KeyMaterialId::from_bytes([n; 32])).into();
+        rec.imported_material = Some(a);
+        let (us, eu) = (region("us-east-1"), region("eu-west-1"));
+        let put = |rec: &MrkRecord, op: Op| match transition(Some(rec), &cmd(op), &cluster()) {
+            Ok(Transition::Put { record, .. }) => Ok(*record),
+            Ok(other) => panic!("{other:?}"),
+            Err(r) => Err(r),
+        };
+        let new = |material, region: &Region| Op::ImportNewMaterial {
+            key: rec.key,
+            material,
+            region: region.clone(),
+        };
+        let rotate = |material| Op::RotateImported {
+            key: rec.key,
+            expected_primary: us.clone(),
+            material,
+        };
+        // The current material is not new.
+        assert_eq!(
+            put(&rec, new(a, &us)).unwrap_err().exception,
+            ErrorKind::IncorrectKeyMaterialException
+        );
+        let r1 = put(&rec, new(b, &us)).unwrap();
+        assert_eq!(
+            put(&r1, new(c, &eu)).unwrap_err().exception,
+            ErrorKind::KMSInvalidStateException
+        );
+        let e = put(&r1, rotate(b)).unwrap_err();
+        assert!(e.message.contains("eu-west-1"), "{}", e.message);
+        let r2 = put(&r1, new(b, &eu)).unwrap();
+        let r3 = put(&r2, rotate(b)).unwrap();
+        assert_eq!(r3.imported_material, Some(b));
+        assert_eq!(r3.imported_previous, vec![a]);
+        assert_eq!(r3.imported_pending, None);
+        // The old material imported again (EXISTING) is accepted, other is not.
+        let again = Op::SetImportedMaterial {
+            key: rec.key,
+            material: a,
+        };
+        assert_eq!(
+            transition(Some(&r3), &cmd(again), &cluster()),
+            Ok(Transition::Unchanged)
+        );
+        let other = Op::SetImportedMaterial {
+            key: rec.key,
+            material: c,
+        };
+        assert_eq!(
+            transition(Some(&r3), &cmd(other), &cluster()).unwrap_err().exception,
+            ErrorKind::IncorrectKeyMaterialException
+        );
+        // Only the primary rotates.
+        let from_eu = Op::RotateImported {
+            key: rec.key,
+            expected_primary: eu.clone(),
+            material: b,
+        };
+        assert!(put(&r2, from_eu).is_err());
+    }
+
     #[test]
     fn the_deliberately_broken_early_activation_is_caught() {
         let mut rec = record();

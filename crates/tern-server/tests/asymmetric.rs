@@ -726,7 +726,12 @@ async fn rotations_of(c: &mut KmsClient, key_id: &str, all: bool) -> Vec<pb::Rot
 }
 
 /// Imports `material` into `key` with `import_type`; the new material's id.
-async fn import_material(c: &mut KmsClient, key: &str, material: &[u8], import_type: Option<&str>) -> Result<String, String> {
+async fn import_material(
+    c: &mut KmsClient,
+    key: &str,
+    material: &[u8],
+    import_type: Option<&str>,
+) -> Result<String, String> {
     let p = params_for_import(c, key, "RSAES_OAEP_SHA_256").await;
     let mut r = import_req(key, &p, wrap_for_import(&p.public_key, "RSAES_OAEP_SHA_256", material));
     r.import_type = import_type.map(str::to_string);
@@ -750,7 +755,10 @@ async fn imported_key_material_rotates_with_new_key_material() {
     let arn = md.arn.clone();
     // Nothing imported: the key is pending import, whatever the request.
     assert_err(
-        c.rotate_key_on_demand(pb::RotateKeyOnDemandRequest { key_id: md.key_id.clone() }).await,
+        c.rotate_key_on_demand(pb::RotateKeyOnDemandRequest {
+            key_id: md.key_id.clone(),
+        })
+        .await,
         "KMSInvalidStateException",
         &format!("{arn} is pending import."),
     );
@@ -758,7 +766,10 @@ async fn imported_key_material_rotates_with_new_key_material() {
     let first = import_material(&mut c, &md.key_id, &[1u8; 32], None).await.unwrap();
     let blob1 = encrypt(&mut c, &md.key_id, b"under the first").await.ciphertext_blob;
     assert_err(
-        c.rotate_key_on_demand(pb::RotateKeyOnDemandRequest { key_id: md.key_id.clone() }).await,
+        c.rotate_key_on_demand(pb::RotateKeyOnDemandRequest {
+            key_id: md.key_id.clone(),
+        })
+        .await,
         "KMSInvalidStateException",
         &format!("No available key material pending rotation for the key: {arn}."),
     );
@@ -768,10 +779,17 @@ async fn imported_key_material_rotates_with_new_key_material() {
     assert!(e.starts_with("IncorrectKeyMaterialException"), "{e}");
 
     // A new material, pending rotation: the first still encrypts.
-    let second = import_material(&mut c, &md.key_id, &[2u8; 32], Some("NEW_KEY_MATERIAL")).await.unwrap();
+    let second = import_material(&mut c, &md.key_id, &[2u8; 32], Some("NEW_KEY_MATERIAL"))
+        .await
+        .unwrap();
     assert_ne!(second, first);
-    assert_eq!(describe(&mut c, &md.key_id).await.current_key_material_id.as_deref(), Some(first.as_str()));
-    let e = import_material(&mut c, &md.key_id, &[3u8; 32], Some("NEW_KEY_MATERIAL")).await.unwrap_err();
+    assert_eq!(
+        describe(&mut c, &md.key_id).await.current_key_material_id.as_deref(),
+        Some(first.as_str())
+    );
+    let e = import_material(&mut c, &md.key_id, &[3u8; 32], Some("NEW_KEY_MATERIAL"))
+        .await
+        .unwrap_err();
     let third_id = tern_core::material::imported_material_id(
         &tern_core::ids::KeyId::parse(&md.key_id).unwrap(),
         &tern_core::crypto::Material::from_bytes([3u8; 32]),
@@ -783,7 +801,13 @@ async fn imported_key_material_rotates_with_new_key_material() {
     let all = rotations_of(&mut c, &md.key_id, true).await;
     let states: Vec<_> = all
         .iter()
-        .map(|r| (r.key_material_id.clone().unwrap(), r.key_material_state.clone().unwrap(), r.import_state.clone().unwrap()))
+        .map(|r| {
+            (
+                r.key_material_id.clone().unwrap(),
+                r.key_material_state.clone().unwrap(),
+                r.import_state.clone().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(
         states,
@@ -796,11 +820,21 @@ async fn imported_key_material_rotates_with_new_key_material() {
     assert!(rotations_of(&mut c, &md.key_id, false).await.is_empty());
 
     // Rotate: the second becomes current; the first keeps decrypting.
-    let r = ok(c.rotate_key_on_demand(pb::RotateKeyOnDemandRequest { key_id: md.key_id.clone() }).await);
+    let r = ok(c
+        .rotate_key_on_demand(pb::RotateKeyOnDemandRequest {
+            key_id: md.key_id.clone(),
+        })
+        .await);
     assert_eq!(r.key_id, arn);
-    assert_eq!(describe(&mut c, &md.key_id).await.current_key_material_id.as_deref(), Some(second.as_str()));
+    assert_eq!(
+        describe(&mut c, &md.key_id).await.current_key_material_id.as_deref(),
+        Some(second.as_str())
+    );
     let blob2 = encrypt(&mut c, &md.key_id, b"under the second").await.ciphertext_blob;
-    assert_eq!(decrypt(&mut c, &blob2).await.key_material_id.as_deref(), Some(second.as_str()));
+    assert_eq!(
+        decrypt(&mut c, &blob2).await.key_material_id.as_deref(),
+        Some(second.as_str())
+    );
     assert_eq!(decrypt(&mut c, &blob1).await.plaintext, b"under the first");
     let rotated = rotations_of(&mut c, &md.key_id, false).await;
     assert_eq!(rotated.len(), 1);
@@ -825,14 +859,24 @@ async fn imported_key_material_rotates_with_new_key_material() {
     assert_eq!(all[0].key_material_state.as_deref(), Some("NON_CURRENT"));
     // The same material again (EXISTING, by id) brings its ciphertexts back.
     let p = params_for_import(&mut c, &md.key_id, "RSAES_OAEP_SHA_256").await;
-    let mut again = import_req(&md.key_id, &p, wrap_for_import(&p.public_key, "RSAES_OAEP_SHA_256", &[1u8; 32]));
+    let mut again = import_req(
+        &md.key_id,
+        &p,
+        wrap_for_import(&p.public_key, "RSAES_OAEP_SHA_256", &[1u8; 32]),
+    );
     again.import_type = Some("EXISTING_KEY_MATERIAL".into());
     again.key_material_id = Some(first.clone());
     ok(c.import_key_material(again).await);
     assert_eq!(decrypt(&mut c, &blob1).await.plaintext, b"under the first");
-    assert_eq!(describe(&mut c, &md.key_id).await.current_key_material_id.as_deref(), Some(second.as_str()));
+    assert_eq!(
+        describe(&mut c, &md.key_id).await.current_key_material_id.as_deref(),
+        Some(second.as_str())
+    );
     let blob3 = encrypt(&mut c, &md.key_id, b"still the second").await.ciphertext_blob;
-    assert_eq!(decrypt(&mut c, &blob3).await.key_material_id.as_deref(), Some(second.as_str()));
+    assert_eq!(
+        decrypt(&mut c, &blob3).await.key_material_id.as_deref(),
+        Some(second.as_str())
+    );
     // Deleting the current material: PendingImport, CurrentKeyMaterialId
     // still shown (as AWS does).
     ok(c.delete_imported_key_material(pb::DeleteImportedKeyMaterialRequest {
@@ -848,7 +892,9 @@ async fn imported_key_material_rotates_with_new_key_material() {
     // Only symmetric encryption keys take new material.
     let hmac = external_key(&mut c, "HMAC_256", Some("GENERATE_VERIFY_MAC")).await;
     import_material(&mut c, &hmac.key_id, &[5u8; 32], None).await.unwrap();
-    let e = import_material(&mut c, &hmac.key_id, &[6u8; 32], Some("NEW_KEY_MATERIAL")).await.unwrap_err();
+    let e = import_material(&mut c, &hmac.key_id, &[6u8; 32], Some("NEW_KEY_MATERIAL"))
+        .await
+        .unwrap_err();
     assert!(e.starts_with("UnsupportedOperationException"), "{e}");
     n.shutdown().await;
 }

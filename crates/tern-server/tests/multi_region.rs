@@ -1270,6 +1270,15 @@ async fn import_into(
     key: &str,
     material: &[u8],
 ) -> Result<pb::ImportKeyMaterialResponse, (String, String)> {
+    import_with_type(c, key, material, None).await
+}
+
+async fn import_with_type(
+    c: &mut tern_client::KmsClient,
+    key: &str,
+    material: &[u8],
+    import_type: Option<&str>,
+) -> Result<pb::ImportKeyMaterialResponse, (String, String)> {
     let p = ok(c
         .get_parameters_for_import(pb::GetParametersForImportRequest {
             key_id: key.to_string(),
@@ -1283,6 +1292,7 @@ async fn import_into(
             import_token: p.import_token,
             encrypted_key_material: wrap_for_import(&p.public_key, "RSAES_OAEP_SHA_256", material),
             expiration_model: Some("KEY_MATERIAL_DOES_NOT_EXPIRE".into()),
+            import_type: import_type.map(str::to_string),
             ..Default::default()
         })
         .await;
@@ -1342,6 +1352,75 @@ async fn imported_multi_region_material_must_match_in_every_region() {
         "KMSInvalidStateException",
     );
     assert_eq!(decrypt(&mut eu, &ct.ciphertext_blob).await.plaintext, b"imported mrk");
+}
+
+/// Rotation of a Multi-Region key's imported material: every Region
+/// imports the same new material (NEW_KEY_MATERIAL; the log fixes its id);
+/// RotateKeyOnDemand in the primary is refused until every Region has, then
+/// the new material is current everywhere and the old one still decrypts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn imported_multi_region_material_rotates_once_every_region_imported_it() {
+    let cluster = TestCluster::start(&[US, EU]).await;
+    let mut us = cluster.node(US).admin().await;
+    let mut eu = cluster.node(EU).admin().await;
+    let key = create_key_with(
+        &mut us,
+        pb::CreateKeyRequest {
+            origin: Some("EXTERNAL".into()),
+            ..mrk_request()
+        },
+    )
+    .await
+    .key_id;
+    replicate(&mut us, &key, EU).await;
+    wait_state(&cluster, EU, &key, "PendingImport").await;
+    let (a, b) = ([0x0au8; 32], [0x0bu8; 32]);
+    let first = import_into(&mut us, &key, &a).await.unwrap().key_material_id;
+    import_into(&mut eu, &key, &a).await.unwrap();
+    let old = encrypt(&mut us, &key, b"under a").await.ciphertext_blob;
+    let rotate = pb::RotateKeyOnDemandRequest { key_id: key.clone() };
+    let arn = describe(&mut us, &key).await.arn;
+    assert_err(
+        us.rotate_key_on_demand(rotate.clone()).await,
+        "KMSInvalidStateException",
+        &format!("No available key material pending rotation for the key: {arn}."),
+    );
+
+    // New material in the primary only: the rotation waits for eu-west-1.
+    let second = import_with_type(&mut us, &key, &b, Some("NEW_KEY_MATERIAL"))
+        .await
+        .unwrap()
+        .key_material_id;
+    let (kind, msg) = err(us.rotate_key_on_demand(rotate.clone()).await);
+    assert_eq!(kind, "KMSInvalidStateException");
+    assert!(
+        msg.contains("not imported in every Region") && msg.contains(EU),
+        "{msg}"
+    );
+    // Other new material in eu-west-1 is refused by the log.
+    let (kind, msg) = import_with_type(&mut eu, &key, &[0x0cu8; 32], Some("NEW_KEY_MATERIAL"))
+        .await
+        .unwrap_err();
+    assert_eq!(kind, "KMSInvalidStateException", "{msg}");
+    assert!(msg.contains("is pending rotation"), "{msg}");
+    // The same new material there: the rotation goes through.
+    import_with_type(&mut eu, &key, &b, Some("NEW_KEY_MATERIAL"))
+        .await
+        .unwrap();
+    let r = ok(us.rotate_key_on_demand(rotate.clone()).await);
+    assert_eq!(r.key_id, arn);
+    assert_eq!(describe(&mut us, &key).await.current_key_material_id, second);
+    eventually(WAIT, "eu-west-1 to rotate to the new material", || {
+        let (mut eu, key, second) = (eu.clone(), key.clone(), second.clone());
+        async move { (describe(&mut eu, &key).await.current_key_material_id == second).then_some(()) }
+    })
+    .await;
+    for c in [&mut us, &mut eu] {
+        assert_eq!(decrypt(c, &old).await.plaintext, b"under a");
+        let fresh = encrypt(c, &key, b"under b").await.ciphertext_blob;
+        assert_eq!(decrypt(c, &fresh).await.key_material_id, second);
+        assert_ne!(second, first);
+    }
 }
 
 /// The Multi-Region keys in `region`'s replicated state.

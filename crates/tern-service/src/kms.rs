@@ -187,7 +187,12 @@ impl Kms {
         let Some(m) = key.material(material) else {
             // Imported material deleted or expired: the same material,
             // imported again, decrypts it.
-            if key.import.as_ref().and_then(|i| i.entry(material)).is_some_and(|e| !e.present) {
+            if key
+                .import
+                .as_ref()
+                .and_then(|i| i.entry(material))
+                .is_some_and(|e| !e.present)
+            {
                 return Err(messages::material_not_imported(material, &key.arn()));
             }
             return Err(messages::invalid_ciphertext());

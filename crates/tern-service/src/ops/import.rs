@@ -247,7 +247,11 @@ fn record_import(
                 k.pending_materials.push(record);
             } else {
                 // In the order the materials became current.
-                let at = k.materials.iter().position(|m| m.created > became).unwrap_or(k.materials.len());
+                let at = k
+                    .materials
+                    .iter()
+                    .position(|m| m.created > became)
+                    .unwrap_or(k.materials.len());
                 k.materials.insert(at, record);
             }
         }
@@ -267,31 +271,18 @@ pub(crate) fn rotate_imported(k: &mut KeyRecord, now: UnixMillis) -> KmsResult<(
     if k.key_spec != tern_core::key::KeySpec::SymmetricDefault {
         return Err(messages::rotation_not_supported());
     }
-    let arn = k.arn();
-    let Some(import) = k.import.as_mut() else {
-        return Err(messages::no_material_pending_rotation(&arn));
-    };
-    import.upgrade(&k.materials);
-    let pending = import.pending_rotation().filter(|p| p.present).map(|p| p.id);
-    let at = pending.and_then(|p| k.pending_materials.iter().position(|m| m.id == p));
-    let (Some(id), Some(at)) = (pending, at) else {
-        return Err(messages::no_material_pending_rotation(&arn));
-    };
-    let mut m = k.pending_materials.remove(at);
-    m.created = now;
-    m.rotation_type = Some(tern_core::key::RotationType::OnDemand);
-    k.materials.push(m);
-    for e in import.materials.iter_mut() {
-        if e.state == KeyMaterialState::Current {
-            e.state = KeyMaterialState::NonCurrent;
-        }
-        if e.id == id {
-            e.state = KeyMaterialState::Current;
-            e.rotated = Some(now);
-        }
+    let pending = k
+        .import
+        .as_ref()
+        .map(|i| i.entries(&k.materials))
+        .unwrap_or_default()
+        .into_iter()
+        .find(|e| e.state == KeyMaterialState::PendingRotation && e.present)
+        .map(|e| e.id);
+    match pending {
+        Some(id) if k.make_imported_current(&id, now) => Ok(()),
+        _ => Err(messages::no_material_pending_rotation(&k.arn())),
     }
-    import.sync_current();
-    Ok(())
 }
 
 /// The expiration an ImportKeyMaterial request asks for.
@@ -335,17 +326,17 @@ fn unwrap_import(
     )?;
     let (model, valid_to) = expiration(req, now)?;
     check_external(k)?;
-    // NEW_KEY_MATERIAL into a Multi-Region key that has material: each
-    // Region would hold a different pending material; not built yet.
-    if k.key_id.is_multi_region()
-        && k.import.as_ref().and_then(|i| i.fingerprint).is_some()
+    // New material for a key that has some: symmetric encryption keys only
+    // (checked before a Multi-Region key's log records it).
+    if k.import.as_ref().and_then(|i| i.fingerprint).is_some()
         && import_type(req, k)? == ImportType::New
+        && k.key_spec != tern_core::key::KeySpec::SymmetricDefault
     {
-        return Err(KmsError::unsupported(
-            "tern does not rotate the imported key material of Multi-Region keys yet: ImportType NEW_KEY_MATERIAL is accepted for their first import only.",
-        ));
+        return Err(KmsError::unsupported(format!(
+            "{}: only symmetric encryption keys take new imported key material (ImportType NEW_KEY_MATERIAL).",
+            k.arn()
+        )));
     }
-    import_type(req, k)?;
     let pending = k
         .import
         .as_ref()
@@ -508,10 +499,22 @@ impl Kms {
                     &mut ev,
                 )?;
                 let (_, id, _, _) = unwrap_import(&self.root, &k, &req, self.now())?;
-                Ok((k.key_id, id))
+                let new = import_type(&req, &k)? == ImportType::New
+                    && k.import.as_ref().and_then(|i| i.fingerprint).is_some();
+                Ok((k.key_id, id, new))
             })();
             let checked = match prepared {
-                Ok((key, material)) if key.is_multi_region() => {
+                // New material for rotation: the log fixes its id and
+                // counts the Regions that imported it.
+                Ok((key, material, true)) if key.is_multi_region() => {
+                    let op = Op::ImportNewMaterial {
+                        key,
+                        material,
+                        region: self.region.clone(),
+                    };
+                    self.propose_mrk(ctx, &ev, op).await
+                }
+                Ok((key, material, false)) if key.is_multi_region() => {
                     self.propose_mrk(ctx, &ev, Op::SetImportedMaterial { key, material })
                         .await
                 }

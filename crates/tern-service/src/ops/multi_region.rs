@@ -546,6 +546,28 @@ impl Kms {
                 return Ok((k.arn(), None));
             }
             check_state(&k, KeyOp::RotateKeyOnDemand)?;
+            if k.origin == tern_core::key::Origin::External {
+                // Imported material: the material every Region imported
+                // with NEW_KEY_MATERIAL becomes current everywhere.
+                if k.key_spec != tern_core::key::KeySpec::SymmetricDefault {
+                    return Err(messages::rotation_not_supported());
+                }
+                let mr = k.multi_region.as_ref().ok_or_else(|| not_multi_region(&k))?;
+                if !mr.is_primary(&self.region) {
+                    return Err(not_primary(&k));
+                }
+                let material = repl
+                    .mrk(&k.key_id)
+                    .and_then(|r| r.imported_pending)
+                    .map(|p| p.material)
+                    .ok_or_else(|| messages::no_material_pending_rotation(&k.arn()))?;
+                let op = Op::RotateImported {
+                    key: k.key_id,
+                    expected_primary: self.region.clone(),
+                    material,
+                };
+                return Ok((k.arn(), Some(op)));
+            }
             crate::ops::rotation::rotatable(&k)?;
             let mr = k.multi_region.as_ref().ok_or_else(|| not_multi_region(&k))?;
             if !mr.is_primary(&self.region) {

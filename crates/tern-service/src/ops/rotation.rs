@@ -266,7 +266,11 @@ impl Kms {
                 RequestFacts::default(),
                 &mut ev,
             )?;
-            let rows: Vec<pb::RotationsListEntry> = match k.import.as_ref().filter(|_| k.origin == tern_core::key::Origin::External) {
+            let rows: Vec<pb::RotationsListEntry> = match k
+                .import
+                .as_ref()
+                .filter(|_| k.origin == tern_core::key::Origin::External)
+            {
                 // Imported materials: each with its import state and
                 // expiration; ROTATIONS_ONLY lists those RotateKeyOnDemand made current.
                 Some(import) => import
