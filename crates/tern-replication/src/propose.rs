@@ -14,16 +14,12 @@ impl Replication {
     /// Waits until every node of `regions` has applied what this region has
     /// applied now, so that a call there right after sees this region's
     /// writes. Each node is asked (`Hello`, whose answer carries its applied
-    /// index) until it has; a node that answers keeps being waited for until
-    /// `deadline` (it is up, only behind), one that does not answer for
-    /// `unreachable_after` is given up (cut off or down). Returns the regions
-    /// not known to have applied; this region itself always has.
-    pub async fn wait_applied_in(
-        &self,
-        regions: &[Region],
-        deadline: Instant,
-        unreachable_after: Duration,
-    ) -> Vec<String> {
+    /// index) until it has. A node whose applied index keeps moving is
+    /// waited for until `deadline` (it is up, only behind); one that shows
+    /// no progress for `stalled_after` (cut off, down, or cut from the
+    /// leader) is given up. Returns the regions not known to have applied;
+    /// this region itself always has.
+    pub async fn wait_applied_in(&self, regions: &[Region], deadline: Instant, stalled_after: Duration) -> Vec<String> {
         let Some(target) = self.applied().map(|l| l.index) else {
             return Vec::new();
         };
@@ -39,19 +35,22 @@ impl Replication {
             };
             let me = self.inner.node_id;
             asks.spawn(async move {
-                let mut last_answer = Instant::now();
+                let (mut progress_at, mut seen) = (Instant::now(), None);
                 loop {
                     let now = Instant::now();
-                    let give_up = deadline.min(last_answer + unreachable_after);
+                    let give_up = deadline.min(progress_at + stalled_after);
                     if now >= give_up {
                         return (region, false);
                     }
                     let r: Result<server::HelloReply, _> = ch.call(Rpc::Hello, &me, give_up - now).await;
-                    if let Ok(h) = r {
-                        if h.last_applied.is_some_and(|i| i >= target) {
+                    if let Some(i) = r.ok().and_then(|h| h.last_applied) {
+                        if i >= target {
                             return (region, true);
                         }
-                        last_answer = Instant::now();
+                        if seen.is_some_and(|s| i > s) {
+                            progress_at = Instant::now();
+                        }
+                        seen = Some(i);
                     }
                     let left = deadline.saturating_duration_since(Instant::now());
                     tokio::time::sleep(APPLIED_POLL.min(left)).await;

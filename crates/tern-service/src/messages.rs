@@ -249,6 +249,304 @@ pub fn dry_run() -> KmsError {
     )
 }
 
+// --- Key specs and requests tern does not take ------------------------------
+
+/// tern: both KeySpec and the deprecated CustomerMasterKeySpec.
+pub fn key_spec_and_customer_master_key_spec() -> KmsError {
+    KmsError::validation(
+        "You cannot specify KeySpec and CustomerMasterKeySpec in the same request. CustomerMasterKeySpec is deprecated.",
+    )
+}
+
+/// tern: an AWS value tern does not implement (`what`: KeySpec, Origin,
+/// KeyPairSpec, …).
+pub fn not_supported_by_tern(what: &str, value: &str) -> KmsError {
+    e(
+        ErrorKind::UnsupportedOperationException,
+        format!("{what} {value} is not supported by tern."),
+    )
+}
+
+/// tern: a custom key store.
+pub fn custom_key_stores_not_supported() -> KmsError {
+    e(
+        ErrorKind::UnsupportedOperationException,
+        "Custom key stores are not supported by tern.",
+    )
+}
+
+/// tern: MessageType EXTERNAL_MU (ML-DSA only).
+pub fn external_mu_not_supported() -> KmsError {
+    e(
+        ErrorKind::InvalidKeyUsageException,
+        "MessageType EXTERNAL_MU is only valid for ML-DSA keys, which tern does not support.",
+    )
+}
+
+/// tern: an operation the key's spec does not allow (a data key under an
+/// asymmetric key, …).
+pub fn wrong_key_spec(key_arn: &str, spec: &str, operation: &str) -> KmsError {
+    e(
+        ErrorKind::InvalidKeyUsageException,
+        format!("{key_arn} key spec is {spec} which is not valid for {operation}."),
+    )
+}
+
+/// tern: GetPublicKey of a symmetric or HMAC key.
+pub fn no_public_key(key_arn: &str, spec: &str) -> KmsError {
+    e(
+        ErrorKind::UnsupportedOperationException,
+        format!("{key_arn} key spec is {spec} which is not valid for GetPublicKey."),
+    )
+}
+
+/// tern: GenerateDataKey with both or neither of NumberOfBytes and KeySpec.
+pub fn number_of_bytes_or_key_spec() -> KmsError {
+    KmsError::validation("Please specify either number of bytes or key spec.")
+}
+
+/// tern: an encryption context with an asymmetric key.
+pub fn context_with_asymmetric_key() -> KmsError {
+    KmsError::validation("EncryptionContext is not supported with asymmetric KMS keys.")
+}
+
+/// tern: the keys-per-account quota of a Region.
+pub fn keys_per_account_quota(quota: usize) -> KmsError {
+    e(
+        ErrorKind::LimitExceededException,
+        format!("The maximum number of KMS keys ({quota}) for this account in this Region has been reached."),
+    )
+}
+
+/// tern: RotateKeyOnDemand while an automatic rotation is due.
+pub fn automatic_rotation_due(key_arn: &str) -> KmsError {
+    e(
+        ErrorKind::ConflictException,
+        format!("{key_arn} has an automatic rotation in progress or due within 20 minutes."),
+    )
+}
+
+// --- Aliases ---------------------------------------------------------------
+
+/// tern: an alias under `alias/aws/`.
+pub fn reserved_alias_name() -> KmsError {
+    e(
+        ErrorKind::InvalidAliasNameException,
+        "Alias names that begin with alias/aws/ are reserved for AWS managed keys.",
+    )
+}
+
+/// tern: an alias's target named by an alias.
+pub fn alias_target_is_an_alias() -> KmsError {
+    KmsError::validation("Aliases must refer to keys. Do not specify an alias.")
+}
+
+/// recorded (LocalStack's AWS-parity provider): CreateAlias of an existing name.
+pub fn alias_exists(alias_arn: &str) -> KmsError {
+    e(
+        ErrorKind::AlreadyExistsException,
+        format!("An alias with the name {alias_arn} already exists"),
+    )
+}
+
+/// tern: UpdateAlias to a key of another type or usage.
+pub fn alias_target_of_another_type(old_arn: &str, new_arn: &str) -> KmsError {
+    KmsError::validation(format!(
+        "{old_arn} and {new_arn} are not the same key type and key usage. The new target of an alias must have the same type and usage as the current target."
+    ))
+}
+
+// --- Grants ------------------------------------------------------------------
+
+/// tern: a grant token that does not parse.
+pub fn invalid_grant_token() -> KmsError {
+    e(ErrorKind::InvalidGrantTokenException, "Invalid grant token.")
+}
+
+/// tern: a grant id that is not one.
+pub fn invalid_grant_id() -> KmsError {
+    e(ErrorKind::InvalidGrantIdException, "Invalid grant ID.")
+}
+
+/// tern: no such grant on the key.
+pub fn grant_not_found(grant_id: &str) -> KmsError {
+    e(ErrorKind::NotFoundException, format!("Grant ID {grant_id} not found"))
+}
+
+/// tern: a grantee or retiring principal that is not a principal ARN or
+/// service principal (`which`: "grantee" or "retiring").
+pub fn invalid_principal(which: &str, principal: &str) -> KmsError {
+    e(
+        ErrorKind::InvalidArnException,
+        format!("The {which} principal {principal} is not a valid principal."),
+    )
+}
+
+/// tern: an encryption context constraint with too many pairs.
+pub fn too_many_constraint_pairs(max: usize) -> KmsError {
+    KmsError::validation(format!(
+        "An encryption context constraint may hold at most {max} pairs."
+    ))
+}
+
+/// tern: constraints on a grant whose operations take no encryption context.
+pub fn constraints_without_context_operation() -> KmsError {
+    KmsError::validation("Encryption context constraints need an operation that takes an encryption context.")
+}
+
+/// tern: RetireGrant without a token or a key and grant id.
+pub fn grant_token_or_key_and_id() -> KmsError {
+    KmsError::validation("Specify either GrantToken or both KeyId and GrantId.")
+}
+
+/// tern: ListRetirableGrants for another account's principal.
+pub fn not_authorized_to_list_retirable(caller_arn: &str, principal: &str) -> KmsError {
+    e(
+        ErrorKind::AccessDeniedException,
+        format!("User: {caller_arn} is not authorized to list the retirable grants of {principal}"),
+    )
+}
+
+/// tern: RetireGrant by a principal the grant does not let retire it.
+pub fn not_authorized_to_retire(caller_arn: &str, grant_id: &str) -> KmsError {
+    e(
+        ErrorKind::AccessDeniedException,
+        format!("User: {caller_arn} is not authorized to retire grant {grant_id}"),
+    )
+}
+
+// --- Quotas ------------------------------------------------------------------
+
+/// tern: the aliases-per-key quota.
+pub fn aliases_per_key_quota(max: usize, key_arn: &str) -> KmsError {
+    e(
+        ErrorKind::LimitExceededException,
+        format!("The maximum number of aliases ({max}) for {key_arn} has been reached."),
+    )
+}
+
+/// tern: the grants-per-key quota.
+pub fn grants_per_key_quota(max: usize, key_arn: &str) -> KmsError {
+    e(
+        ErrorKind::LimitExceededException,
+        format!("The maximum number of grants ({max}) for {key_arn} has been reached."),
+    )
+}
+
+/// tern: the grants-per-grantee-per-key quota.
+pub fn grants_per_grantee_quota(max: usize, grantee: &str, key_arn: &str) -> KmsError {
+    e(
+        ErrorKind::LimitExceededException,
+        format!(
+            "The maximum number of grants ({max}) for the grantee principal {grantee} on {key_arn} has been reached."
+        ),
+    )
+}
+
+// --- Imported key material ----------------------------------------------------
+
+/// tern: KeyMaterialId with ImportType NEW_KEY_MATERIAL.
+pub fn key_material_id_with_new_material() -> KmsError {
+    KmsError::validation(
+        "KeyMaterialId names a material to import again: it is only valid with ImportType EXISTING_KEY_MATERIAL.",
+    )
+}
+
+/// tern: NEW_KEY_MATERIAL into an HMAC or asymmetric key that has material.
+pub fn new_material_for_symmetric_keys_only(key_arn: &str) -> KmsError {
+    e(
+        ErrorKind::UnsupportedOperationException,
+        format!(
+            "{key_arn}: only symmetric encryption keys take new imported key material (ImportType NEW_KEY_MATERIAL)."
+        ),
+    )
+}
+
+/// tern: NEW_KEY_MATERIAL of a material the key had before.
+pub fn material_imported_before(material: &str, key_arn: &str) -> KmsError {
+    e(
+        ErrorKind::IncorrectKeyMaterialException,
+        format!("This key material ({material}) was imported into {key_arn} before: import it with ImportType EXISTING_KEY_MATERIAL."),
+    )
+}
+
+/// tern: EXISTING_KEY_MATERIAL whose id is not the KeyMaterialId named.
+pub fn material_id_differs(material: &str, want: &str) -> KmsError {
+    e(
+        ErrorKind::IncorrectKeyMaterialException,
+        format!("The key material's id is {material}, not {want}."),
+    )
+}
+
+/// tern: EXISTING_KEY_MATERIAL that is none of the key's materials.
+pub fn material_does_not_match() -> KmsError {
+    e(
+        ErrorKind::IncorrectKeyMaterialException,
+        "The key material does not match the key material previously imported into this key.",
+    )
+}
+
+/// tern: material that is not a key of the key's spec (`why` says how).
+pub fn material_not_of_key_spec(why: &str) -> KmsError {
+    e(ErrorKind::IncorrectKeyMaterialException, why)
+}
+
+/// tern: ValidTo with KEY_MATERIAL_DOES_NOT_EXPIRE.
+pub fn valid_to_not_allowed() -> KmsError {
+    KmsError::validation("A validTo date must not be set if the ExpirationModel is KEY_MATERIAL_DOES_NOT_EXPIRE")
+}
+
+/// tern: ValidTo in the past.
+pub fn valid_to_in_the_past() -> KmsError {
+    KmsError::validation("The validTo date must be in the future.")
+}
+
+/// tern: ValidTo beyond the limit.
+pub fn valid_to_too_far(days: u32) -> KmsError {
+    KmsError::validation(format!("The validTo date must be at most {days} days in the future."))
+}
+
+/// tern: an import token that is not the key's latest.
+pub fn invalid_import_token() -> KmsError {
+    e(
+        ErrorKind::InvalidImportTokenException,
+        "The import token is invalid for this key: use the token of the key's latest GetParametersForImport.",
+    )
+}
+
+/// tern: an import token past its 24 hours.
+pub fn expired_import_token() -> KmsError {
+    e(
+        ErrorKind::ExpiredImportTokenException,
+        "The import token has expired: call GetParametersForImport again.",
+    )
+}
+
+/// tern: DeleteImportedKeyMaterial of a KeyMaterialId the key never had.
+pub fn no_such_material(material: &str, key_arn: &str) -> KmsError {
+    e(
+        ErrorKind::NotFoundException,
+        format!("Key material {material} does not exist for {key_arn}."),
+    )
+}
+
+// --- Encryption context and policies ----------------------------------------------
+
+/// tern: an encryption context over the size limit (`why` gives the sizes).
+pub fn context_too_large(why: &str) -> KmsError {
+    KmsError::validation(format!("Encryption context is too large: {why}"))
+}
+
+/// tern: an encryption context with an empty key.
+pub fn context_empty_key() -> KmsError {
+    KmsError::validation("Encryption context keys must not be empty.")
+}
+
+/// tern: a policy name other than `default`.
+pub fn no_such_policy(name: &str) -> KmsError {
+    e(ErrorKind::NotFoundException, format!("Policy '{name}' does not exist"))
+}
+
 // --- Rotation ----------------------------------------------------------------
 
 /// recorded: RotateKeyOnDemand (or rotation settings) on a key that cannot
@@ -302,6 +600,39 @@ pub fn not_multi_region_primary(key_arn: &str) -> KmsError {
     e(
         ErrorKind::UnsupportedOperationException,
         format!("{key_arn} is not a multi-region primary key."),
+    )
+}
+
+/// tern: a Multi-Region operation on a node that runs alone.
+pub fn single_region_node() -> KmsError {
+    e(
+        ErrorKind::UnsupportedOperationException,
+        "Multi-Region keys need a tern cluster; this node runs as a single Region.",
+    )
+}
+
+/// tern: ReplicateKey into a Region that already holds the key.
+pub fn replica_exists(replica_arn: &str, region: &str) -> KmsError {
+    e(
+        ErrorKind::AlreadyExistsException,
+        format!("Multi-Region key {replica_arn} already has a replica key in {region}."),
+    )
+}
+
+/// tern: ReplicateKey into a Region outside the cluster.
+pub fn not_a_cluster_region(region: &str) -> KmsError {
+    e(
+        ErrorKind::UnsupportedOperationException,
+        format!("{region} is not a Region of this tern cluster."),
+    )
+}
+
+/// tern: RotateKeyOnDemand while the previous rotation's material is still
+/// reaching every Region.
+pub fn multi_region_rotation_in_progress(key_arn: &str) -> KmsError {
+    e(
+        ErrorKind::ConflictException,
+        format!("{key_arn} has a rotation in progress: its new key material is still reaching every Region."),
     )
 }
 
@@ -471,6 +802,229 @@ mod tests {
             dry_run(),
             "DryRunOperationException",
             "The request would have succeeded, but the DryRun option is set.",
+        );
+    }
+
+    #[test]
+    fn import_context_and_policy_rows() {
+        row(
+            key_material_id_with_new_material(),
+            "ValidationException",
+            "KeyMaterialId names a material to import again: it is only valid with ImportType EXISTING_KEY_MATERIAL.",
+        );
+        row(
+            new_material_for_symmetric_keys_only(ARN),
+            "UnsupportedOperationException",
+            &format!(
+                "{ARN}: only symmetric encryption keys take new imported key material (ImportType NEW_KEY_MATERIAL)."
+            ),
+        );
+        row(
+            material_imported_before("m", ARN),
+            "IncorrectKeyMaterialException",
+            &format!("This key material (m) was imported into {ARN} before: import it with ImportType EXISTING_KEY_MATERIAL."),
+        );
+        row(
+            material_id_differs("a", "b"),
+            "IncorrectKeyMaterialException",
+            "The key material's id is a, not b.",
+        );
+        row(
+            material_does_not_match(),
+            "IncorrectKeyMaterialException",
+            "The key material does not match the key material previously imported into this key.",
+        );
+        row(material_not_of_key_spec("why"), "IncorrectKeyMaterialException", "why");
+        row(
+            valid_to_not_allowed(),
+            "ValidationException",
+            "A validTo date must not be set if the ExpirationModel is KEY_MATERIAL_DOES_NOT_EXPIRE",
+        );
+        row(
+            valid_to_in_the_past(),
+            "ValidationException",
+            "The validTo date must be in the future.",
+        );
+        row(
+            valid_to_too_far(365),
+            "ValidationException",
+            "The validTo date must be at most 365 days in the future.",
+        );
+        row(
+            invalid_import_token(),
+            "InvalidImportTokenException",
+            "The import token is invalid for this key: use the token of the key's latest GetParametersForImport.",
+        );
+        row(
+            expired_import_token(),
+            "ExpiredImportTokenException",
+            "The import token has expired: call GetParametersForImport again.",
+        );
+        row(
+            no_such_material("m", ARN),
+            "NotFoundException",
+            &format!("Key material m does not exist for {ARN}."),
+        );
+        row(
+            context_too_large("x"),
+            "ValidationException",
+            "Encryption context is too large: x",
+        );
+        row(
+            context_empty_key(),
+            "ValidationException",
+            "Encryption context keys must not be empty.",
+        );
+        row(no_such_policy("p"), "NotFoundException", "Policy 'p' does not exist");
+        row(
+            single_region_node(),
+            "UnsupportedOperationException",
+            "Multi-Region keys need a tern cluster; this node runs as a single Region.",
+        );
+        row(
+            replica_exists(ARN, "eu-west-1"),
+            "AlreadyExistsException",
+            &format!("Multi-Region key {ARN} already has a replica key in eu-west-1."),
+        );
+        row(
+            not_a_cluster_region("sa-east-1"),
+            "UnsupportedOperationException",
+            "sa-east-1 is not a Region of this tern cluster.",
+        );
+        row(
+            multi_region_rotation_in_progress(ARN),
+            "ConflictException",
+            &format!("{ARN} has a rotation in progress: its new key material is still reaching every Region."),
+        );
+    }
+
+    #[test]
+    fn request_rows() {
+        row(
+            key_spec_and_customer_master_key_spec(),
+            "ValidationException",
+            "You cannot specify KeySpec and CustomerMasterKeySpec in the same request. CustomerMasterKeySpec is deprecated.",
+        );
+        row(
+            not_supported_by_tern("KeySpec", "SM2"),
+            "UnsupportedOperationException",
+            "KeySpec SM2 is not supported by tern.",
+        );
+        row(
+            custom_key_stores_not_supported(),
+            "UnsupportedOperationException",
+            "Custom key stores are not supported by tern.",
+        );
+        row(
+            external_mu_not_supported(),
+            "InvalidKeyUsageException",
+            "MessageType EXTERNAL_MU is only valid for ML-DSA keys, which tern does not support.",
+        );
+        row(
+            wrong_key_spec(ARN, "RSA_2048", "GenerateDataKey"),
+            "InvalidKeyUsageException",
+            &format!("{ARN} key spec is RSA_2048 which is not valid for GenerateDataKey."),
+        );
+        row(
+            no_public_key(ARN, "SYMMETRIC_DEFAULT"),
+            "UnsupportedOperationException",
+            &format!("{ARN} key spec is SYMMETRIC_DEFAULT which is not valid for GetPublicKey."),
+        );
+        row(
+            number_of_bytes_or_key_spec(),
+            "ValidationException",
+            "Please specify either number of bytes or key spec.",
+        );
+        row(
+            context_with_asymmetric_key(),
+            "ValidationException",
+            "EncryptionContext is not supported with asymmetric KMS keys.",
+        );
+        row(
+            keys_per_account_quota(100000),
+            "LimitExceededException",
+            "The maximum number of KMS keys (100000) for this account in this Region has been reached.",
+        );
+        row(
+            automatic_rotation_due(ARN),
+            "ConflictException",
+            &format!("{ARN} has an automatic rotation in progress or due within 20 minutes."),
+        );
+    }
+
+    #[test]
+    fn alias_grant_and_quota_rows() {
+        row(
+            reserved_alias_name(),
+            "InvalidAliasNameException",
+            "Alias names that begin with alias/aws/ are reserved for AWS managed keys.",
+        );
+        row(
+            alias_target_is_an_alias(),
+            "ValidationException",
+            "Aliases must refer to keys. Do not specify an alias.",
+        );
+        row(
+            alias_exists("arn:aws:kms:us-east-1:111122223333:alias/x"),
+            "AlreadyExistsException",
+            "An alias with the name arn:aws:kms:us-east-1:111122223333:alias/x already exists",
+        );
+        row(
+            alias_target_of_another_type("a", "b"),
+            "ValidationException",
+            "a and b are not the same key type and key usage. The new target of an alias must have the same type and usage as the current target.",
+        );
+        row(
+            invalid_grant_token(),
+            "InvalidGrantTokenException",
+            "Invalid grant token.",
+        );
+        row(invalid_grant_id(), "InvalidGrantIdException", "Invalid grant ID.");
+        row(grant_not_found("g"), "NotFoundException", "Grant ID g not found");
+        row(
+            invalid_principal("grantee", "p"),
+            "InvalidArnException",
+            "The grantee principal p is not a valid principal.",
+        );
+        row(
+            too_many_constraint_pairs(8),
+            "ValidationException",
+            "An encryption context constraint may hold at most 8 pairs.",
+        );
+        row(
+            constraints_without_context_operation(),
+            "ValidationException",
+            "Encryption context constraints need an operation that takes an encryption context.",
+        );
+        row(
+            grant_token_or_key_and_id(),
+            "ValidationException",
+            "Specify either GrantToken or both KeyId and GrantId.",
+        );
+        row(
+            not_authorized_to_list_retirable("u", "p"),
+            "AccessDeniedException",
+            "User: u is not authorized to list the retirable grants of p",
+        );
+        row(
+            not_authorized_to_retire("u", "g"),
+            "AccessDeniedException",
+            "User: u is not authorized to retire grant g",
+        );
+        row(
+            aliases_per_key_quota(50, ARN),
+            "LimitExceededException",
+            &format!("The maximum number of aliases (50) for {ARN} has been reached."),
+        );
+        row(
+            grants_per_key_quota(50000, ARN),
+            "LimitExceededException",
+            &format!("The maximum number of grants (50000) for {ARN} has been reached."),
+        );
+        row(
+            grants_per_grantee_quota(500, "p", ARN),
+            "LimitExceededException",
+            &format!("The maximum number of grants (500) for the grantee principal p on {ARN} has been reached."),
         );
     }
 

@@ -74,8 +74,8 @@ pub fn description(d: &str) -> KmsResult<()> {
 
 pub fn encryption_context(m: &BTreeMap<String, String>) -> KmsResult<EncryptionContext> {
     EncryptionContext::new(m.clone()).map_err(|e| match e {
-        ContextError::TooLarge => KmsError::validation(format!("Encryption context is too large: {e}")),
-        ContextError::EmptyKey => KmsError::validation("Encryption context keys must not be empty."),
+        ContextError::TooLarge => messages::context_too_large(&e.to_string()),
+        ContextError::EmptyKey => messages::context_empty_key(),
     })
 }
 
@@ -192,7 +192,7 @@ pub fn policy_name(name: Option<&str>) -> KmsResult<()> {
                 "Member must satisfy regular expression pattern: [\\w]+",
             ))
         }
-        Some(n) => Err(KmsError::not_found(format!("Policy '{n}' does not exist"))),
+        Some(n) => Err(messages::no_such_policy(n)),
     }
 }
 

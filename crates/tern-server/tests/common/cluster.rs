@@ -201,7 +201,21 @@ impl TestCluster {
     pub fn wipe_raft_state(&self, region: &str) {
         let slot = &self.slots[self.slot_index(region)];
         assert!(slot.node.is_none(), "{region} is running");
-        std::fs::remove_dir_all(slot.dir.path().join("data").join("raft")).unwrap();
+        // A task of the stopped node may still be finishing a file there
+        // (seen once under a loaded parallel run: "directory not empty"):
+        // retry until the directory is gone, bounded.
+        let dir = slot.dir.path().join("data").join("raft");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match std::fs::remove_dir_all(&dir) {
+                Ok(()) => break,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+                Err(e) => {
+                    assert!(Instant::now() < deadline, "cannot remove {}: {e}", dir.display());
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
+        }
     }
 
     /// A copy of a stopped region's whole data directory (store and Raft

@@ -10,7 +10,7 @@ use tern_store::AliasRecord;
 use crate::audit::AuditEvent;
 use crate::authz::{Action, RequestFacts, StateRule, Target};
 use crate::caller::RequestContext;
-use crate::error::{ErrorKind, KmsError, KmsResult};
+use crate::error::{KmsError, KmsResult};
 use crate::kms::Kms;
 use crate::messages;
 use crate::resolve::{alias_not_found, IdForms};
@@ -24,10 +24,7 @@ fn parse_alias(raw: &str, for_create: bool) -> KmsResult<AliasName> {
     };
     parsed.map_err(|e| match e {
         IdError::AliasName(AliasNameError::MissingPrefix) => messages::alias_prefix(),
-        IdError::AliasName(AliasNameError::Reserved) => KmsError::new(
-            ErrorKind::InvalidAliasNameException,
-            "Alias names that begin with alias/aws/ are reserved for AWS managed keys.",
-        ),
+        IdError::AliasName(AliasNameError::Reserved) => messages::reserved_alias_name(),
         IdError::AliasName(AliasNameError::TooLong) => KmsError::constraint(
             Some(raw),
             "aliasName",
@@ -43,9 +40,7 @@ fn parse_alias(raw: &str, for_create: bool) -> KmsResult<AliasName> {
 
 fn target_is_alias(raw: &str) -> KmsResult<()> {
     if KeyRef::parse(raw).is_ok_and(|r| r.is_alias()) {
-        return Err(KmsError::validation(
-            "Aliases must refer to keys. Do not specify an alias.",
-        ));
+        return Err(messages::alias_target_is_an_alias());
     }
     Ok(())
 }
@@ -80,22 +75,10 @@ impl Kms {
             // account's key for CreateAlias and UpdateAlias.
             debug_assert_eq!(key.account, caller.account);
             if txn.alias(&caller.account, &name).is_some() {
-                return Err(KmsError::new(
-                    ErrorKind::AlreadyExistsException,
-                    format!(
-                        "An alias with the name {} already exists",
-                        alias_arn(region, &caller.account, &name)
-                    ),
-                ));
+                return Err(messages::alias_exists(&alias_arn(region, &caller.account, &name)));
             }
             if txn.aliases_of(&key.key_id).len() >= MAX_ALIASES_PER_KEY {
-                return Err(KmsError::new(
-                    ErrorKind::LimitExceededException,
-                    format!(
-                        "The maximum number of aliases ({MAX_ALIASES_PER_KEY}) for {} has been reached.",
-                        key.arn()
-                    ),
-                ));
+                return Err(messages::aliases_per_key_quota(MAX_ALIASES_PER_KEY, &key.arn()));
             }
             txn.put_alias(AliasRecord {
                 account: caller.account.clone(),
@@ -125,13 +108,23 @@ impl Kms {
             let name = parse_alias(&req.alias_name, true)?;
             validate::required(&req.target_key_id, "targetKeyId")?;
             target_is_alias(&req.target_key_id)?;
-            let existing = txn.alias(&caller.account, &name).ok_or_else(|| alias_not_found(region, &caller.account, &name))?;
+            let existing = txn
+                .alias(&caller.account, &name)
+                .ok_or_else(|| alias_not_found(region, &caller.account, &name))?;
             let target = Target::Named {
                 raw: &req.target_key_id,
                 forms: IdForms::KeysOnly,
             };
             let state = StateRule::Op(KeyOp::AliasTarget);
-            let key = access.key(&*txn, region, target, Action::UpdateAlias, state, RequestFacts::default(), Some(ev))?;
+            let key = access.key(
+                &*txn,
+                region,
+                target,
+                Action::UpdateAlias,
+                state,
+                RequestFacts::default(),
+                Some(ev),
+            )?;
             // An alias and its key live in one account (as in AWS), so no
             // other account's alias names show up in kms:ResourceAliases:
             // the path's cross-account rule already refused another
@@ -140,22 +133,27 @@ impl Kms {
             if let Some(old) = txn.key(&existing.target) {
                 // The current target must allow it too.
                 let current = Target::Found { key: old, raw: None };
-                let old = access.key(&*txn, region, current, Action::UpdateAlias, StateRule::Any, RequestFacts::default(), None)?;
+                let old = access.key(
+                    &*txn,
+                    region,
+                    current,
+                    Action::UpdateAlias,
+                    StateRule::Any,
+                    RequestFacts::default(),
+                    None,
+                )?;
                 if old.key_spec != key.key_spec || old.key_usage != key.key_usage {
-                    return Err(KmsError::validation(format!(
-                        "{} and {} are not the same key type and key usage. The new target of an alias must have the same type and usage as the current target.",
-                        old.arn(),
-                        key.arn()
-                    )));
+                    return Err(messages::alias_target_of_another_type(&old.arn(), &key.arn()));
                 }
             }
             if existing.target != key.key_id && txn.aliases_of(&key.key_id).len() >= MAX_ALIASES_PER_KEY {
-                return Err(KmsError::new(
-                    ErrorKind::LimitExceededException,
-                    format!("The maximum number of aliases ({MAX_ALIASES_PER_KEY}) for {} has been reached.", key.arn()),
-                ));
+                return Err(messages::aliases_per_key_quota(MAX_ALIASES_PER_KEY, &key.arn()));
             }
-            txn.put_alias(AliasRecord { target: key.key_id, last_updated: now, ..(*existing).clone() });
+            txn.put_alias(AliasRecord {
+                target: key.key_id,
+                last_updated: now,
+                ..(*existing).clone()
+            });
             Ok(pb::UpdateAliasResponse {})
         })
         .await

@@ -18,7 +18,7 @@ use tern_proto::pb;
 use crate::audit::AuditEvent;
 use crate::authz::{condition, Action, Conditions, RequestFacts, StateRule};
 use crate::caller::RequestContext;
-use crate::error::{ErrorKind, KmsError, KmsResult};
+use crate::error::{KmsError, KmsResult};
 use crate::kms::Kms;
 use crate::messages;
 use crate::ops::crypto::encryption_algorithm_condition;
@@ -39,10 +39,7 @@ fn message_type(v: Option<&str>) -> KmsResult<MessageType> {
         Some(s) => {
             let t = validate::required_enum(s, "messageType", MessageType::parse, MessageType::value_set)?;
             if t == MessageType::ExternalMu {
-                return Err(KmsError::new(
-                    ErrorKind::InvalidKeyUsageException,
-                    "MessageType EXTERNAL_MU is only valid for ML-DSA keys, which tern does not support.",
-                ));
+                return Err(messages::external_mu_not_supported());
             }
             Ok(t)
         }
@@ -116,11 +113,7 @@ impl Kms {
                 &mut ev,
             )?;
             if !key.key_spec.is_asymmetric() {
-                return Err(KmsError::unsupported(format!(
-                    "{} key spec is {} which is not valid for GetPublicKey.",
-                    key.arn(),
-                    key.key_spec
-                )));
+                return Err(messages::no_public_key(&key.arn(), key.key_spec.as_str()));
             }
             let (_, h) = self.current_handle(&key)?;
             let public_key = h
@@ -423,7 +416,7 @@ impl Kms {
         )?;
         let key_spec = spec
             .key_spec()
-            .ok_or_else(|| KmsError::unsupported(format!("KeyPairSpec {spec} is not supported by tern.")))?;
+            .ok_or_else(|| messages::not_supported_by_tern("KeyPairSpec", spec.as_str()))?;
         let context = validate::encryption_context(i.context)?;
         validate::grant_tokens(i.grant_tokens)?;
         let conditions = vec![

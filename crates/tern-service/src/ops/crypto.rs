@@ -20,7 +20,7 @@ use zeroize::Zeroizing;
 use crate::audit::AuditEvent;
 use crate::authz::{condition, Action, Conditions, RequestFacts, StateRule, Target};
 use crate::caller::RequestContext;
-use crate::error::{ErrorKind, KmsError, KmsResult};
+use crate::error::{KmsError, KmsResult};
 use crate::kms::{random_bytes, Kms};
 use crate::messages;
 use crate::resolve::{resolve, IdForms};
@@ -65,9 +65,7 @@ fn context_params(m: &BTreeMap<String, String>) -> serde_json::Value {
 /// A plaintext that will be encrypted under a key: how many bytes to generate.
 fn data_key_len(number_of_bytes: Option<i32>, key_spec: Option<&str>) -> KmsResult<usize> {
     match (number_of_bytes, key_spec) {
-        (Some(_), Some(_)) | (None, None) => Err(KmsError::validation(
-            "Please specify either number of bytes or key spec.",
-        )),
+        (Some(_), Some(_)) | (None, None) => Err(messages::number_of_bytes_or_key_spec()),
         (Some(n), None) => Ok(validate::int_in_range(Some(n), "numberOfBytes", 1, MAX_NUMBER_OF_BYTES, 0)? as usize),
         (None, Some(s)) => DataKeySpec::parse(s)
             .map(DataKeySpec::len_bytes)
@@ -119,9 +117,7 @@ struct Opened {
 /// ciphertexts).
 fn no_context_for_asymmetric(key: &KeyRecord, context: &EncryptionContext) -> KmsResult<()> {
     if key.key_spec.is_asymmetric() && !context.is_empty() {
-        return Err(KmsError::validation(
-            "EncryptionContext is not supported with asymmetric KMS keys.",
-        ));
+        return Err(messages::context_with_asymmetric_key());
     }
     Ok(())
 }
@@ -129,13 +125,10 @@ fn no_context_for_asymmetric(key: &KeyRecord, context: &EncryptionContext) -> Km
 /// GenerateDataKey* and GenerateDataKeyPair* need a symmetric key.
 pub(crate) fn check_symmetric(key: &KeyRecord, op: Action) -> KmsResult<()> {
     if key.key_spec != tern_core::key::KeySpec::SymmetricDefault {
-        return Err(KmsError::new(
-            ErrorKind::InvalidKeyUsageException,
-            format!(
-                "{} key spec is {} which is not valid for {op}.",
-                key.arn(),
-                key.key_spec
-            ),
+        return Err(messages::wrong_key_spec(
+            &key.arn(),
+            key.key_spec.as_str(),
+            &op.to_string(),
         ));
     }
     Ok(())
@@ -512,7 +505,7 @@ impl Kms {
         let ev = AuditEvent::new("GenerateRandom", true, json!({"numberOfBytes": req.number_of_bytes}));
         let r = (|| {
             if req.custom_key_store_id.is_some() {
-                return Err(KmsError::unsupported("Custom key stores are not supported by tern."));
+                return Err(messages::custom_key_stores_not_supported());
             }
             self.access(ctx).identity(Action::GenerateRandom, None, &[])?;
             let n = req.number_of_bytes.ok_or_else(messages::number_of_bytes_required)?;

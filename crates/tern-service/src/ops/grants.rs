@@ -17,7 +17,7 @@ use tern_store::GrantRecord;
 use crate::audit::AuditEvent;
 use crate::authz::{condition, Action, GrantRequest, RequestFacts, StateRule, Target};
 use crate::caller::{PrincipalKind, RequestContext};
-use crate::error::{ErrorKind, KmsError, KmsResult};
+use crate::error::{KmsError, KmsResult};
 use crate::kms::{random_bytes, Kms};
 use crate::messages;
 use crate::resolve::{resolve, IdForms};
@@ -46,7 +46,7 @@ pub(crate) fn grant_token(key: &KeyId, grant_id: &str) -> String {
 
 /// Decodes a grant token into (key, grant id).
 pub(crate) fn parse_grant_token(token: &str) -> KmsResult<(KeyId, String)> {
-    let bad = || KmsError::new(ErrorKind::InvalidGrantTokenException, "Invalid grant token.");
+    let bad = messages::invalid_grant_token;
     let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(token)
         .map_err(|_| bad())?;
@@ -172,20 +172,11 @@ impl Kms {
             validate::required(&req.key_id, "keyId")?;
             validate::grant_tokens(&req.grant_tokens)?;
             if !principal_arn_ok(&req.grantee_principal) {
-                return Err(KmsError::new(
-                    ErrorKind::InvalidArnException,
-                    format!(
-                        "The grantee principal {} is not a valid principal.",
-                        req.grantee_principal
-                    ),
-                ));
+                return Err(messages::invalid_principal("grantee", &req.grantee_principal));
             }
             if let Some(r) = &req.retiring_principal {
                 if !principal_arn_ok(r) {
-                    return Err(KmsError::new(
-                        ErrorKind::InvalidArnException,
-                        format!("The retiring principal {r} is not a valid principal."),
-                    ));
+                    return Err(messages::invalid_principal("retiring", r));
                 }
             }
             let ops = GrantOperation::parse_list(&req.operations).map_err(|e| KmsError::validation(e.to_string()))?;
@@ -202,18 +193,14 @@ impl Kms {
                     .chain(equals.iter())
                     .any(|m| m.len() > MAX_CONSTRAINT_PAIRS)
                 {
-                    return Err(KmsError::validation(format!(
-                        "An encryption context constraint may hold at most {MAX_CONSTRAINT_PAIRS} pairs."
-                    )));
+                    return Err(messages::too_many_constraint_pairs(MAX_CONSTRAINT_PAIRS));
                 }
                 // Constraints apply only to the operations that take an
                 // encryption context (as in AWS, DescribeKey, RetireGrant and
                 // CreateGrant in the same grant are not constrained); a grant
                 // with none of those cannot carry constraints.
                 if !ops.iter().any(|o| o.takes_encryption_context()) {
-                    return Err(KmsError::validation(
-                        "Encryption context constraints need an operation that takes an encryption context.",
-                    ));
+                    return Err(messages::constraints_without_context_operation());
                 }
             }
             if let Some(n) = &req.name {
@@ -277,23 +264,14 @@ impl Kms {
                 }
             }
             if grantees.len() >= MAX_GRANTS_PER_GRANTEE_PER_KEY {
-                return Err(KmsError::new(
-                    ErrorKind::LimitExceededException,
-                    format!(
-                        "The maximum number of grants ({MAX_GRANTS_PER_GRANTEE_PER_KEY}) for the grantee principal {} on {} has been reached.",
-                        req.grantee_principal,
-                        key.arn()
-                    ),
+                return Err(messages::grants_per_grantee_quota(
+                    MAX_GRANTS_PER_GRANTEE_PER_KEY,
+                    &req.grantee_principal,
+                    &key.arn(),
                 ));
             }
             if txn.grants_of(&key.key_id).len() >= MAX_GRANTS_PER_KEY {
-                return Err(KmsError::new(
-                    ErrorKind::LimitExceededException,
-                    format!(
-                        "The maximum number of grants ({MAX_GRANTS_PER_KEY}) for {} has been reached.",
-                        key.arn()
-                    ),
-                ));
+                return Err(messages::grants_per_key_quota(MAX_GRANTS_PER_KEY, &key.arn()));
             }
             if req.dry_run == Some(true) {
                 return Err(messages::dry_run());
@@ -373,12 +351,9 @@ impl Kms {
             // Only the retiring principals of the caller's own account.
             let account_of = |arn: &str| arn.split(':').nth(4).map(str::to_string);
             if account_of(&req.retiring_principal).as_deref() != Some(ctx.caller.account.as_str()) {
-                return Err(KmsError::new(
-                    ErrorKind::AccessDeniedException,
-                    format!(
-                        "User: {} is not authorized to list the retirable grants of {}",
-                        ctx.caller.arn, req.retiring_principal
-                    ),
+                return Err(messages::not_authorized_to_list_retirable(
+                    &ctx.caller.arn,
+                    &req.retiring_principal,
                 ));
             }
             let view = self.store.read();
@@ -424,18 +399,14 @@ impl Kms {
                     })?;
                     (key.key_id, g.clone())
                 }
-                _ => {
-                    return Err(KmsError::validation(
-                        "Specify either GrantToken or both KeyId and GrantId.",
-                    ))
-                }
+                _ => return Err(messages::grant_token_or_key_and_id()),
             };
             if !valid_grant_id(&grant_id) {
-                return Err(KmsError::new(ErrorKind::InvalidGrantIdException, "Invalid grant ID."));
+                return Err(messages::invalid_grant_id());
             }
             let g = txn
                 .grant(&key_id, &grant_id)
-                .ok_or_else(|| KmsError::not_found(format!("Grant ID {grant_id} not found")))?;
+                .ok_or_else(|| messages::grant_not_found(&grant_id))?;
             let key = txn.key(&key_id);
             if let Some(k) = &key {
                 ev.resource = Some((k.arn(), k.account.clone()));
@@ -456,10 +427,7 @@ impl Kms {
                                 .is_ok()
                         })));
             if !may {
-                return Err(KmsError::new(
-                    ErrorKind::AccessDeniedException,
-                    format!("User: {} is not authorized to retire grant {grant_id}", c.arn),
-                ));
+                return Err(messages::not_authorized_to_retire(&c.arn, &grant_id));
             }
             if req.dry_run == Some(true) {
                 return Err(messages::dry_run());
@@ -497,10 +465,10 @@ impl Kms {
                 Some(&mut *ev),
             )?;
             if !valid_grant_id(&req.grant_id) {
-                return Err(KmsError::new(ErrorKind::InvalidGrantIdException, "Invalid grant ID."));
+                return Err(messages::invalid_grant_id());
             }
             if txn.grant(&key.key_id, &req.grant_id).is_none() {
-                return Err(KmsError::not_found(format!("Grant ID {} not found", req.grant_id)));
+                return Err(messages::grant_not_found(&req.grant_id));
             }
             if req.dry_run == Some(true) {
                 return Err(messages::dry_run());
@@ -515,6 +483,7 @@ impl Kms {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErrorKind;
 
     #[test]
     fn tokens_round_trip_and_reject_garbage() {

@@ -25,7 +25,7 @@ use tern_replication::command::Op;
 
 use crate::audit::AuditEvent;
 use crate::authz::{condition, Action, Conditions, RequestFacts, StateRule};
-use crate::error::{ErrorKind, KmsError, KmsResult};
+use crate::error::{KmsError, KmsResult};
 use crate::kms::{random_bytes, wrap, Kms};
 use crate::messages;
 use crate::resolve::IdForms;
@@ -164,9 +164,10 @@ fn record_import(
     };
     let first = import.materials.is_empty();
     if kind == ImportType::New && req.key_material_id.is_some() {
-        return Err(KmsError::validation(
-            "KeyMaterialId names a material to import again: it is only valid with ImportType EXISTING_KEY_MATERIAL.",
-        ));
+        return Err(messages::key_material_id_with_new_material());
+    }
+    if let Some(want) = req.key_material_id.as_deref().filter(|w| *w != id.to_string()) {
+        return Err(messages::material_id_differs(&id.to_string(), want));
     }
     if first {
         // The key's first material (EXISTING on a key without material is
@@ -181,9 +182,7 @@ fn record_import(
         }];
     } else if kind == ImportType::New {
         if k.key_spec != tern_core::key::KeySpec::SymmetricDefault {
-            return Err(KmsError::unsupported(format!(
-                "{arn}: only symmetric encryption keys take new imported key material (ImportType NEW_KEY_MATERIAL)."
-            )));
+            return Err(messages::new_material_for_symmetric_keys_only(&arn));
         }
         if let Some(p) = import.pending_rotation() {
             return Err(messages::material_already_pending(
@@ -193,10 +192,7 @@ fn record_import(
             ));
         }
         if import.entry(&id).is_some() {
-            return Err(KmsError::new(
-                ErrorKind::IncorrectKeyMaterialException,
-                format!("This key material ({id}) was imported into {arn} before: import it with ImportType EXISTING_KEY_MATERIAL."),
-            ));
+            return Err(messages::material_imported_before(&id.to_string(), &arn));
         }
         import.materials.push(entry(KeyMaterialState::PendingRotation));
         k.pending_materials.push(MaterialRecord {
@@ -206,23 +202,13 @@ fn record_import(
             wrapped,
         });
     } else {
-        let target = match req.key_material_id.as_deref() {
-            Some(want) => {
-                if want != id.to_string() {
-                    return Err(KmsError::new(
-                        ErrorKind::IncorrectKeyMaterialException,
-                        format!("The key material's id is {id}, not {want}."),
-                    ));
-                }
-                id
-            }
+        // The material named (checked above), else the current one.
+        let target = match req.key_material_id {
+            Some(_) => id,
             None => import.current().map(|c| c.id).unwrap_or(id),
         };
         if target != id || import.entry(&id).is_none() {
-            return Err(KmsError::new(
-                ErrorKind::IncorrectKeyMaterialException,
-                "The key material does not match the key material previously imported into this key.",
-            ));
+            return Err(messages::material_does_not_match());
         }
         let Some(e) = import.entry_mut(&id) else {
             return Err(KmsError::internal("imported material entry vanished"));
@@ -294,16 +280,10 @@ fn expiration(req: &pb::ImportKeyMaterialRequest, now: UnixMillis) -> KmsResult<
     let valid_to = req.valid_to.map(|s| UnixMillis((s * 1000.0) as i64));
     match (model, valid_to) {
         (ExpirationModel::KeyMaterialExpires, None) => Err(messages::valid_to_required()),
-        (ExpirationModel::KeyMaterialDoesNotExpire, Some(_)) => Err(KmsError::validation(
-            "A validTo date must not be set if the ExpirationModel is KEY_MATERIAL_DOES_NOT_EXPIRE",
-        )),
-        (ExpirationModel::KeyMaterialExpires, Some(v)) if v <= now => {
-            Err(KmsError::validation("The validTo date must be in the future."))
-        }
+        (ExpirationModel::KeyMaterialDoesNotExpire, Some(_)) => Err(messages::valid_to_not_allowed()),
+        (ExpirationModel::KeyMaterialExpires, Some(v)) if v <= now => Err(messages::valid_to_in_the_past()),
         (ExpirationModel::KeyMaterialExpires, Some(v)) if v > now.plus_days(MAX_VALID_TO_DAYS) => {
-            Err(KmsError::validation(format!(
-                "The validTo date must be at most {MAX_VALID_TO_DAYS} days in the future."
-            )))
+            Err(messages::valid_to_too_far(MAX_VALID_TO_DAYS))
         }
         (m, v) => Ok((m, v)),
     }
@@ -332,27 +312,16 @@ fn unwrap_import(
         && import_type(req, k)? == ImportType::New
         && k.key_spec != tern_core::key::KeySpec::SymmetricDefault
     {
-        return Err(KmsError::unsupported(format!(
-            "{}: only symmetric encryption keys take new imported key material (ImportType NEW_KEY_MATERIAL).",
-            k.arn()
-        )));
+        return Err(messages::new_material_for_symmetric_keys_only(&k.arn()));
     }
     let pending = k
         .import
         .as_ref()
         .and_then(|i| i.pending.clone())
         .filter(|p| ct_eq(&p.token, &req.import_token))
-        .ok_or_else(|| {
-            KmsError::new(
-                ErrorKind::InvalidImportTokenException,
-                "The import token is invalid for this key: use the token of the key's latest GetParametersForImport.",
-            )
-        })?;
+        .ok_or_else(messages::invalid_import_token)?;
     if now >= pending.expires {
-        return Err(KmsError::new(
-            ErrorKind::ExpiredImportTokenException,
-            "The import token has expired: call GetParametersForImport again.",
-        ));
+        return Err(messages::expired_import_token());
     }
     let private = crypto::unwrap_material(
         root,
@@ -366,7 +335,7 @@ fn unwrap_import(
         .unwrap(pending.algorithm, &req.encrypted_key_material)
         .map_err(|_| messages::invalid_ciphertext())?;
     km::check_import(k.key_spec, k.key_usage, material.expose())
-        .map_err(|e| KmsError::new(ErrorKind::IncorrectKeyMaterialException, e.to_string()))?;
+        .map_err(|e| messages::material_not_of_key_spec(&e.to_string()))?;
     let id = km::imported_material_id(&k.key_id, &material);
     Ok((material, id, model, valid_to))
 }
@@ -398,13 +367,11 @@ impl Kms {
                 WrappingKeySpec::value_set,
             )?;
             if matches!(alg, WrappingAlgorithm::RsaesPkcs1V15 | WrappingAlgorithm::Sm2Pke) {
-                return Err(KmsError::unsupported(format!(
-                    "WrappingAlgorithm {alg} is not supported by tern: use RSAES_OAEP_SHA_256 or RSA_AES_KEY_WRAP_SHA_256."
-                )));
+                return Err(messages::not_supported_by_tern("WrappingAlgorithm", alg.as_str()));
             }
             let bits = spec
                 .bits()
-                .ok_or_else(|| KmsError::unsupported("WrappingKeySpec SM2 is not supported by tern."))?;
+                .ok_or_else(|| messages::not_supported_by_tern("WrappingKeySpec", spec.as_str()))?;
             Ok((alg, spec, bits))
         })();
         // Find and authorize the key before paying for an RSA generation:
@@ -569,12 +536,7 @@ impl Kms {
                     let target = match req.key_material_id.as_deref() {
                         Some(want) => match entries.iter().find(|e| e.id.to_string() == want) {
                             Some(e) => Some(e.id),
-                            None => {
-                                return Err(KmsError::not_found(format!(
-                                    "Key material {want} does not exist for {}.",
-                                    k.arn()
-                                )))
-                            }
+                            None => return Err(messages::no_such_material(want, &k.arn())),
                         },
                         None => k.current_material_id(),
                     };

@@ -12,7 +12,7 @@ use tern_proto::pb;
 use crate::audit::AuditEvent;
 use crate::authz::{condition, Action, Conditions, RequestFacts, StateRule, Target};
 use crate::caller::RequestContext;
-use crate::error::{ErrorKind, KmsError, KmsResult};
+use crate::error::{KmsError, KmsResult};
 use crate::kms::{fresh_material_for, random_bytes, Kms};
 use crate::messages;
 use crate::metadata::key_metadata;
@@ -55,11 +55,7 @@ fn create_key_conditions(req: &pb::CreateKeyRequest) -> Conditions {
 /// Validates a CreateKey request into the record it would create.
 fn plan_key(kms: &Kms, account: &AccountId, req: &pb::CreateKeyRequest) -> KmsResult<KeyRecord> {
     let spec = match (&req.key_spec, &req.customer_master_key_spec) {
-        (Some(_), Some(_)) => {
-            return Err(KmsError::validation(
-                "You cannot specify KeySpec and CustomerMasterKeySpec in the same request. CustomerMasterKeySpec is deprecated.",
-            ))
-        }
+        (Some(_), Some(_)) => return Err(messages::key_spec_and_customer_master_key_spec()),
         (Some(s), None) => KeySpec::parse(s).ok_or_else(|| enum_error("keySpec", s, KeySpec::value_set()))?,
         (None, Some(s)) => {
             KeySpec::parse(s).ok_or_else(|| enum_error("customerMasterKeySpec", s, KeySpec::value_set()))?
@@ -76,20 +72,16 @@ fn plan_key(kms: &Kms, account: &AccountId, req: &pb::CreateKeyRequest) -> KmsRe
         None => Origin::AwsKms,
     };
     let Some(usages) = spec.usages() else {
-        return Err(KmsError::unsupported(format!(
-            "KeySpec {spec} is not supported by tern."
-        )));
+        return Err(messages::not_supported_by_tern("KeySpec", spec.as_str()));
     };
     if !usages.contains(&usage) {
         return Err(messages::usage_not_for_spec(usage.as_str(), spec.as_str()));
     }
     if !matches!(origin, Origin::AwsKms | Origin::External) {
-        return Err(KmsError::unsupported(format!(
-            "Origin {origin} is not supported by tern (custom key stores are not)."
-        )));
+        return Err(messages::not_supported_by_tern("Origin", origin.as_str()));
     }
     if req.custom_key_store_id.is_some() || req.xks_key_id.is_some() {
-        return Err(KmsError::unsupported("Custom key stores are not supported by tern."));
+        return Err(messages::custom_key_stores_not_supported());
     }
     let multi_region = req.multi_region == Some(true);
     if multi_region {
@@ -457,8 +449,5 @@ impl Kms {
 
 /// CreateKey over the account's key quota in this region.
 fn key_quota_reached(quota: usize) -> KmsError {
-    KmsError::new(
-        ErrorKind::LimitExceededException,
-        format!("The maximum number of KMS keys ({quota}) for this account in this Region has been reached."),
-    )
+    messages::keys_per_account_quota(quota)
 }

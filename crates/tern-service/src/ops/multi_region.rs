@@ -135,9 +135,7 @@ fn outcome_result(outcome: Outcome) -> KmsResult<()> {
 
 impl Kms {
     pub(crate) fn replication(&self) -> KmsResult<&Replication> {
-        self.repl.as_ref().ok_or_else(|| {
-            KmsError::unsupported("Multi-Region keys need a tern cluster; this node runs as a single Region.")
-        })
+        self.repl.as_ref().ok_or_else(messages::single_region_node)
     }
 
     /// The longest one Multi-Region write may take here.
@@ -172,11 +170,11 @@ impl Kms {
 
     /// Waits until `regions` have applied what this region has (write-side
     /// waiting: so a call in one of them right after this request's answer
-    /// sees its write, as AWS-recorded clients expect). A region that
-    /// answers but is behind is waited for up to the write timeout; one that
-    /// does not answer for an election timeout (cut off, down) no longer
-    /// holds the answer: it is logged, and a read there sees the documented
-    /// in-between state until that region catches up.
+    /// sees its write, as AWS-recorded clients expect). A region whose
+    /// applied index keeps moving is waited for up to the write timeout; one
+    /// that shows no progress for an election timeout (cut off, down, cut
+    /// from the leader) no longer holds the answer: it is logged, and a read
+    /// there sees the documented in-between state until it catches up.
     pub(crate) async fn settle(&self, regions: &[Region], what: &str, key: &KeyId) {
         let Some(repl) = self.repl.as_ref() else { return };
         let deadline = std::time::Instant::now() + self.write_timeout(repl);
@@ -382,18 +380,13 @@ impl Kms {
             // A retry of a replication this region already applied.
             let first = self.first_outcome(ctx, &ev).transpose()?;
             if first.is_none() && mr.regions().any(|r| r == &replica) {
-                return Err(KmsError::new(
-                    ErrorKind::AlreadyExistsException,
-                    format!(
-                        "Multi-Region key {} already has a replica key in {replica}.",
-                        key_arn(&replica, &k.account, &k.key_id)
-                    ),
+                return Err(messages::replica_exists(
+                    &key_arn(&replica, &k.account, &k.key_id),
+                    replica.as_str(),
                 ));
             }
             if !repl.sealing_keys().contains_key(&replica) {
-                return Err(KmsError::unsupported(format!(
-                    "{replica} is not a Region of this tern cluster."
-                )));
+                return Err(messages::not_a_cluster_region(replica.as_str()));
             }
             let replica_arn = key_arn(&replica, &k.account, &k.key_id);
             let policy = match &req.policy {
@@ -574,13 +567,7 @@ impl Kms {
                 return Err(not_primary(&k));
             }
             if !k.pending_materials.is_empty() {
-                return Err(KmsError::new(
-                    ErrorKind::ConflictException,
-                    format!(
-                        "{} has a rotation in progress: its new key material is still reaching every Region.",
-                        k.arn()
-                    ),
-                ));
+                return Err(messages::multi_region_rotation_in_progress(&k.arn()));
             }
             crate::ops::rotation::check_on_demand_allowed(&k, self.now())?;
             let current = k

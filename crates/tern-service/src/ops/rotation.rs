@@ -12,7 +12,7 @@ use tern_proto::pb;
 use crate::audit::AuditEvent;
 use crate::authz::{condition, Action, RequestFacts, StateRule};
 use crate::caller::RequestContext;
-use crate::error::{ErrorKind, KmsError, KmsResult};
+use crate::error::{KmsError, KmsResult};
 use crate::kms::{fresh_material, Kms};
 use crate::messages;
 use crate::resolve::IdForms;
@@ -65,13 +65,7 @@ pub(crate) fn check_on_demand_allowed(k: &KeyRecord, now: tern_core::time::UnixM
     }
     if let (true, Some(next)) = (k.rotation.enabled, k.rotation.next_rotation) {
         if next.0 - now.0 <= ON_DEMAND_CONFLICT_WINDOW_MILLIS {
-            return Err(KmsError::new(
-                ErrorKind::ConflictException,
-                format!(
-                    "{} has an automatic rotation in progress or due within 20 minutes.",
-                    k.arn()
-                ),
-            ));
+            return Err(messages::automatic_rotation_due(&k.arn()));
         }
     }
     Ok(())
