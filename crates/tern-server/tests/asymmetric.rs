@@ -689,7 +689,7 @@ async fn imported_symmetric_material_lives_until_valid_to_and_reimports_only_its
         .await);
     assert_eq!(del.key_material_id.as_deref(), Some(material_id.as_str()));
     assert_eq!(describe(&mut c, &md.key_id).await.key_state, "PendingImport");
-    // Imported keys never rotate.
+    // A key pending import does not rotate (its state refuses it).
     assert_kind(
         c.rotate_key_on_demand(pb::RotateKeyOnDemandRequest {
             key_id: md.key_id.clone(),
